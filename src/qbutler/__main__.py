@@ -1,0 +1,3 @@
+from qbutler.cli import main
+
+main()

@@ -1,0 +1,74 @@
+"""The HTTP listener: uvicorn serving the wire app on one socket, optionally over TLS."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from typing import Any
+
+import uvicorn
+
+from qbutler.config import Config
+
+log = logging.getLogger("qbutler.api")
+
+
+class _EmbeddedServer(uvicorn.Server):
+    # The service owns signal handling; uvicorn must not install its own handlers.
+    def capture_signals(self) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext()
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    infos = socket.getaddrinfo(host, port, family if ":" in host else socket.AF_UNSPEC,
+                               socket.SOCK_STREAM)
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(address)
+    sock.listen(2048)
+    sock.setblocking(False)
+    return sock
+
+
+class HttpServer:
+    def __init__(self, app: Any, config: Config):
+        self.app = app
+        self.config = config
+        self.port = 0
+        self.scheme = "http"
+        self._task: asyncio.Task[None] | None = None
+        self._server: _EmbeddedServer | None = None
+
+    async def start(self) -> None:
+        rest = self.config.Butler.restServerConfig
+        tls: dict[str, Any] = {}
+        if rest.tls.enable:
+            tls = {"ssl_certfile": str(self.config.resolve_path(rest.tls.cert)),
+                   "ssl_keyfile": str(self.config.resolve_path(rest.tls.key))}
+            if rest.tls.ca:
+                tls["ssl_ca_certs"] = str(self.config.resolve_path(rest.tls.ca))
+            self.scheme = "https"
+        sock = _bind(rest.serverHost, rest.serverPort)
+        self.port = sock.getsockname()[1]
+        server_config = uvicorn.Config(
+            self.app, http="httptools", ws="none", lifespan="off", log_config=None,
+            access_log=False, server_header=False, timeout_graceful_shutdown=5, **tls,
+        )
+        self._server = _EmbeddedServer(server_config)
+        self._task = asyncio.create_task(self._server.serve(sockets=[sock]))
+        while not self._server.started:
+            if self._task.done():
+                self._task.result()
+            await asyncio.sleep(0.01)
+        log.info("REST API listening on %s://%s:%d", self.scheme, rest.serverHost, self.port)
+
+    async def stop(self) -> None:
+        if self._server is None or self._task is None:
+            return
+        self._server.should_exit = True
+        await self._task
+        self._server = None

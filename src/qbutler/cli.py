@@ -1,0 +1,99 @@
+"""The `qbutler` command."""
+
+from __future__ import annotations
+
+import sys
+from importlib import resources
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from qbutler import __version__
+from qbutler.config import ConfigError, load_config
+from qbutler.logs import LEVELS, setup_logging
+
+app = typer.Typer(help="qbutler: a companion service for Qlik Sense Enterprise on Windows.",
+                  no_args_is_help=True, add_completion=False,
+                  pretty_exceptions_enable=False)
+config_app = typer.Typer(help="Check or generate config files.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+err = Console(stderr=True)
+
+ConfigOption = Annotated[Path, typer.Option("--configfile", "-c", help="Butler-format YAML config file.")]
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(__version__)
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[bool, typer.Option("--version", "-V", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """qbutler: scheduling, KV store, task starts, MQTT, alerts, file operations and app export."""
+
+
+def load_or_exit(path: Path):
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        typer.echo(f"Config file {path} is not valid:", err=True)
+        for line in exc.errors:
+            typer.echo(f"  - {line}", err=True)
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def serve(
+    configfile: ConfigOption,
+    loglevel: Annotated[str | None, typer.Option("--loglevel", "-l",
+                                                 help=f"Override Butler.logLevel: {', '.join(LEVELS)}.")] = None,
+) -> None:
+    """Run qbutler until SIGINT or SIGTERM."""
+    from qbutler.service import Service, run
+
+    config = load_or_exit(configfile)
+    if loglevel is not None:
+        if loglevel not in LEVELS:
+            err.print(f"--loglevel: expected one of {', '.join(LEVELS)}, got {loglevel!r}")
+            raise typer.Exit(2)
+        config.Butler.logLevel = loglevel  # type: ignore[assignment]
+    butler = config.Butler
+    setup_logging(butler.logLevel, butler.fileLogging, config.resolve_path(butler.logDirectory))
+    try:
+        run(Service(config).run_until_signalled())
+    except OSError as exc:
+        err.print(f"[red]qbutler could not start:[/red] {exc}")
+        raise typer.Exit(1) from None
+
+
+@config_app.command("check")
+def config_check(configfile: Annotated[Path, typer.Argument(help="Config file to validate.")]) -> None:
+    """Validate a config file: exit 0 when valid, 1 with every error otherwise."""
+    config = load_or_exit(configfile)
+    unused = config.unused_keys()
+    typer.echo(f"{configfile}: valid")
+    if unused:
+        typer.echo(f"{len(unused)} keys are not used by qbutler (accepted and ignored):")
+        for key in unused:
+            typer.echo(f"  {key}")
+
+
+@config_app.command("example")
+def config_example() -> None:
+    """Print a complete, commented example config."""
+    sys.stdout.write(resources.files("qbutler").joinpath("config_example.yaml").read_text("utf-8"))
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,388 @@
+"""Butler's YAML config file, typed.
+
+A real Butler config must load unchanged: every section is optional with safe defaults (features
+off), keys qbutler does not use are kept and reported once, and an invalid value stops start-up
+with a message that names the key path, the value and what was expected.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
+
+ENV_PREFIX = "QBUTLER__"
+
+
+class ConfigError(Exception):
+    """The config file cannot be used; `errors` holds one line per problem."""
+
+    def __init__(self, errors: list[str]):
+        super().__init__("\n".join(errors))
+        self.errors = errors
+
+
+def _null_to_list(value: Any) -> Any:
+    # YAML turns a list whose entries are all commented out into null.
+    return [] if value is None else value
+
+
+def _port(value: Any) -> int:
+    try:
+        number = int(value) if not isinstance(value, bool) else None
+    except (TypeError, ValueError):
+        number = None
+    if number is None or str(number) != str(value).strip() or not 1 <= number <= 65535:
+        raise PydanticCustomError("port", "expected an integer 1-65535")
+    return number
+
+
+def _port_or_zero(value: Any) -> int:
+    # Port 0 asks the OS for a free port: handy for tests and the demo.
+    if str(value).strip() == "0":
+        return 0
+    return _port(value)
+
+
+Port = Annotated[int, BeforeValidator(_port_or_zero)]
+NullableList = BeforeValidator(_null_to_list)
+
+
+class Section(BaseModel):
+    """Base of every config section: unknown keys are kept (and reported) rather than refused."""
+
+    model_config = ConfigDict(extra="allow", validate_default=True)
+
+    def unused_keys(self, prefix: str) -> Iterator[str]:
+        for key in self.model_extra or {}:
+            yield f"{prefix}.{key}"
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, Section):
+                yield from value.unused_keys(f"{prefix}.{name}")
+
+
+class StaticHeader(Section):
+    name: str
+    value: str = ""
+
+
+class Headers(Section):
+    static: Annotated[list[StaticHeader], NullableList] = []
+
+
+class CertConfig(Section):
+    clientCert: str = ""
+    clientCertKey: str = ""
+    clientCertCA: str = ""
+
+
+class ConfigQRS(Section):
+    authentication: str = "certificates"
+    host: str = "localhost"
+    useSSL: bool = True
+    port: Port = 4242
+    headers: Headers = Headers(
+        static=[StaticHeader(name="X-Qlik-User", value="UserDirectory=Internal;UserId=sa_repository")]
+    )
+    rejectUnauthorized: bool = False
+    # qbutler: seconds per QRS call, and retries on connection errors and 5xx.
+    timeout: float = Field(30.0, gt=0)
+    retries: int = Field(3, ge=0)
+
+
+class ConfigEngine(Section):
+    engineVersion: str = "12.612.0"
+    host: str = "localhost"
+    port: Port = 4747
+    useSSL: bool = True
+    headers: Headers = Headers(
+        static=[StaticHeader(name="X-Qlik-User", value="UserDirectory=Internal;UserId=sa_repository")]
+    )
+    rejectUnauthorized: bool = False
+    timeout: float = Field(30.0, gt=0)
+
+
+class TlsConfig(Section):
+    enable: bool = False
+    cert: str = ""
+    key: str = ""
+    ca: str | None = None
+
+
+class RateLimitConfig(Section):
+    """qbutler: requests per minute per client address; off unless enabled."""
+
+    enable: bool = False
+    maxPerMinute: int = Field(100, ge=1)
+
+
+class RestServerConfig(Section):
+    enable: bool = False
+    serverHost: str = "localhost"
+    serverPort: Port = 8080
+    # Accepted for compatibility; qbutler serves everything on serverPort.
+    backgroundServerPort: Port = 8081
+    tls: TlsConfig = TlsConfig()
+    rateLimit: RateLimitConfig = RateLimitConfig()
+    # qbutler: largest accepted request body, in bytes (Fastify's default is 1 MiB).
+    bodyLimit: int = Field(1024 * 1024, ge=1024)
+
+
+class NewRelicEndpointSwitches(Section):
+    postNewRelicMetric: bool = False
+    postNewRelicEvent: bool = False
+
+
+class SchedulerEndpointSwitches(Section):
+    createNewSchedule: bool = False
+    getSchedule: bool = False
+    getScheduleStatusAll: bool = False
+    updateSchedule: bool = False
+    deleteSchedule: bool = False
+    startSchedule: bool = False
+    stopSchedule: bool = False
+
+
+class EndpointSwitches(Section):
+    apiListEnabledEndpoints: bool = False
+    base62ToBase16: bool = False
+    base16ToBase62: bool = False
+    butlerping: bool = False
+    createDir: bool = False
+    createDirQVD: bool = False
+    fileDelete: bool = False
+    fileMove: bool = False
+    fileCopy: bool = False
+    keyValueStore: bool = False
+    mqttPublishMessage: bool = False
+    newRelic: NewRelicEndpointSwitches = NewRelicEndpointSwitches()
+    scheduler: SchedulerEndpointSwitches = SchedulerEndpointSwitches()
+    senseAppReload: bool = False
+    senseAppDump: bool = False
+    senseListApps: bool = False
+    senseStartTask: bool = False
+    slackPostMessage: bool = False
+
+    def is_enabled(self, switch: str) -> bool:
+        """`switch` is a dotted path below restServerEndpointsEnable, e.g. `scheduler.getSchedule`."""
+        node: Any = self
+        for part in switch.split("."):
+            node = getattr(node, part, None)
+        return node is True
+
+    def enabled_leaf_names(self, raw: Mapping[str, Any] | None) -> list[str]:
+        """Leaf names of every switch that is exactly true, depth-first in file order (Butler's list)."""
+        source = raw if raw is not None else self.model_dump()
+        names: list[str] = []
+
+        def walk(node: Mapping[str, Any]) -> None:
+            for key, value in node.items():
+                if isinstance(value, Mapping):
+                    walk(value)
+                elif value is True:
+                    names.append(key)
+
+        walk(source)
+        return names
+
+
+class ApprovedDirectoryPair(Section):
+    fromDirectory: str
+    toDirectory: str
+
+
+class ConfigDirectories(Section):
+    qvdPath: str = ""
+
+
+class CustomPropertyFilter(Section):
+    name: str
+    value: str
+
+
+class AllowTask(Section):
+    taskId: Annotated[list[str], NullableList] = []
+    tag: Annotated[list[str], NullableList] = []
+    customProperty: Annotated[list[CustomPropertyFilter], NullableList] = []
+
+
+class StartTaskFilter(Section):
+    enable: bool = False
+    allowTask: AllowTask = AllowTask()
+
+
+class QbutlerSettings(Section):
+    """qbutler's own global settings (`Butler.qbutler`), beyond Butler's keys."""
+
+    # Folder for state that must survive restarts (KV store, outboxes, dedup); relative paths
+    # resolve against the config file's folder.
+    dataDirectory: str = "qbutler-data"
+
+
+LogLevel = Literal["silly", "debug", "verbose", "info", "warn", "error"]
+
+
+class ButlerConfig(Section):
+    logLevel: LogLevel = "info"
+    fileLogging: bool = False
+    logDirectory: str = "log"
+    restServerConfig: RestServerConfig = RestServerConfig()
+    restServerEndpointsEnable: EndpointSwitches = EndpointSwitches()
+    startTaskFilter: StartTaskFilter = StartTaskFilter()
+    fileCopyApprovedDirectories: Annotated[list[ApprovedDirectoryPair], NullableList] = []
+    fileMoveApprovedDirectories: Annotated[list[ApprovedDirectoryPair], NullableList] = []
+    fileDeleteApprovedDirectories: Annotated[list[str], NullableList] = []
+    configDirectories: ConfigDirectories = ConfigDirectories()
+    cert: CertConfig = CertConfig()
+    configQRS: ConfigQRS = ConfigQRS()
+    configEngine: ConfigEngine = ConfigEngine()
+    qbutler: QbutlerSettings = QbutlerSettings()
+
+    @field_validator("logLevel", mode="before")
+    @classmethod
+    def _lower_log_level(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
+
+
+class Config(BaseModel):
+    """The whole file: one root key, `Butler`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    Butler: ButlerConfig = ButlerConfig()
+    # Where the file lives: relative paths in it resolve against this folder.
+    base_dir: Path = Field(default_factory=Path.cwd, exclude=True)
+    # The file as parsed (after environment overrides), for rules that need key order.
+    raw: dict[str, Any] = Field(default_factory=dict, exclude=True, repr=False)
+
+    def resolve_path(self, value: str | os.PathLike[str]) -> Path:
+        """A path from the config, relative ones taken against the config file's folder."""
+        path = Path(os.path.expanduser(str(value)))
+        return path if path.is_absolute() else (self.base_dir / path)
+
+    @property
+    def data_dir(self) -> Path:
+        return self.resolve_path(self.Butler.qbutler.dataDirectory)
+
+    def unused_keys(self) -> list[str]:
+        return list(self.Butler.unused_keys("Butler"))
+
+    def raw_section(self, *path: str) -> Any:
+        node: Any = self.raw.get("Butler", {})
+        for key in path:
+            if not isinstance(node, Mapping):
+                return None
+            node = node.get(key)
+        return node
+
+
+# ----------------------------------------------------------------------------- loading
+
+
+def apply_env_overrides(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
+    """Apply `QBUTLER__<Key>__<Key>...=<yaml value>` variables to the parsed file.
+
+    Path parts match existing keys case-insensitively (environment variables are often upper
+    case); a part that matches nothing is created as written. The root `Butler` is implied.
+    """
+    for name, text in sorted(environ.items()):
+        if not name.startswith(ENV_PREFIX) or len(name) == len(ENV_PREFIX):
+            continue
+        parts = [p for p in name[len(ENV_PREFIX):].split("__") if p]
+        if parts and parts[0].lower() == "butler":
+            parts = parts[1:]
+        if not parts:
+            continue
+        node = data.setdefault("Butler", {})
+        if not isinstance(node, dict):
+            continue
+        for index, part in enumerate(parts):
+            key = next((k for k in node if str(k).lower() == part.lower()), part)
+            if index == len(parts) - 1:
+                node[key] = yaml.safe_load(text) if text != "" else ""
+            else:
+                child = node.get(key)
+                if not isinstance(child, dict):
+                    child = {}
+                    node[key] = child
+                node = child
+    return data
+
+
+def _describe_expectation(error: Mapping[str, Any]) -> str:
+    kind = error["type"]
+    ctx = error.get("ctx") or {}
+    messages = {
+        "int_parsing": "expected an integer",
+        "int_type": "expected an integer",
+        "int_from_float": "expected an integer",
+        "float_parsing": "expected a number",
+        "float_type": "expected a number",
+        "bool_parsing": "expected a boolean (true or false)",
+        "bool_type": "expected a boolean (true or false)",
+        "string_type": "expected a string",
+        "list_type": "expected a list",
+        "dict_type": "expected a mapping of keys to values",
+        "model_type": "expected a mapping of keys to values",
+        "model_attributes_type": "expected a mapping of keys to values",
+        "missing": "a value is required",
+        "extra_forbidden": "unknown key (the only root key is 'Butler')",
+    }
+    if kind in messages:
+        return messages[kind]
+    if kind == "literal_error":
+        return f"expected one of {ctx.get('expected', '')}"
+    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+        bound = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}
+        return f"expected a number {bound[kind]} {next(iter(ctx.values()), '')}"
+    return str(error.get("msg", kind))
+
+
+def _format_errors(exc: ValidationError) -> list[str]:
+    lines = []
+    for error in exc.errors():
+        path = ".".join(str(part) for part in error["loc"])
+        message = _describe_expectation(error)
+        if error["type"] == "missing":
+            lines.append(f"{path}: {message}")
+        else:
+            lines.append(f"{path}: {message}, got {error.get('input')!r}")
+    return lines
+
+
+def parse_config(data: Any, base_dir: Path) -> Config:
+    if not isinstance(data, dict) or "Butler" not in data:
+        raise ConfigError(["the file must have one root key, 'Butler'"])
+    if data["Butler"] is None:
+        data["Butler"] = {}
+    try:
+        return Config.model_validate({**data, "base_dir": base_dir, "raw": data})
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(exc)) from None
+
+
+def load_config(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None) -> Config:
+    """Read, override from the environment, and validate a Butler-format config file."""
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError([f"{file}: config file not found"])
+    try:
+        data = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError([f"{file}: not valid YAML: {exc}"]) from None
+    if isinstance(data, dict):
+        data = apply_env_overrides(data, os.environ if environ is None else environ)
+    return parse_config(data, file.resolve().parent)

@@ -1,0 +1,1 @@
+"""The key-value store: one protocol (`store.Store`), one backend per module."""

@@ -1,0 +1,129 @@
+"""An async client for the Qlik Repository Service (QRS) over HTTPS with a client certificate.
+
+Every call carries a fresh xrfkey (header and query), the static headers from the config and a
+timeout. Connection errors and 5xx answers are retried with backoff; 4xx answers never are.
+Errors say what failed: host, method, path, status and an excerpt of the body.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import ssl
+import string
+from typing import Any
+
+import httpx
+
+from qbutler.config import Config
+
+log = logging.getLogger("qbutler.sense.qrs")
+
+_XRF_ALPHABET = string.ascii_letters + string.digits
+
+
+def new_xrfkey() -> str:
+    return "".join(random.choices(_XRF_ALPHABET, k=16))
+
+
+class QrsError(Exception):
+    """A QRS call failed: unreachable, timed out, or answered with an unexpected status."""
+
+    def __init__(self, method: str, url: str, status: int | None, detail: str):
+        self.method = method
+        self.url = url
+        self.status = status
+        self.detail = detail
+        where = f"QRS {method} {url}"
+        super().__init__(f"{where} answered {status}: {detail}" if status is not None
+                         else f"{where} failed: {detail}")
+
+
+def client_ssl_context(config: Config, verify: bool) -> ssl.SSLContext:
+    """TLS context with the QMC-exported client certificate; used for QRS and the Engine."""
+    cert = config.Butler.cert
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+    if verify and cert.clientCertCA:
+        context.load_verify_locations(cafile=str(config.resolve_path(cert.clientCertCA)))
+    if not verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    if cert.clientCert:
+        context.load_cert_chain(str(config.resolve_path(cert.clientCert)),
+                                str(config.resolve_path(cert.clientCertKey)) if cert.clientCertKey else None)
+    return context
+
+
+def _excerpt(response: httpx.Response, limit: int = 300) -> str:
+    text = response.text.strip().replace("\r", " ").replace("\n", " ")
+    return (text[:limit] + "…") if len(text) > limit else (text or "(empty body)")
+
+
+class QrsClient:
+    def __init__(self, config: Config, *, backoff: float = 0.5):
+        qrs = config.Butler.configQRS
+        self.base_url = f"{'https' if qrs.useSSL else 'http'}://{qrs.host}:{qrs.port}/qrs/"
+        self.retries = qrs.retries
+        self.backoff = backoff
+        self.headers = {"Content-Type": "application/json", "Accept": "application/json, text/plain, */*"}
+        for header in qrs.headers.static:
+            self.headers[header.name] = header.value
+        verify: ssl.SSLContext | bool = False
+        if qrs.useSSL:
+            verify = client_ssl_context(config, verify=qrs.rejectUnauthorized)
+        self._client = httpx.AsyncClient(
+            base_url=self.base_url, verify=verify, timeout=qrs.timeout, headers=self.headers,
+            limits=httpx.Limits(max_connections=50, max_keepalive_connections=20))
+
+    async def start(self) -> None:
+        """Nothing to connect up front: QRS is reached per call."""
+
+    async def stop(self) -> None:
+        await self._client.aclose()
+
+    async def request(self, method: str, path: str, *, params: dict[str, Any] | None = None,
+                      json: Any = None, expect: tuple[int, ...] = (200, 201, 204)) -> httpx.Response:
+        """Send one call; `path` is relative to /qrs/ (e.g. `task/<id>/start`)."""
+        path = path.lstrip("/")
+        url = self.base_url + path
+        attempt = 0
+        while True:
+            xrfkey = new_xrfkey()
+            query = {**(params or {}), "xrfkey": xrfkey}
+            try:
+                response = await self._client.request(method, path, params=query, json=json,
+                                                       headers={"X-Qlik-Xrfkey": xrfkey})
+            except httpx.TimeoutException:
+                error = QrsError(method, url, None, "timed out")
+            except httpx.TransportError as exc:
+                error = QrsError(method, url, None, f"{type(exc).__name__}: {exc}" if str(exc)
+                                 else type(exc).__name__)
+            else:
+                if response.status_code in expect:
+                    return response
+                error = QrsError(method, url, response.status_code, _excerpt(response))
+                if response.status_code < 500:
+                    raise error
+            if attempt >= self.retries:
+                raise error
+            delay = self.backoff * (2 ** attempt) * (0.5 + random.random())
+            log.warning("%s; retrying in %.1fs", error, delay)
+            attempt += 1
+            await asyncio.sleep(delay)
+
+    async def get(self, path: str, params: dict[str, Any] | None = None) -> Any:
+        return (await self.request("GET", path, params=params, expect=(200,))).json()
+
+    async def get_text(self, path: str, params: dict[str, Any] | None = None) -> str:
+        return (await self.request("GET", path, params=params, expect=(200,))).text
+
+    async def post(self, path: str, json: Any = None, params: dict[str, Any] | None = None,
+                   expect: tuple[int, ...] = (200, 201, 204)) -> httpx.Response:
+        return await self.request("POST", path, params=params, json=json, expect=expect)
+
+    async def put(self, path: str, json: Any = None, params: dict[str, Any] | None = None) -> httpx.Response:
+        return await self.request("PUT", path, params=params, json=json)
+
+    async def delete(self, path: str, params: dict[str, Any] | None = None) -> httpx.Response:
+        return await self.request("DELETE", path, params=params)

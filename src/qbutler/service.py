@@ -1,0 +1,87 @@
+"""The composition root: builds every component from the config, starts and stops them in order."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from typing import Any, Protocol
+
+from qbutler.api.app import build_app
+from qbutler.api.server import HttpServer
+from qbutler.config import Config
+
+log = logging.getLogger("qbutler")
+
+
+class Component(Protocol):
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+class Service:
+    """Everything one qbutler process runs. Route handlers receive it as their context."""
+
+    def __init__(self, config: Config):
+        self.config = config
+        butler = config.Butler
+        self.enabled_endpoints = butler.restServerEndpointsEnable.enabled_leaf_names(
+            config.raw_section("restServerEndpointsEnable"))
+        # Started in this order, stopped in reverse; the HTTP listener comes last so that no
+        # request arrives before what it needs is running.
+        self.components: list[Component] = []
+        self.http: HttpServer | None = None
+        if butler.restServerConfig.enable:
+            self.http = HttpServer(build_app(config, self), config)
+        self._started: list[Component] = []
+
+    def _all_components(self) -> list[Component]:
+        return [*self.components, *([self.http] if self.http else [])]
+
+    async def start(self) -> None:
+        self.config.data_dir.mkdir(parents=True, exist_ok=True)
+        unused = self.config.unused_keys()
+        if unused:
+            log.info("Config keys qbutler does not use (kept, ignored): %s", ", ".join(unused))
+        try:
+            for component in self._all_components():
+                await component.start()
+                self._started.append(component)
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def stop(self) -> None:
+        while self._started:
+            component = self._started.pop()
+            try:
+                await component.stop()
+            except Exception:
+                log.exception("Error while stopping %s", type(component).__name__)
+
+    async def run_until_signalled(self) -> None:
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await self.start()
+        log.info("qbutler started")
+        try:
+            await stop.wait()
+            log.info("Shutting down")
+        finally:
+            await self.stop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+        log.info("qbutler stopped")
+
+
+def run(coro: Any) -> Any:
+    """Run a coroutine on uvloop where available (faster sockets), else asyncio's loop."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(coro)
