@@ -74,3 +74,27 @@ def shared_reference() -> Path:
     if not path.is_dir():
         pytest.skip("../shared/reference is not beside this checkout")
     return path
+
+
+@pytest.fixture(scope="session")
+def sense_certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One CA and certificate set per test run (issuing them is the slow part of a site)."""
+    return tmp_path_factory.mktemp("sense-certs")
+
+
+@pytest.fixture
+async def sense_site(sense_certs: Path):
+    """A running sensesim site with the minimal seed and fast task runs."""
+    from support.sense import running_site
+
+    async with running_site(sense_certs) as site:
+        yield site
+
+
+@pytest.fixture
+async def sense_control(sense_site):
+    from support.sense import Control
+
+    control = Control(sense_site)
+    yield control
+    await control.aclose()
