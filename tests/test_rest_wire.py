@@ -261,3 +261,18 @@ async def test_rate_limit_headers_and_429(tmp_path):
 async def test_no_rate_limit_headers_unless_configured(api):
     response = await api.get("/v4/butlerping")
     assert "x-ratelimit-limit" not in response.headers
+
+
+async def test_optional_tls_listener(tmp_path):
+    from support.tls import self_signed
+
+    cert, key = self_signed(tmp_path)
+    config = base_config(restServerConfig={"tls": {"enable": True, "cert": cert.name, "key": key.name}})
+    async with running_service(config, tmp_path) as running:
+        assert running.url.startswith("https://")
+        async with httpx.AsyncClient(base_url=running.url, verify=str(cert)) as client:
+            response = await client.get("/v4/butlerping")
+        assert response.status_code == 200
+        async with httpx.AsyncClient(base_url=running.url.replace("https", "http")) as plain:
+            with pytest.raises(httpx.HTTPError):
+                await plain.get("/v4/butlerping")
