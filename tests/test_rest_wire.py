@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ssl
+
 import httpx
 import pytest
 
@@ -270,7 +272,7 @@ async def test_optional_tls_listener(tmp_path):
     config = base_config(restServerConfig={"tls": {"enable": True, "cert": cert.name, "key": key.name}})
     async with running_service(config, tmp_path) as running:
         assert running.url.startswith("https://")
-        async with httpx.AsyncClient(base_url=running.url, verify=str(cert)) as client:
+        async with httpx.AsyncClient(base_url=running.url, verify=ssl.create_default_context(cafile=cert)) as client:
             response = await client.get("/v4/butlerping")
         assert response.status_code == 200
         async with httpx.AsyncClient(base_url=running.url.replace("https", "http")) as plain:
