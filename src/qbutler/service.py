@@ -7,6 +7,7 @@ import logging
 import signal
 from typing import Any, Protocol
 
+from qbutler.activity import ActivityFeed
 from qbutler.api.app import build_app
 from qbutler.api.server import HttpServer
 from qbutler.config import Config
@@ -28,6 +29,8 @@ class Service:
         butler = config.Butler
         self.enabled_endpoints = butler.restServerEndpointsEnable.enabled_leaf_names(
             config.raw_section("restServerEndpointsEnable"))
+        # What the service just did, for the demo's live view (publish with `activity.publish`).
+        self.activity = ActivityFeed()
         # Started in this order, stopped in reverse; the HTTP listener comes last so that no
         # request arrives before what it needs is running.
         self.components: list[Component] = []
