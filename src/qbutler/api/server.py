@@ -1,4 +1,4 @@
-"""The HTTP listener: uvicorn serving the wire app on one socket, optionally over TLS."""
+"""HTTP listeners: uvicorn serving an ASGI app on one socket, optionally over TLS."""
 
 from __future__ import annotations
 
@@ -22,9 +22,7 @@ class _EmbeddedServer(uvicorn.Server):
 
 
 def _bind(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    infos = socket.getaddrinfo(host, port, family if ":" in host else socket.AF_UNSPEC,
-                               socket.SOCK_STREAM)
+    infos = socket.getaddrinfo(host, port, socket.AF_UNSPEC, socket.SOCK_STREAM)
     family, kind, proto, _, address = infos[0]
     sock = socket.socket(family, kind, proto)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -34,37 +32,31 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-class HttpServer:
-    def __init__(self, app: Any, config: Config):
+class AsgiListener:
+    """One ASGI app on one host/port (0 = a free port, readable as `.port` once started)."""
+
+    def __init__(self, app: Any, host: str, port: int, **uvicorn_options: Any):
         self.app = app
-        self.config = config
-        self.port = 0
-        self.scheme = "http"
+        self.host = host
+        self.port = port
+        self.options = uvicorn_options
         self._task: asyncio.Task[None] | None = None
         self._server: _EmbeddedServer | None = None
 
     async def start(self) -> None:
-        rest = self.config.Butler.restServerConfig
-        tls: dict[str, Any] = {}
-        if rest.tls.enable:
-            tls = {"ssl_certfile": str(self.config.resolve_path(rest.tls.cert)),
-                   "ssl_keyfile": str(self.config.resolve_path(rest.tls.key))}
-            if rest.tls.ca:
-                tls["ssl_ca_certs"] = str(self.config.resolve_path(rest.tls.ca))
-            self.scheme = "https"
-        sock = _bind(rest.serverHost, rest.serverPort)
+        sock = _bind(self.host, self.port)
         self.port = sock.getsockname()[1]
         server_config = uvicorn.Config(
             self.app, http="httptools", ws="none", lifespan="off", log_config=None,
-            access_log=False, server_header=False, timeout_graceful_shutdown=5, **tls,
+            access_log=False, server_header=False, timeout_graceful_shutdown=5, **self.options,
         )
         self._server = _EmbeddedServer(server_config)
         self._task = asyncio.create_task(self._server.serve(sockets=[sock]))
         while not self._server.started:
             if self._task.done():
                 self._task.result()
+                raise OSError(f"could not listen on {self.host}:{self.port}")
             await asyncio.sleep(0.01)
-        log.info("REST API listening on %s://%s:%d", self.scheme, rest.serverHost, self.port)
 
     async def stop(self) -> None:
         if self._server is None or self._task is None:
@@ -72,3 +64,23 @@ class HttpServer:
         self._server.should_exit = True
         await self._task
         self._server = None
+
+
+class HttpServer(AsgiListener):
+    """The REST API listener, from `Butler.restServerConfig`."""
+
+    def __init__(self, app: Any, config: Config):
+        rest = config.Butler.restServerConfig
+        tls: dict[str, Any] = {}
+        self.scheme = "http"
+        if rest.tls.enable:
+            tls = {"ssl_certfile": str(config.resolve_path(rest.tls.cert)),
+                   "ssl_keyfile": str(config.resolve_path(rest.tls.key))}
+            if rest.tls.ca:
+                tls["ssl_ca_certs"] = str(config.resolve_path(rest.tls.ca))
+            self.scheme = "https"
+        super().__init__(app, rest.serverHost, rest.serverPort, **tls)
+
+    async def start(self) -> None:
+        await super().start()
+        log.info("REST API listening on %s://%s:%d", self.scheme, self.host, self.port)
