@@ -106,7 +106,7 @@ class Runner:
     ) -> None:
         self.state = state
         self.config = config or RunnerConfig()
-        self.faults = faults or Faults()
+        self.faults = faults if faults is not None else state.faults
         self.clock = clock
         self.overrides: dict[str, Outcome] = {}  # task id -> outcome of its next run
         self.datagrams: list[SentDatagram] = []

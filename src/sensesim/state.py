@@ -17,6 +17,8 @@ from typing import Any
 
 import yaml
 
+from .faults import Faults
+
 NULL_DATE = "1753-01-01T00:00:00.000Z"
 NULL_GUID = "00000000-0000-0000-0000-000000000000"
 
@@ -337,6 +339,8 @@ class State:
         self.temp_contents: dict[str, TempContent] = {}
         self.licenses: dict[str, LicenseAccess] = {}
         self.calls: list[Call] = []
+        # Fault rules set through the control API; QRS (and the engine, if it wishes) consult them.
+        self.faults = Faults()
         # Initial execution results per task, kept so /reset can restore a never-run site.
         self._pristine_results: dict[str, ExecutionResult] = {}
         self._pristine_reload_times: dict[str, str] = {}
@@ -400,8 +404,9 @@ class State:
         self.execution_results[result.id] = result
 
     def reset_runtime(self) -> None:
-        """Forget every run, log and call: the site looks freshly seeded again."""
+        """Forget every run, log, call and fault: the site looks freshly seeded again."""
         self.calls.clear()
+        self.faults.clear()
         self.execution_results.clear()
         self.execution_sessions.clear()
         self.script_logs.clear()
