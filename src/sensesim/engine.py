@@ -23,7 +23,7 @@ import weakref
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
-from urllib.parse import unquote, urlencode, urlsplit
+from urllib.parse import unquote, urlsplit
 
 import orjson
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -187,7 +187,8 @@ class EngineServer:
         obj = session.handles.get(handle) if isinstance(handle, int) else None
         doc = obj if isinstance(obj, DocObject) else getattr(obj, "doc", None)
         path = f"/app/{doc.runtime.app.id}" if isinstance(doc, DocObject) else route.path
-        query = urlencode({"handle": handle, "id": request.get("id"), "user": session.user.domain_user})
+        # Plain text like the QRS log's unquoted query, so `DIR\user` stays readable.
+        query = f"handle={handle}&id={request.get('id')}&user={session.user.domain_user}"
         self.state.record_call("engine", str(request.get("method", "")), path, query, request.get("params"))
 
     async def _answer(self, session: Session, request: dict[str, Any], send: Any) -> None:
