@@ -93,11 +93,6 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _free_port(host: str) -> int:
-    with _bind(host, 0) as sock:
-        return int(sock.getsockname()[1])
-
-
 class SystemInfoApp:
     """Port 9032: `GET /v1/systeminfo`, client cert only, no xrfkey (reference §1.7, §4)."""
 
@@ -232,9 +227,10 @@ class Site:
             log.warning("sensesim.engine has no start_engine; running without the engine")
             return
         cfg = self.config
-        port = cfg.engine_port or _free_port(cfg.host)
-        self._engine = await start_engine(self.state, server_ssl_context(certs_dir), cfg.host, port)
-        self.engine_port = int(getattr(self._engine, "port", port) or port)
+        context = server_ssl_context(certs_dir)
+        self._engine = await start_engine(self.state, context, cfg.host, cfg.engine_port)
+        # start_engine binds port 0 itself and reports the port it got.
+        self.engine_port = int(getattr(self._engine, "port", 0) or cfg.engine_port)
 
     # ---- convenience for callers
 
