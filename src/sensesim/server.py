@@ -29,7 +29,7 @@ from starlette.types import Receive, Scope, Send
 from . import shapes
 from .certs import ensure_certs, server_ssl_context
 from .control import build_control_app
-from .qrs import QrsApp, QrsOptions, json_response
+from .qrs import QrsApp, QrsOptions, fault_response, json_response
 from .runner import Runner, RunnerConfig
 from .state import State, load_seed
 
@@ -104,6 +104,13 @@ class SystemInfoApp:
             return
         request = Request(scope, receive)
         self.state.record_call("systeminfo", request.method, request.url.path, request.url.query, None)
+        rule = self.state.faults.take("systeminfo", request.method, request.url.path)
+        if rule is not None:
+            if rule.delay_ms:
+                await asyncio.sleep(rule.delay_ms / 1000)
+            if rule.status is not None:
+                await fault_response(rule.status, rule.body)(scope, receive, send)
+                return
         if request.url.path.rstrip("/").lower() == "/v1/systeminfo" and request.method == "GET":
             response = json_response(shapes.systeminfo(self.state.site))
         else:

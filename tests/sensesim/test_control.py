@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 
 import httpx
-from sensesim_support import SALES_TASK, Qrs, UdpListener
+from sensesim_support import SALES_TASK, Qrs, UdpListener, client_context
+
+from sensesim.server import Site
 
 
 async def test_health_and_tasks(control: httpx.AsyncClient) -> None:
@@ -102,6 +105,7 @@ async def test_delay_fault(control: httpx.AsyncClient, qrs: Qrs) -> None:
 
 async def test_fault_validation_and_clearing(control: httpx.AsyncClient, qrs: Qrs) -> None:
     assert (await control.post("/faults", json={"service": "nope"})).status_code == 400
+    assert (await control.post("/faults", json={"service": "engine", "status": 500})).status_code == 400
     assert (await control.post("/faults", json={"service": "qrs", "status": 99})).status_code == 400
     assert (await control.post("/faults", json={"bogus": 1})).status_code == 400
     await control.post("/faults", json={"service": "qrs", "status": 503})
@@ -149,3 +153,12 @@ async def test_datagrams_log(control: httpx.AsyncClient, qrs: Qrs, udp: UdpListe
     rows = (await control.get("/datagrams")).json()
     assert rows[0]["payload"].encode() == sent and rows[0]["kind"] == "success"
     assert rows[0]["target"] == f"127.0.0.1:{udp.port}"
+
+
+async def test_systeminfo_fault(control: httpx.AsyncClient, site: Site, certs_dir: Path) -> None:
+    await control.post("/faults", json={"service": "systeminfo", "status": 500, "count": 1})
+    async with httpx.AsyncClient(verify=client_context(certs_dir)) as client:
+        assert (await client.get(f"{site.systeminfo_url}/v1/systeminfo")).status_code == 500
+        assert (await client.get(f"{site.systeminfo_url}/v1/systeminfo")).status_code == 200
+    calls = (await control.get("/calls")).json()
+    assert [c["service"] for c in calls] == ["systeminfo", "systeminfo"]
