@@ -162,3 +162,17 @@ async def test_systeminfo_fault(control: httpx.AsyncClient, site: Site, certs_di
         assert (await client.get(f"{site.systeminfo_url}/v1/systeminfo")).status_code == 200
     calls = (await control.get("/calls")).json()
     assert [c["service"] for c in calls] == ["systeminfo", "systeminfo"]
+
+
+async def test_reset_restores_repository_changes(
+    control: httpx.AsyncClient, qrs: Qrs, udp: UdpListener
+) -> None:
+    app_id = "5e1f8a2c-3b4d-4c6e-8f0a-1b2c3d4e5f60"
+    await qrs.post(f"/qrs/app/{app_id}/reload")
+    await udp.receive()
+    licenses = await qrs.json("/qrs/license/professionalaccesstype")
+    await qrs.delete(f"/qrs/license/professionalaccesstype/{licenses[-1]['id']}")
+    tasks_before = len((await control.get("/tasks")).json())
+    await control.post("/reset")
+    assert len((await control.get("/tasks")).json()) == tasks_before - 1
+    assert len(await qrs.json("/qrs/license/professionalaccesstype")) == len(licenses)
