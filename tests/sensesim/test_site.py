@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 import websockets
-from sensesim_support import ADMIN, SALES_APP, client_context
+from sensesim_support import ADMIN, SALES_APP, XRFKEY, Qrs, UdpListener, client_context
 
 from sensesim.server import Site
 
@@ -70,3 +70,33 @@ async def test_fixed_ports_can_be_reused_after_close(certs_dir: Path) -> None:
         port = first.qrs_port
     async with Site(seed="minimal", certs_dir=certs_dir, engine=False, qrs_port=port) as second:
         assert second.qrs_port == port
+
+
+async def test_demo_site_runs_every_task(certs_dir: Path, udp: UdpListener) -> None:
+    async with Site(
+        seed="demo",
+        certs_dir=certs_dir,
+        engine=False,
+        udp_targets=[("127.0.0.1", udp.port)],
+        time_scale=0.005,
+    ) as site:
+        async with httpx.AsyncClient(
+            base_url=site.qrs_url,
+            verify=client_context(certs_dir),
+            headers={"X-Qlik-Xrfkey": XRFKEY, "X-Qlik-User": ADMIN},
+        ) as client:
+            qrs = Qrs(client)
+            tasks = await qrs.json("/qrs/task")
+            assert (await qrs.post("/qrs/task/start/many", [t["id"] for t in tasks])).status_code == 204
+            await site.runner.idle()
+            full = await qrs.json("/qrs/task/full")
+        statuses = {t["name"]: t["operational"]["lastExecutionResult"]["status"] for t in full}
+        assert statuses["Reload Sandbox"] == 0  # disabled
+        assert statuses["Reload Budget vs Actual"] == 8
+        assert statuses["Reload Employee Survey"] == 6
+        assert statuses["Reload Company KPIs - validation"] == 7  # failed once, retry succeeded
+        assert all(s in (6, 7, 8) for name, s in statuses.items() if name != "Reload Sandbox")
+        received = udp.pending()
+        # One datagram per finished run: every enabled task once, plus runs started by chains.
+        assert len(received) == len(site.runner.datagrams) >= len(tasks) - 1
+        assert all(len(d.split(b";")) == 11 for d in received)
