@@ -7,9 +7,9 @@ import time
 from pathlib import Path
 
 import httpx
-from sensesim_support import SALES_TASK, Qrs, UdpListener, client_context
 
 from sensesim.server import Site
+from support.sensesim_support import SALES_TASK, Qrs, UdpListener, client_context
 
 
 async def test_health_and_tasks(control: httpx.AsyncClient) -> None:

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sensesim_support import ADMIN, SALES_APP, SALES_TASK, XRFKEY, Qrs, UdpListener, client_context
 
 from sensesim.server import Site
+from support.sensesim_support import ADMIN, SALES_APP, SALES_TASK, XRFKEY, Qrs, UdpListener, client_context
 
 NULL_GUID = "00000000-0000-0000-0000-000000000000"
 NULL_DATE = "1753-01-01T00:00:00.000Z"
