@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from . import log4net, scriptlog
+from .enums import STATUS_NAMES
 from .faults import Faults
 from .state import (
     TASK_RELOAD,
@@ -41,23 +42,6 @@ log = logging.getLogger("sensesim.runner")
 Outcome = Literal["success", "fail", "abort"]
 OUTCOMES: tuple[Outcome, ...] = ("success", "fail", "abort")
 
-STATUS_NAMES = (
-    "NeverStarted",
-    "Triggered",
-    "Started",
-    "Queued",
-    "AbortInitiated",
-    "Aborting",
-    "Aborted",
-    "FinishedSuccess",
-    "FinishedFail",
-    "Skipped",
-    "Retry",
-    "Error",
-    "Reset",
-    "DistributionQueue",
-    "DistributionRunning",
-)
 TRIGGERED, STARTED, ABORT_INITIATED, ABORTING, ABORTED = 1, 2, 4, 5, 6
 FINISHED_SUCCESS, FINISHED_FAIL, RETRY = 7, 8, 10
 
