@@ -11,8 +11,11 @@ from qbutler.activity import ActivityFeed
 from qbutler.api.app import build_app
 from qbutler.api.server import HttpServer
 from qbutler.config import Config
+from qbutler.files import Sandbox
 
 log = logging.getLogger("qbutler")
+
+FILE_SWITCHES = ("fileCopy", "fileMove", "fileDelete", "createDir", "createDirQVD")
 
 
 class Component(Protocol):
@@ -34,6 +37,10 @@ class Service:
         # Started in this order, stopped in reverse; the HTTP listener comes last so that no
         # request arrives before what it needs is running.
         self.components: list[Component] = []
+        # The file sandbox has nothing to start: each request opens and closes its own handles.
+        self.files: Sandbox | None = None
+        if any(butler.restServerEndpointsEnable.is_enabled(name) for name in FILE_SWITCHES):
+            self.files = Sandbox.from_config(config, self.activity)
         self.http: HttpServer | None = None
         if butler.restServerConfig.enable:
             self.http = HttpServer(build_app(config, self), config)
