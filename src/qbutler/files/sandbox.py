@@ -193,7 +193,7 @@ class Sandbox:
         """The first pair under which both paths resolve inside their folders."""
         outcomes: list[_Outcome] = []
         for pair in pairs:
-            with self._root(pair.source, create=False) as from_root:
+            with self._root(pair.source, create=False, failure=_FAILURES[operation]) as from_root:
                 if from_root is None:
                     outcomes.append(_Outcome(missing=True))
                     continue
@@ -204,7 +204,7 @@ class Sandbox:
                     if src.lstat() is None:
                         outcomes.append(_Outcome(missing=True))
                         continue
-                    with self._root(pair.target, create=True) as to_root:
+                    with self._root(pair.target, create=True, failure=_FAILURES[operation]) as to_root:
                         dst = self._locate("toFile", to_root, below(target, pair.target), False, outcomes,
                                            create_parents=True, failure=_FAILURES[operation])
                         if dst is None:
@@ -259,7 +259,7 @@ class Sandbox:
             raise FileOperationError(403, "No approved directory for file delete")
         outcomes: list[_Outcome] = []
         for folder in folders:
-            with self._root(folder, create=False) as root:
+            with self._root(folder, create=False, failure="Failed deleting file") as root:
                 if root is None:
                     outcomes.append(_Outcome(missing=True))
                     continue
@@ -307,7 +307,7 @@ class Sandbox:
     def _ensure_inside(self, folders: list[str], path: str, refused: str) -> None:
         outcomes: list[_Outcome] = []
         for folder in folders:
-            with self._root(folder, create=True) as root:
+            with self._root(folder, create=True, failure="Failed to create directory") as root:
                 try:
                     ensure_directory(root, below(path, folder), self.flavour)  # type: ignore[arg-type]
                     return
@@ -340,7 +340,7 @@ class Sandbox:
         return path
 
     @contextmanager
-    def _root(self, folder: str, *, create: bool) -> Iterator[Dir | None]:
+    def _root(self, folder: str, *, create: bool, failure: str) -> Iterator[Dir | None]:
         """An approved folder's handle (None if it does not exist and may not be created)."""
         real = os.path.join(self.base_dir, folder)
         try:
@@ -351,7 +351,7 @@ class Sandbox:
             yield None
             return
         except OSError as exc:
-            raise FileOperationError(500, "Failed accessing an approved directory", _describe(exc)) from None
+            raise FileOperationError(500, failure, f"approved directory {folder}: {_describe(exc)}") from None
         try:
             yield root
         finally:
