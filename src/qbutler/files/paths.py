@@ -15,11 +15,22 @@ HOST_FLAVOUR: Flavour = "windows" if sys.platform == "win32" else "posix"
 
 # Longest normalised request path accepted: Linux's PATH_MAX and Windows' long-path limit.
 MAX_PATH_LENGTH: dict[Flavour, int] = {"posix": 4096, "windows": 32767}
+# Longest single name: 255 bytes on Linux file systems, 255 UTF-16 units on NTFS.
+MAX_NAME_LENGTH = 255
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
 _RESERVED = {"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"} | {
     f"{device}{suffix}" for device in ("COM", "LPT") for suffix in [*"0123456789", "¹", "²", "³"]}
 _INVALID_WINDOWS_CHARS = set('<>"|?*') | {chr(c) for c in range(32)}
+
+
+def too_long(path: str, flavour: Flavour) -> bool:
+    """Longer than the platform allows, as a whole or in one of its names."""
+    if len(path) > MAX_PATH_LENGTH[flavour]:
+        return True
+    if flavour == "windows":
+        return any(len(name.encode("utf-16-le")) // 2 > MAX_NAME_LENGTH for name in path.split("/"))
+    return any(len(name.encode("utf-8", "surrogateescape")) > MAX_NAME_LENGTH for name in path.split("/"))
 
 
 def to_slashes(path: str) -> str:

@@ -26,13 +26,13 @@ from qbutler.files import transfer
 from qbutler.files.handles import DIR_FDS_SUPPORTED, Dir
 from qbutler.files.paths import (
     HOST_FLAVOUR,
-    MAX_PATH_LENGTH,
     Flavour,
     below,
     dirname,
     is_unc,
     is_within,
     normalize,
+    too_long,
     windows_problem,
 )
 from qbutler.files.resolve import Escape, Located, ensure_directory, locate
@@ -201,7 +201,11 @@ class Sandbox:
                 if src is None:
                     continue
                 try:
-                    if src.lstat() is None:
+                    try:
+                        exists = src.lstat() is not None
+                    except OSError as exc:
+                        raise FileOperationError(500, _FAILURES[operation], _describe(exc)) from None
+                    if not exists:
                         outcomes.append(_Outcome(missing=True))
                         continue
                     with self._root(pair.target, create=True, failure=_FAILURES[operation]) as to_root:
@@ -335,7 +339,7 @@ class Sandbox:
             if problem:
                 raise FileOperationError(400, f"{field} is not allowed: {problem}")
         path = normalize(raw, self.flavour)
-        if len(path) > MAX_PATH_LENGTH[self.flavour]:
+        if too_long(path, self.flavour):
             raise FileOperationError(400, f"{field} is too long")
         return path
 
