@@ -94,3 +94,35 @@ def test_swapping_a_directory_for_a_link_out_during_requests_never_escapes(share
     assert set(statuses) <= {201, 400, 403, 500}
     assert statuses[201] > 0 and statuses[403] > 0, statuses
     assert min(swaps.values()) > 100, swaps
+
+
+def test_a_reader_never_sees_half_a_copied_file(shared_site, shared_http):
+    site = shared_site
+    site.build()
+    size = 4 * 1024 * 1024
+    (site.source / "old.bin").write_bytes(b"O" * size)
+    (site.source / "new.bin").write_bytes(b"N" * size)
+    target = site.target / "target.bin"
+    target.write_bytes(b"O" * size)
+    stop = threading.Event()
+    seen: Counter[str] = Counter()
+
+    def read() -> None:
+        while not stop.is_set():
+            data = target.read_bytes()
+            seen["whole" if len(data) == size and len(set(data)) == 1 else "torn"] += 1
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        for n in range(16):
+            source = "new.bin" if n % 2 == 0 else "old.bin"
+            response = shared_http.put("/v4/filecopy", json={
+                "fromFile": site.p(f"data/from/{source}"), "toFile": str(target), "overwrite": True})
+            assert response.status_code == 201
+    finally:
+        stop.set()
+        reader.join()
+    assert seen["torn"] == 0
+    assert seen["whole"] > 0
+    assert [p.name for p in site.target.iterdir() if p.name.startswith(".qbutler-")] == []
