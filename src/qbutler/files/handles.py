@@ -147,8 +147,8 @@ class Dir:
 
 
 def rename(src: Dir, src_name: str, dst: Dir, dst_name: str) -> None:
-    """Rename, replacing a file at the destination (the kernel does it atomically)."""
-    os.rename(src.ref(src_name), dst.ref(dst_name), src_dir_fd=src.fd, dst_dir_fd=dst.fd)
+    """Rename, atomically replacing a file at the destination (also on Windows, unlike os.rename)."""
+    os.replace(src.ref(src_name), dst.ref(dst_name), src_dir_fd=src.fd, dst_dir_fd=dst.fd)
 
 
 def link_no_replace(src: Dir, src_name: str, dst: Dir, dst_name: str) -> None:
