@@ -101,6 +101,8 @@ class ConfigQRS(Section):
     # qbutler: seconds per QRS call, and retries on connection errors and 5xx.
     timeout: float = Field(30.0, gt=0)
     retries: int = Field(3, ge=0)
+    # qbutler: first retry delay in seconds; doubles per retry, with jitter (x0.5-1.5).
+    retryBackoff: float = Field(0.5, ge=0)
 
 
 class ConfigEngine(Section):
