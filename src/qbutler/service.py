@@ -11,6 +11,9 @@ from qbutler.activity import ActivityFeed
 from qbutler.api.app import build_app
 from qbutler.api.server import HttpServer
 from qbutler.config import Config
+from qbutler.mqtt import MqttClient
+from qbutler.sense.qrs import QrsClient
+from qbutler.tasks import TaskStarter
 
 log = logging.getLogger("qbutler")
 
@@ -34,6 +37,15 @@ class Service:
         # Started in this order, stopped in reverse; the HTTP listener comes last so that no
         # request arrives before what it needs is running.
         self.components: list[Component] = []
+        self.qrs = QrsClient(config)
+        self.components.append(self.qrs)
+        # Reads `self.kv` when the KV store area has created it above.
+        self.tasks = TaskStarter(config, self.qrs, getattr(self, "kv", None),
+                                 kv_enabled=butler.restServerEndpointsEnable.keyValueStore)
+        self.mqtt: MqttClient | None = None
+        if butler.mqttConfig.enable:
+            self.mqtt = MqttClient(config, self.tasks, self.activity)
+            self.components.append(self.mqtt)
         self.http: HttpServer | None = None
         if butler.restServerConfig.enable:
             self.http = HttpServer(build_app(config, self), config)

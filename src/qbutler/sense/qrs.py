@@ -71,6 +71,7 @@ def _excerpt(response: httpx.Response, limit: int = 300) -> str:
 class QrsClient:
     def __init__(self, config: Config):
         qrs = config.Butler.configQRS
+        self.config = config
         self.base_url = f"{'https' if qrs.useSSL else 'http'}://{qrs.host}:{qrs.port}/qrs/"
         self.retries = qrs.retries
         self.timeout = qrs.timeout
@@ -78,18 +79,27 @@ class QrsClient:
         self.headers = {"Content-Type": "application/json", "Accept": "application/json, text/plain, */*"}
         for header in qrs.headers.static:
             self.headers[header.name] = header.value
-        verify: ssl.SSLContext | bool = False
-        if qrs.useSSL:
-            verify = client_ssl_context(config, verify=qrs.rejectUnauthorized)
-        self._client = httpx.AsyncClient(
-            base_url=self.base_url, verify=verify, timeout=qrs.timeout, headers=self.headers,
-            limits=httpx.Limits(max_connections=50, max_keepalive_connections=20))
+        self._client: httpx.AsyncClient | None = None
+
+    def _http(self) -> httpx.AsyncClient:
+        """Built on first use, so a site that never talks to Sense needs no certificate files."""
+        if self._client is None:
+            qrs = self.config.Butler.configQRS
+            verify: ssl.SSLContext | bool = False
+            if qrs.useSSL:
+                verify = client_ssl_context(self.config, verify=qrs.rejectUnauthorized)
+            self._client = httpx.AsyncClient(
+                base_url=self.base_url, verify=verify, timeout=qrs.timeout, headers=self.headers,
+                limits=httpx.Limits(max_connections=50, max_keepalive_connections=20))
+        return self._client
 
     async def start(self) -> None:
         """Nothing to connect up front: QRS is reached per call."""
 
     async def stop(self) -> None:
-        await self._client.aclose()
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
 
     async def request(self, method: str, path: str, *, params: dict[str, Any] | None = None,
                       json: Any = None, expect: tuple[int, ...] = (200, 201, 204)) -> httpx.Response:
@@ -97,12 +107,16 @@ class QrsClient:
         path = path.lstrip("/")
         # The URL in errors shows the query without the xrfkey, so a filter that failed is visible.
         url = self.base_url + path + ("?" + "&".join(f"{k}={v}" for k, v in params.items()) if params else "")
+        try:
+            client = self._http()
+        except (OSError, ssl.SSLError) as exc:
+            raise QrsError(method, url, None, f"cannot load the client certificate (Butler.cert.*): {exc}") from exc
         attempt = 0
         while True:
             xrfkey = new_xrfkey()
             target = f"{path}?{encode_query({**(params or {}), 'xrfkey': xrfkey})}"
             try:
-                response = await self._client.request(method, target, json=json,
+                response = await client.request(method, target, json=json,
                                                        headers={"X-Qlik-Xrfkey": xrfkey})
             except httpx.TimeoutException:
                 error = QrsError(method, url, None, f"no answer within {self.timeout:g}s", attempt + 1)
