@@ -11,6 +11,8 @@ from qbutler.activity import ActivityFeed
 from qbutler.api.app import build_app
 from qbutler.api.server import HttpServer
 from qbutler.config import Config
+from qbutler.sense.engine import EngineClient
+from qbutler.sense.qrs import QrsClient
 
 log = logging.getLogger("qbutler")
 
@@ -34,6 +36,10 @@ class Service:
         # Started in this order, stopped in reverse; the HTTP listener comes last so that no
         # request arrives before what it needs is running.
         self.components: list[Component] = []
+        self.qrs = QrsClient(config)
+        self.components.append(self.qrs)
+        # Engine sessions are opened per use; nothing to start.
+        self.engine = EngineClient(config)
         self.http: HttpServer | None = None
         if butler.restServerConfig.enable:
             self.http = HttpServer(build_app(config, self), config)
