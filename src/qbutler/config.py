@@ -114,7 +114,12 @@ class ConfigEngine(Section):
         static=[StaticHeader(name="X-Qlik-User", value="UserDirectory=Internal;UserId=sa_repository")]
     )
     rejectUnauthorized: bool = False
+    # qbutler: seconds to connect and per Engine call (except reloads).
     timeout: float = Field(30.0, gt=0)
+    # qbutler: seconds a DoReload may run; 0 waits without limit.
+    reloadTimeout: float = Field(86400.0, ge=0)
+    # qbutler: requests one session keeps in flight at once (the app dump runs its calls in parallel).
+    maxParallelRequests: int = Field(8, ge=1)
 
 
 class TlsConfig(Section):

@@ -12,6 +12,7 @@ from qbutler.api.app import build_app
 from qbutler.api.server import HttpServer
 from qbutler.config import Config
 from qbutler.mqtt import MqttClient
+from qbutler.sense.engine import EngineClient
 from qbutler.sense.qrs import QrsClient
 from qbutler.tasks import TaskStarter
 
@@ -39,6 +40,8 @@ class Service:
         self.components: list[Component] = []
         self.qrs = QrsClient(config)
         self.components.append(self.qrs)
+        # Engine sessions are opened per use; nothing to start.
+        self.engine = EngineClient(config)
         # Reads `self.kv` when the KV store area has created it above.
         self.tasks = TaskStarter(config, self.qrs, getattr(self, "kv", None),
                                  kv_enabled=butler.restServerEndpointsEnable.keyValueStore)
