@@ -10,6 +10,7 @@ from typing import Any, Protocol
 from qbutler.activity import ActivityFeed
 from qbutler.api.app import build_app
 from qbutler.api.server import HttpServer
+from qbutler.apps import AppReloads
 from qbutler.config import Config
 from qbutler.mqtt import MqttClient
 from qbutler.sense.engine import EngineClient
@@ -49,6 +50,8 @@ class Service:
         if butler.mqttConfig.enable:
             self.mqtt = MqttClient(config, self.tasks, self.activity)
             self.components.append(self.mqtt)
+        self.apps = AppReloads(self.engine, self.tasks, self.activity)
+        self.components.append(self.apps)
         self.http: HttpServer | None = None
         if butler.restServerConfig.enable:
             self.http = HttpServer(build_app(config, self), config)

@@ -6,9 +6,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import getpass
-import inspect
 import subprocess
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiomqtt
@@ -16,23 +15,12 @@ import pytest
 
 from support.brokers import Mosquitto
 from support.qbutler import base_config, running_service
+from tasks.waiting import until
 
 SALES = "Reload Sales Dashboard"
 # Started as root, mosquitto switches to its own user, who cannot enter pytest's private folders.
 OWN_USER = f"user {getpass.getuser()}\n"
 FAST_RECONNECT = {"reconnectMinDelaySeconds": 0.05, "reconnectMaxDelaySeconds": 0.2}
-
-
-async def until(condition: Callable[[], Awaitable[bool] | bool], within: float = 5.0) -> None:
-    """Poll `condition` until it holds; TimeoutError after `within` seconds."""
-    async with asyncio.timeout(within):
-        while True:
-            result = condition()
-            if inspect.isawaitable(result):
-                result = await result
-            if result:
-                return
-            await asyncio.sleep(0.02)
 
 
 def mqtt_config(broker: Mosquitto, **options) -> dict:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from qbutler.api import mqtt, system, tasks
+from qbutler.api import apps, mqtt, system, tasks
 from qbutler.api.compat import WireApp
 from qbutler.api.openapi import documentation_routes
 from qbutler.api.ratelimit import RateLimiter
@@ -16,6 +16,7 @@ ROUTE_TABLES: list[RouteTable] = [
     system.routes,
     tasks.routes,
     mqtt.routes,
+    apps.routes,
 ]
 
 
