@@ -10,8 +10,9 @@ from qbutler.kv.sweeper import Sweeper
 
 
 class MemoryStore:
-    def __init__(self, clock: Callable[[], float] = wall_clock, sweep_interval: float = 60.0):
-        self._space = KeySpace()
+    def __init__(self, clock: Callable[[], float] = wall_clock, sweep_interval: float = 60.0,
+                 space: KeySpace | None = None):
+        self._space = space if space is not None else KeySpace()
         self._clock = clock
         self._sweeper = Sweeper(self.sweep, sweep_interval)
 

@@ -51,6 +51,7 @@ OVERWRITE = "UPDATE kv SET value = ?, ttl_ms = ?, expires_at = ? WHERE namespace
 DELETE_KEY = "DELETE FROM kv WHERE namespace = ? AND key = ?"
 DELETE_NAMESPACE = "DELETE FROM kv WHERE namespace = ?"
 DELETE_EXPIRED = "DELETE FROM kv WHERE expires_at <= ?"
+SELECT_ALL = "SELECT namespace, key, value, ttl_ms, expires_at, seq FROM kv ORDER BY seq"
 
 Statement = tuple[str, tuple[Any, ...]]
 
@@ -175,8 +176,7 @@ class SqliteStore:
                 conn.execute("PRAGMA synchronous=FULL")
                 conn.execute(SCHEMA)
                 conn.execute(DELETE_EXPIRED, (now,))
-                rows = conn.execute("SELECT namespace, key, value, ttl_ms, expires_at, seq FROM kv "
-                                    "ORDER BY seq").fetchall()
+                rows = conn.execute(SELECT_ALL).fetchall()
             except BaseException:
                 conn.close()
                 raise
@@ -329,3 +329,26 @@ class SqliteStore:
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+
+
+def read_snapshot(path: Path, now: float) -> KeySpace:
+    """The live keys committed to the file, read without taking the writer's lock.
+
+    For looking at the store while a running qbutler owns it (write-ahead logging lets a reader
+    in beside the writer).
+    """
+    space = KeySpace()
+    if not path.exists():
+        return space
+    try:
+        conn = sqlite3.connect(path, isolation_level=None)
+        try:
+            rows = conn.execute(SELECT_ALL).fetchall()
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        raise StoreUnavailable(f"cannot read the key-value store {path}: {exc}") from None
+    for namespace, key, value, ttl_ms, expires_at, _ in rows:
+        space.put(Entry(namespace, key, value, ttl_ms, expires_at))
+    space.sweep(now)
+    return space
