@@ -12,6 +12,7 @@ from qbutler.api.app import build_app
 from qbutler.api.server import HttpServer
 from qbutler.apps import AppReloads
 from qbutler.config import Config
+from qbutler.kv import open_store
 from qbutler.mqtt import MqttClient
 from qbutler.sense.engine import EngineClient
 from qbutler.sense.qrs import QrsClient
@@ -39,12 +40,15 @@ class Service:
         # Started in this order, stopped in reverse; the HTTP listener comes last so that no
         # request arrives before what it needs is running.
         self.components: list[Component] = []
+        # The key-value store serves the REST endpoints and is shared state for other areas
+        # (alert dedup, schedule reservations, task-start KV items), so it always exists.
+        self.kv = open_store(config)
+        self.components.append(self.kv)
         self.qrs = QrsClient(config)
         self.components.append(self.qrs)
         # Engine sessions are opened per use; nothing to start.
         self.engine = EngineClient(config)
-        # Reads `self.kv` when the KV store area has created it above.
-        self.tasks = TaskStarter(config, self.qrs, getattr(self, "kv", None),
+        self.tasks = TaskStarter(config, self.qrs, self.kv,
                                  kv_enabled=butler.restServerEndpointsEnable.keyValueStore)
         self.mqtt: MqttClient | None = None
         if butler.mqttConfig.enable:

@@ -171,7 +171,7 @@ def check_items(items: list[Any]) -> None:
 
 
 class TaskStarter:
-    def __init__(self, config: Config, qrs: QrsClient, kv: Store | None, *, kv_enabled: bool):
+    def __init__(self, config: Config, qrs: QrsClient, kv: Store, *, kv_enabled: bool):
         butler = config.Butler
         self.filter = butler.startTaskFilter
         self.wait_settings = butler.startTaskWait
@@ -289,14 +289,12 @@ class TaskStarter:
         if not (namespace and key and value):
             log.warning("Start task: skipping KV item without namespace, key or value: %s", payload)
             return None
-        if not self.kv_enabled or self.kv is None:
+        if not self.kv_enabled:
             log.warning("Start task: KV item ignored because the key-value store endpoints are disabled")
             return None
         return KvWrite(str(namespace), str(key), kv_text(value), parse_ttl(payload.get("ttl")))
 
     async def _write_kv(self, writes: list[KvWrite]) -> None:
-        if self.kv is None:
-            return  # _kv_write only returns writes while a store exists
         for write in writes:
             await self.kv.set(write.namespace, write.key, write.value, write.ttl_ms)
 
