@@ -250,3 +250,11 @@ async def test_tls_with_username_and_password(secure_broker, sense_certs, tmp_pa
     async with running_service(base_config(mqttConfig=bad), tmp_path / "bad") as running:
         await asyncio.sleep(0.5)
         assert not running.service.mqtt.connected
+
+
+async def test_missing_tls_file_stops_start_up_with_a_clear_message(mosquitto, tmp_path):
+    config = base_config(mqttConfig=mqtt_config(mosquitto, tls={"enable": True, "ca": "missing/ca.pem"}))
+    with pytest.raises(RuntimeError) as caught:
+        async with running_service(config, tmp_path):
+            pass
+    assert str(caught.value) == f"Butler.mqttConfig.tls.ca: file not found: {tmp_path / 'missing/ca.pem'}"
