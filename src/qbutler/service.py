@@ -48,7 +48,7 @@ class Service:
         self.components.append(self.qrs)
         # Engine sessions are opened per use; nothing to start.
         self.engine = EngineClient(config)
-        self.tasks = TaskStarter(config, self.qrs, self.kv,
+        self.tasks = TaskStarter(config, self.qrs, self.kv, activity=self.activity,
                                  kv_enabled=butler.restServerEndpointsEnable.keyValueStore)
         self.mqtt: MqttClient | None = None
         if butler.mqttConfig.enable:

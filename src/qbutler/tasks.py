@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 
+from qbutler.activity import ActivityFeed
 from qbutler.api.schema import js_number_text
 from qbutler.config import Config
 from qbutler.kv.store import Store
@@ -171,7 +172,8 @@ def check_items(items: list[Any]) -> None:
 
 
 class TaskStarter:
-    def __init__(self, config: Config, qrs: QrsClient, kv: Store, *, kv_enabled: bool):
+    def __init__(self, config: Config, qrs: QrsClient, kv: Store, *, kv_enabled: bool,
+                 activity: ActivityFeed | None = None):
         butler = config.Butler
         self.filter = butler.startTaskFilter
         self.wait_settings = butler.startTaskWait
@@ -179,6 +181,7 @@ class TaskStarter:
         self.kv = kv
         # Butler writes KV pairs from a start call only while the KV endpoints are switched on.
         self.kv_enabled = kv_enabled
+        self.activity = activity
 
     # ---------------------------------------------------------------- single starts
 
@@ -356,6 +359,8 @@ class TaskStarter:
         for task_id, entries in by_id.items():
             if entries[0].error is None:
                 log.info("Started task %s (%s)", task_id, entries[0].task_name)
+                if self.activity is not None:
+                    self.activity.publish("task.started", f"Started task {entries[0].task_name}", taskId=task_id)
 
 
 def _add_unique(target: list[MatchedTask], found: list[MatchedTask]) -> None:

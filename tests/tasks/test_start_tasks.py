@@ -33,6 +33,8 @@ async def test_start_by_path_id_answers_butlers_text_json(connect):
         assert response.json() == report(tasksId={"started": [task(c, SALES)]})
         assert list(response.json()) == ["tasksId", "tasksTag", "tasksTagDenied", "tasksCP", "tasksCPDenied"]
         assert await c.starts() == [sales]
+        started = c.running.service.activity.recent("task.started")
+        assert [(a.message, a.data["taskId"]) for a in started] == [(f"Started task {SALES}", sales)]
 
 
 async def test_post_and_method_override_behave_like_put(connect):
