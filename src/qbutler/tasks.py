@@ -211,10 +211,11 @@ class TaskStarter:
         while True:
             results = await self.qrs.get("executionresult", {"filter": f"ExecutionId eq {session}"})
             if results:
-                # With retries there is one result per attempt; the newest tells the outcome.
-                newest = max(results, key=lambda r: (r.get("startTime") or "", r.get("stopTime") or ""))
+                # With retries there is one result per attempt (earlier ones stay at Retry); the
+                # newest attempt tells the outcome.
+                newest = max(results, key=_attempt_order)
                 status = int(newest.get("status", 0))
-                finished = all(int(r.get("status", 0)) not in INTERMEDIATE for r in results)
+                finished = status not in INTERMEDIATE
                 last = Execution(session, status_name(status), newest.get("duration") if finished else None,
                                  finished)
                 if finished:
@@ -361,6 +362,13 @@ class TaskStarter:
                 log.info("Started task %s (%s)", task_id, entries[0].task_name)
                 if self.activity is not None:
                     self.activity.publish("task.started", f"Started task {entries[0].task_name}", taskId=task_id)
+
+
+def _attempt_order(result: dict[str, Any]) -> str:
+    """Sort key of an execution result by start; an attempt not started yet (no start time, or
+    QRS's null date 1753-01-01) is the newest."""
+    start = str(result.get("startTime") or "")
+    return "~" if not start or start.startswith("1753") else start
 
 
 def _add_unique(target: list[MatchedTask], found: list[MatchedTask]) -> None:

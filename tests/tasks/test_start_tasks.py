@@ -283,3 +283,14 @@ async def test_start_task_for_other_areas_raises_clear_error(connect):
             await c.running.service.tasks.start_task(UNKNOWN)
         assert f"Starting task {UNKNOWN} failed" in str(caught.value) and "404" in str(caught.value)
         assert await c.starts() == [c.task_ids[SALES], UNKNOWN]
+
+
+async def test_wait_follows_retries_to_the_final_attempt(connect):
+    async with connect() as c:
+        retrying = c.task_ids["Reload Broken App with retries"]
+        response = await c.api.put(f"/v4/reloadtask/{retrying}/start?wait=true", json=[])
+        entry = response.json()["tasksId"]["started"][0]
+        assert entry["status"] == "FinishedFail" and entry["finished"] is True
+        attempts = await c.running.service.qrs.get("executionresult",
+                                                   {"filter": f"ExecutionId eq {entry['executionId']}"})
+        assert sorted(a["status"] for a in attempts) == [8, 10, 10]  # two retries, then the final failure
