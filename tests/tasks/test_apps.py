@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from tasks.waiting import until
+from support.waiting import until
 
 SALES_APP = "5e1f8a2c-3b4d-4c6e-8f0a-1b2c3d4e5f60"
 UNKNOWN_APP = "5e1f8a2c-3b4d-4c6e-8f0a-000000000000"

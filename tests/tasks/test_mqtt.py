@@ -15,7 +15,7 @@ import pytest
 
 from support.brokers import Mosquitto
 from support.qbutler import base_config, running_service
-from tasks.waiting import until
+from support.waiting import until
 
 SALES = "Reload Sales Dashboard"
 # Started as root, mosquitto switches to its own user, who cannot enter pytest's private folders.
