@@ -73,6 +73,7 @@ class MqttClient:
         self.activity = activity
         self.outbox: deque[Outgoing] = deque()
         self._client: aiomqtt.Client | None = None
+        self._tls: ssl.SSLContext | None = None
         self._connected = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
         self._handlers: set[asyncio.Task[None]] = set()
