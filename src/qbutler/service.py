@@ -13,6 +13,7 @@ from qbutler.api.server import HttpServer
 from qbutler.config import Config
 from qbutler.sense.engine import EngineClient
 from qbutler.sense.qrs import QrsClient
+from qbutler.snapshots import AppSnapshotJob
 
 log = logging.getLogger("qbutler")
 
@@ -40,6 +41,11 @@ class Service:
         self.components.append(self.qrs)
         # Engine sessions are opened per use; nothing to start.
         self.engine = EngineClient(config)
+        # App metadata snapshots on a cron schedule (`qbutler app snapshot` runs them by hand).
+        self.appdump: AppSnapshotJob | None = None
+        if butler.appSnapshots.enable:
+            self.appdump = AppSnapshotJob(config, self.engine, self.qrs, self.activity)
+            self.components.append(self.appdump)
         self.http: HttpServer | None = None
         if butler.restServerConfig.enable:
             self.http = HttpServer(build_app(config, self), config)
