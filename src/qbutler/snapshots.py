@@ -195,7 +195,7 @@ async def commit_run(directory: Path, settings: SnapshotSettings, run: SnapshotR
     await _git(directory, "add", "-A", "--", "apps", ".gitignore")
     if not await _git(directory, "status", "--porcelain", "--", "apps", ".gitignore"):
         return None
-    lines = [f"Snapshot {run.started.strftime('%Y-%m-%d %H:%M:%S')} UTC: {len(run.changed)} app(s) changed", ""]
+    lines = [f"Snapshot {run.started.strftime('%Y-%m-%d %H:%M:%S')} UTC: {len(run.changed)} app(s) new or changed", ""]
     lines += [f"- {r.status}: {r.name} ({r.app_id})" for r in run.changed]
     author = settings.git
     await _git(directory, "-c", f"user.name={author.authorName}", "-c", f"user.email={author.authorEmail}",
