@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from appdump_support import SALES
 
 from sensesim.certs import ensure_certs, server_ssl_context
 from sensesim.engine import EngineOptions, EngineServer, start_engine
 from sensesim.state import State, load_seed
+from support.appdump import SALES
 from support.net import free_port
 from support.sense import running_site
 

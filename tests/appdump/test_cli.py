@@ -10,8 +10,8 @@ from typing import Any
 
 import orjson
 import yaml
-from appdump_support import SALES, UNKNOWN_APP
 
+from support.appdump import SALES, UNKNOWN_APP
 from support.qbutler import SRC
 from support.sense import sense_config
 

@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from appdump_support import SALES, UNKNOWN_APP, service_config
 
 from sensesim.engine import EngineOptions, EngineServer
 from sensesim.state import State
+from support.appdump import SALES, UNKNOWN_APP, service_config
 from support.qbutler import running_service
 
 

@@ -9,12 +9,12 @@ from typing import Any
 
 import orjson
 import pytest
-from appdump_support import SALES
 
 from qbutler.config import Config, parse_config
 from qbutler.sense.engine import EngineClient
 from qbutler.sense.qrs import QrsClient
 from qbutler.snapshots import AppSnapshotJob, render_snapshot
+from support.appdump import SALES
 from support.qbutler import running_service
 from support.sense import sense_config
 

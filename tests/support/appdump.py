@@ -1,4 +1,4 @@
-"""Shared constants and config builders for the app dump tests."""
+"""Shared constants and config builders for the app dump tests (tests/appdump)."""
 
 from __future__ import annotations
 
