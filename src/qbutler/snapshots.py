@@ -22,6 +22,7 @@ import contextlib
 import hashlib
 import logging
 import os
+import re
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -43,6 +44,9 @@ from qbutler.sense.qrs import QrsClient
 log = logging.getLogger("qbutler.snapshots")
 
 Status = Literal["new", "changed", "unchanged", "failed"]
+
+# App ids become file names: only GUID characters, so that no id can point outside the folder.
+_SAFE_APP_ID = re.compile(r"[0-9A-Za-z-]+")
 
 
 @dataclass
@@ -266,6 +270,8 @@ class AppSnapshotJob:
             return run
 
     async def _snapshot_app(self, folder: SnapshotFolder, app_id: str, name: str, when: datetime) -> AppResult:
+        if not _SAFE_APP_ID.fullmatch(app_id):
+            return AppResult(app_id, name, "failed", error=f"app id {app_id!r} is not usable as a file name")
         try:
             dump = await dump_app(self.engine, app_id)
             data = render_snapshot(dump, self.settings.omitKeys)

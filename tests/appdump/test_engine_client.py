@@ -19,7 +19,7 @@ from qbutler.sense.engine import (
     EngineTimeout,
     EngineUnavailable,
 )
-from sensesim.certs import ensure_certs, server_ssl_context
+from sensesim.certs import server_ssl_context
 from sensesim.engine import EngineOptions, EngineServer, start_engine
 from sensesim.state import State, load_seed
 
@@ -27,11 +27,9 @@ SALES = "5e1f8a2c-3b4d-4c6e-8f0a-1b2c3d4e5f60"  # the minimal seed's rich app
 USER = [{"name": "X-Qlik-User", "value": "UserDirectory=Internal;UserId=sa_repository"}]
 
 
-@pytest.fixture(scope="module")
-def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("engine-client-certs")
-    ensure_certs(path)
-    return path
+@pytest.fixture
+def certs(engine_certs: Path) -> Path:
+    return engine_certs
 
 
 @pytest.fixture

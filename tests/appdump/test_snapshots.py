@@ -195,3 +195,15 @@ async def test_the_service_runs_snapshots_on_its_cron_schedule(demo_site: Any, t
         assert [r.status for r in job.last_run.results] == ["new"]
         assert next(a.message for a in running.service.activity.recent("appdump")).startswith("App snapshots: 1 new")
     assert (tmp_path / "snapshots" / "apps" / f"{SALES}.json").is_file()
+
+
+async def test_an_app_id_that_is_no_file_name_is_refused(demo_site: Any, make_job) -> None:
+    from datetime import UTC, datetime
+
+    from qbutler.snapshots import SnapshotFolder
+
+    job = make_job(demo_site)
+    folder = SnapshotFolder(job.directory, 5)
+    result = await job.job._snapshot_app(folder, "../escape", "Evil", datetime.now(UTC))
+    assert (result.status, result.error) == ("failed", "app id '../escape' is not usable as a file name")
+    assert not job.directory.exists()
