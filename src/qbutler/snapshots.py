@@ -301,9 +301,12 @@ class AppSnapshotJob:
             self._loop = None
 
     async def _run_on_schedule(self) -> None:
+        due = datetime.now(UTC)
         while True:
+            # From the later of now and the last fire time: a timer that wakes a little early
+            # must not fire the same occurrence twice.
             now = datetime.now(UTC)
-            due = next_fire(self.settings.schedule, self.settings.timezone, now)
+            due = next_fire(self.settings.schedule, self.settings.timezone, max(now, due))
             await asyncio.sleep(max(0.0, (due - now).total_seconds()))
             try:
                 await self.run()

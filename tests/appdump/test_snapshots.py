@@ -207,3 +207,16 @@ async def test_an_app_id_that_is_no_file_name_is_refused(demo_site: Any, make_jo
     result = await job.job._snapshot_app(folder, "../escape", "Evil", datetime.now(UTC))
     assert (result.status, result.error) == ("failed", "app id '../escape' is not usable as a file name")
     assert not job.directory.exists()
+
+
+def test_schedule_fire_times_read_the_cron_in_its_time_zone() -> None:
+    from datetime import UTC, datetime
+
+    from qbutler.snapshots import next_fire
+
+    after = datetime(2026, 1, 15, 0, 30, tzinfo=UTC)
+    assert next_fire("0 2 * * *", "Europe/Stockholm", after) == datetime(2026, 1, 15, 1, 0, tzinfo=UTC)
+    assert next_fire("0 2 * * *", "UTC", datetime(2026, 1, 15, 2, 0, tzinfo=UTC)) == datetime(2026, 1, 16, 2, 0,
+                                                                                                tzinfo=UTC)
+    # Six fields: seconds first, as in Butler's schedules.
+    assert next_fire("*/20 * * * * *", "UTC", after) == datetime(2026, 1, 15, 0, 30, 20, tzinfo=UTC)
