@@ -19,7 +19,7 @@ from qbutler.sense.engine import (
     EngineTimeout,
     EngineUnavailable,
 )
-from sensesim.certs import server_ssl_context
+from sensesim.certs import ensure_certs, server_ssl_context
 from sensesim.engine import EngineOptions, EngineServer, start_engine
 from sensesim.state import State, load_seed
 
@@ -183,3 +183,19 @@ async def test_pending_calls_fail_when_the_engine_goes_away(client: EngineClient
         assert time.monotonic() - started < 3.0
         with pytest.raises(EngineUnavailable):
             await session.get_script(session.doc)
+
+
+async def test_certificates_of_another_site_are_reported(server: EngineServer, certs: Path, tmp_path: Path) -> None:
+    other = tmp_path / "other-site"
+    ensure_certs(other)
+    # Our client certificate is not from the engine's CA.
+    config = engine_config(certs, server.port, tmp_path)
+    config.Butler.cert.clientCert = str(other / "client.pem")
+    config.Butler.cert.clientCertKey = str(other / "client_key.pem")
+    with pytest.raises(EngineUnavailable, match="does the engine trust the client certificate"):
+        await EngineClient(config).get_doc_list()
+    # The engine's certificate is not from the CA we trust.
+    config = engine_config(certs, server.port, tmp_path)
+    config.Butler.cert.clientCertCA = str(other / "root.pem")
+    with pytest.raises(EngineUnavailable, match=r"TLS handshake failed: .*CERTIFICATE_VERIFY_FAILED"):
+        await EngineClient(config).get_doc_list()
