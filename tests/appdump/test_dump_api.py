@@ -3,6 +3,7 @@ sensesim's engine over mTLS, the demo seed's richest app."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -134,3 +135,35 @@ async def test_switch_off_removes_both_routes(demo_engine: EngineServer, engine_
             assert response.status_code == 404
             assert response.json()["message"] == f"Route GET:{path} not found"
 
+
+
+async def test_an_engine_that_never_answers_is_504(engine_certs: Path, tmp_path: Path) -> None:
+    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()  # accept the connection, say nothing until the client leaves
+        writer.close()
+
+    silent = await asyncio.start_server(hold, "127.0.0.1", 0)
+    port = silent.sockets[0].getsockname()[1]
+    try:
+        config = service_config(engine_certs, port, configEngine={"timeout": 0.5})
+        async with running_service(config, tmp_path) as running, running.client() as client:
+            response = await client.get(f"/v4/app/{SALES}/dump")
+    finally:
+        silent.close()
+        await silent.wait_closed()
+    assert response.status_code == 504
+    message = response.json()["message"]
+    assert message.startswith(f"Failed dumping app: Qlik Sense engine at wss://127.0.0.1:{port}/app/engineData/")
+    assert message.endswith(": no connection within 0.5 s")
+
+
+@pytest.mark.parametrize("engine_options", [EngineOptions(deny_unknown_users=True)])
+async def test_a_user_the_engine_denies_is_403(demo_engine: EngineServer, engine_certs: Path,
+                                               tmp_path: Path) -> None:
+    stranger = [{"name": "X-Qlik-User", "value": "UserDirectory=ACME;UserId=stranger"}]
+    config = service_config(engine_certs, demo_engine.port, configEngine={"headers": {"static": stranger}})
+    async with running_service(config, tmp_path) as running, running.client() as client:
+        response = await client.get(f"/v4/app/{SALES}/dump")
+    assert response.status_code == 403
+    assert response.json()["message"] == (
+        f"Failed dumping app: the Qlik Sense engine denied access to app {SALES}")
