@@ -130,8 +130,12 @@ class EngineSession:
         """Wait for OnConnected; the engine sends it (sometimes after other notices) first."""
         async with asyncio.timeout(self.timeout):
             while True:
-                frame = orjson.loads(await self._ws.recv())
-                if frame.get("method") != "OnConnected":
+                try:
+                    frame = orjson.loads(await self._ws.recv())
+                except orjson.JSONDecodeError:
+                    raise EngineUnavailable(self.url, "answered with a frame that is not JSON; is this "
+                                                      "the Qlik Sense engine port?") from None
+                if not isinstance(frame, dict) or frame.get("method") != "OnConnected":
                     log.debug("Engine notice before OnConnected: %s", frame)
                     continue
                 self.session_state = str((frame.get("params") or {}).get("qSessionState", ""))
