@@ -199,3 +199,18 @@ async def test_certificates_of_another_site_are_reported(server: EngineServer, c
     config.Butler.cert.clientCertCA = str(other / "root.pem")
     with pytest.raises(EngineUnavailable, match=r"TLS handshake failed: .*CERTIFICATE_VERIFY_FAILED"):
         await EngineClient(config).get_doc_list()
+
+
+async def test_a_server_that_is_no_engine_is_reported(tmp_path: Path) -> None:
+    from websockets.asyncio.server import ServerConnection, serve
+
+    async def greet(ws: ServerConnection) -> None:
+        await ws.send("hello, I am not an engine")
+        await ws.wait_closed()
+
+    async with serve(greet, "127.0.0.1", 0) as plain:
+        port = plain.sockets[0].getsockname()[1]
+        config = parse_config({"Butler": {"configEngine": {"host": "127.0.0.1", "port": port, "useSSL": False}}},
+                              tmp_path)
+        with pytest.raises(EngineUnavailable, match="not JSON; is this the Qlik Sense engine port"):
+            await EngineClient(config).get_doc_list()
