@@ -16,6 +16,7 @@ from qbutler.kv import open_store
 from qbutler.mqtt import MqttClient
 from qbutler.sense.engine import EngineClient
 from qbutler.sense.qrs import QrsClient
+from qbutler.snapshots import AppSnapshotJob
 from qbutler.tasks import TaskStarter
 
 log = logging.getLogger("qbutler")
@@ -56,6 +57,11 @@ class Service:
             self.components.append(self.mqtt)
         self.apps = AppReloads(self.engine, self.tasks, self.activity)
         self.components.append(self.apps)
+        # App metadata snapshots on a cron schedule (`qbutler app snapshot` runs them by hand).
+        self.appdump: AppSnapshotJob | None = None
+        if butler.appSnapshots.enable:
+            self.appdump = AppSnapshotJob(config, self.engine, self.qrs, self.activity)
+            self.components.append(self.appdump)
         self.http: HttpServer | None = None
         if butler.restServerConfig.enable:
             self.http = HttpServer(build_app(config, self), config)

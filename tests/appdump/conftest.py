@@ -1,4 +1,4 @@
-"""Fixtures for the app dump area: sensesim sites (demo seed for rich apps) and configs for them."""
+"""Fixtures for the app dump area: sensesim sites and engines, and qbutler configs pointing at them."""
 
 from __future__ import annotations
 
@@ -8,28 +8,46 @@ from typing import Any
 
 import pytest
 
-from qbutler.config import Config, parse_config
+from sensesim.certs import ensure_certs, server_ssl_context
+from sensesim.engine import EngineOptions, EngineServer, start_engine
+from sensesim.state import State, load_seed
+from support.appdump import SALES
 from support.net import free_port
-from support.sense import running_site, sense_config
+from support.sense import running_site
 
-# The demo seed's richest app: every object type the dump covers.
-SALES = "6a2e4c1b-8d3f-4a5e-9b7c-1d2e3f4a5b6c"
-UNKNOWN_APP = "00000000-0000-4000-8000-000000000000"
+
+@pytest.fixture(scope="session")
+def engine_certs(sense_certs: Path) -> Path:
+    ensure_certs(sense_certs)
+    return sense_certs
+
+
+@pytest.fixture
+def demo_state() -> State:
+    """The demo seed, with an appprops object added to the rich app (not a seed key yet)."""
+    state = load_seed("demo")
+    state.apps[SALES].engine["appprops"] = [{"id": "appprops-sales", "sheetTitleBgColor": "#f0f0f0"}]
+    return state
+
+
+@pytest.fixture
+def engine_options() -> EngineOptions:
+    # The dump opens apps without data; let such sessions still see the seeded fields.
+    return EngineOptions(no_data_hides_data_model=False)
+
+
+@pytest.fixture
+async def demo_engine(demo_state: State, engine_certs: Path, engine_options: EngineOptions
+                      ) -> AsyncIterator[EngineServer]:
+    server = await start_engine(demo_state, server_ssl_context(engine_certs), "127.0.0.1", 0, engine_options)
+    yield server
+    await server.close()
 
 
 @pytest.fixture
 async def demo_site(sense_certs: Path) -> AsyncIterator[Any]:
     async with running_site(sense_certs, seed="demo") as site:
         yield site
-
-
-def qbutler_config(site: Any, folder: Path, **butler: Any) -> Config:
-    return parse_config(sense_config(site, **butler), folder)
-
-
-@pytest.fixture
-def demo_config(demo_site: Any, tmp_path: Path) -> Config:
-    return qbutler_config(demo_site, tmp_path)
 
 
 @pytest.fixture

@@ -27,11 +27,9 @@ SALES = "5e1f8a2c-3b4d-4c6e-8f0a-1b2c3d4e5f60"  # the minimal seed's rich app
 USER = [{"name": "X-Qlik-User", "value": "UserDirectory=Internal;UserId=sa_repository"}]
 
 
-@pytest.fixture(scope="module")
-def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("engine-client-certs")
-    ensure_certs(path)
-    return path
+@pytest.fixture
+def certs(engine_certs: Path) -> Path:
+    return engine_certs
 
 
 @pytest.fixture
@@ -185,3 +183,34 @@ async def test_pending_calls_fail_when_the_engine_goes_away(client: EngineClient
         assert time.monotonic() - started < 3.0
         with pytest.raises(EngineUnavailable):
             await session.get_script(session.doc)
+
+
+async def test_certificates_of_another_site_are_reported(server: EngineServer, certs: Path, tmp_path: Path) -> None:
+    other = tmp_path / "other-site"
+    ensure_certs(other)
+    # Our client certificate is not from the engine's CA.
+    config = engine_config(certs, server.port, tmp_path)
+    config.Butler.cert.clientCert = str(other / "client.pem")
+    config.Butler.cert.clientCertKey = str(other / "client_key.pem")
+    with pytest.raises(EngineUnavailable, match="does the engine trust the client certificate"):
+        await EngineClient(config).get_doc_list()
+    # The engine's certificate is not from the CA we trust.
+    config = engine_config(certs, server.port, tmp_path)
+    config.Butler.cert.clientCertCA = str(other / "root.pem")
+    with pytest.raises(EngineUnavailable, match=r"TLS handshake failed: .*CERTIFICATE_VERIFY_FAILED"):
+        await EngineClient(config).get_doc_list()
+
+
+async def test_a_server_that_is_no_engine_is_reported(tmp_path: Path) -> None:
+    from websockets.asyncio.server import ServerConnection, serve
+
+    async def greet(ws: ServerConnection) -> None:
+        await ws.send("hello, I am not an engine")
+        await ws.wait_closed()
+
+    async with serve(greet, "127.0.0.1", 0) as plain:
+        port = plain.sockets[0].getsockname()[1]
+        config = parse_config({"Butler": {"configEngine": {"host": "127.0.0.1", "port": port, "useSSL": False}}},
+                              tmp_path)
+        with pytest.raises(EngineUnavailable, match="not JSON; is this the Qlik Sense engine port"):
+            await EngineClient(config).get_doc_list()

@@ -130,8 +130,12 @@ class EngineSession:
         """Wait for OnConnected; the engine sends it (sometimes after other notices) first."""
         async with asyncio.timeout(self.timeout):
             while True:
-                frame = orjson.loads(await self._ws.recv())
-                if frame.get("method") != "OnConnected":
+                try:
+                    frame = orjson.loads(await self._ws.recv())
+                except orjson.JSONDecodeError:
+                    raise EngineUnavailable(self.url, "answered with a frame that is not JSON; is this "
+                                                      "the Qlik Sense engine port?") from None
+                if not isinstance(frame, dict) or frame.get("method") != "OnConnected":
                     log.debug("Engine notice before OnConnected: %s", frame)
                     continue
                 self.session_state = str((frame.get("params") or {}).get("qSessionState", ""))
@@ -340,7 +344,12 @@ class EngineClient:
             raise EngineTimeout(url, f"no connection within {self.timeout:g} s") from None
         except ssl.SSLError as exc:
             raise EngineUnavailable(url, f"TLS handshake failed: {exc.reason or exc}") from None
-        except (OSError, InvalidHandshake) as exc:
+        except InvalidHandshake as exc:
+            # With TLS 1.3 a server that rejects the client certificate only drops the connection
+            # once the handshake is over, so it surfaces here rather than as an SSL error.
+            raise EngineUnavailable(url, f"websocket handshake failed ({exc}); does the engine trust the "
+                                         "client certificate in Butler.cert?") from None
+        except OSError as exc:
             raise EngineUnavailable(url, f"unreachable: {exc or type(exc).__name__}") from None
         session = EngineSession(ws, url, self.timeout, self.max_parallel, self.reload_timeout)
         try:
