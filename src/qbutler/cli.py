@@ -11,7 +11,9 @@ import typer
 from rich.console import Console
 
 from qbutler import __version__
+from qbutler.appdump_cli import app as app_cli
 from qbutler.config import ConfigError, load_config
+from qbutler.kv.cli import kv_app
 from qbutler.logs import LEVELS, setup_logging
 
 app = typer.Typer(help="qbutler: a companion service for Qlik Sense Enterprise on Windows.",
@@ -19,6 +21,8 @@ app = typer.Typer(help="qbutler: a companion service for Qlik Sense Enterprise o
                   pretty_exceptions_enable=False)
 config_app = typer.Typer(help="Check or generate config files.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
+app.add_typer(kv_app, name="kv")
+app.add_typer(app_cli, name="app")
 
 err = Console(stderr=True)
 
