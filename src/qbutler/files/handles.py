@@ -44,19 +44,22 @@ def same_file(a: os.stat_result, b: os.stat_result) -> bool:
 class Dir:
     """One checked directory: an open descriptor (`fd`) or, without descriptor support, a path."""
 
-    def __init__(self, path: str, fd: int | None):
+    def __init__(self, path: str, fd: int | None, spellings: tuple[str, ...] = ()):
         self.path = path
         self.fd = fd
+        # Other absolute paths that name this directory (an approved folder as configured).
+        self.spellings = spellings
 
     @classmethod
     def open_root(cls, path: str, use_fds: bool) -> Dir:
         """An approved folder, given by the configuration: links in its own path are trusted."""
         real = os.path.realpath(path)
+        spellings = (os.path.abspath(path),)
         if not use_fds:
             if not os.path.isdir(real):
                 raise NotADirectoryError(errno.ENOTDIR, "not a directory", path)
-            return cls(real, None)
-        return cls(real, os.open(real, os.O_RDONLY | os.O_DIRECTORY | _CLOEXEC))
+            return cls(real, None, spellings)
+        return cls(real, os.open(real, os.O_RDONLY | os.O_DIRECTORY | _CLOEXEC), spellings)
 
     def close(self) -> None:
         if self.fd is not None:

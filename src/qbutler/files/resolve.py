@@ -151,8 +151,12 @@ def ensure_directory(root: Dir, parts: list[str], flavour: Flavour) -> None:
 
 
 def _below_root(root: Dir, target: list[str], flavour: Flavour) -> list[str]:
-    """An absolute link target as names below the root, or Escape if it points elsewhere."""
-    root_parts = fold(tokens(root.path.replace("\\", "/")), flavour)
-    if fold(target[: len(root_parts)], flavour) != root_parts:
-        raise Escape("a link points outside the approved folder")
-    return target[len(root_parts):]
+    """An absolute link target as names below the root, or Escape if it points elsewhere.
+
+    The target may name the root by its real path or as the configuration spells it.
+    """
+    for spelling in (root.path, *root.spellings):
+        root_parts = fold(tokens(spelling.replace("\\", "/")), flavour)
+        if fold(target[: len(root_parts)], flavour) == root_parts:
+            return target[len(root_parts):]
+    raise Escape("a link points outside the approved folder")

@@ -87,7 +87,7 @@ class Sandbox:
     @classmethod
     def from_config(cls, config: Config, activity: ActivityFeed | None = None) -> Sandbox:
         butler = config.Butler
-        return cls(
+        sandbox = cls(
             copy_pairs=[(p.fromDirectory, p.toDirectory) for p in butler.fileCopyApprovedDirectories],
             move_pairs=[(p.fromDirectory, p.toDirectory) for p in butler.fileMoveApprovedDirectories],
             delete_folders=list(butler.fileDeleteApprovedDirectories),
@@ -96,6 +96,21 @@ class Sandbox:
             create_dir_anywhere=butler.fileOperations.createDirAnywhere,
             activity=activity,
         )
+        for problem in sandbox.configuration_problems():
+            log.warning("File operations: %s", problem)
+        return sandbox
+
+    def configuration_problems(self) -> list[str]:
+        """Approved folders that cannot work as configured, for a warning at start-up."""
+        problems = []
+        for folder in self.approved_folders():
+            if self.flavour != "windows" and is_unc(folder):
+                problems.append(f"approved directory {folder} is a UNC path, which only works on Windows")
+            elif self.flavour == "windows" and windows_problem(folder):
+                problems.append(f"approved directory {folder}: {windows_problem(folder)}")
+        if self.create_dir_anywhere:
+            problems.append("createDirAnywhere is true: createdir may create folders anywhere the service may write")
+        return problems
 
     def approved_folders(self) -> list[str]:
         """Every folder some operation may write to: where `createdir` may create directories."""
