@@ -14,7 +14,7 @@ import os
 import secrets
 import stat
 
-from qbutler.files.handles import Dir, link_no_replace, rename, same_file
+from qbutler.files.handles import Dir, is_link, link_no_replace, rename, same_file
 from qbutler.files.resolve import Located
 
 _CHUNK = 1024 * 1024
@@ -149,7 +149,7 @@ def _fill_directory(src: Dir, dst: Dir, overwrite: bool, preserve: bool, avoid: 
         st = src.lstat(name)
         if (st.st_dev, st.st_ino) in avoid:
             continue
-        if stat.S_ISLNK(st.st_mode):
+        if is_link(st):
             _copy_link(src, name, dst, name, overwrite)
         elif stat.S_ISDIR(st.st_mode):
             _copy_directory(src, name, st, dst, name, overwrite, preserve, avoid)
@@ -164,7 +164,7 @@ def _copy_directory(src: Dir, name: str, checked: os.stat_result, dst: Dir, dst_
     try:
         existing = _lstat_or_none(dst, dst_name)
         if existing is not None:
-            if not stat.S_ISDIR(existing.st_mode):
+            if is_link(existing) or not stat.S_ISDIR(existing.st_mode):
                 raise IsADirectoryError(errno.EISDIR, "cannot replace a non-directory with a directory", dst_name)
             target = dst.child(dst_name, existing)
             try:
@@ -207,6 +207,9 @@ def copy(src: Located, dst: Located, *, overwrite: bool, preserve_timestamp: boo
     checked = src.lstat()
     if checked is None:
         raise SourceMissing(src.name)
+    if is_link(checked):
+        # The resolved name became a link after it was checked: not followed.
+        raise NotCopyable(src.name)
     if stat.S_ISDIR(checked.st_mode):
         _refuse_copy_into_itself(checked, dst)
         _copy_directory(src.parent, src.name, checked, dst.parent, dst.name, overwrite,
@@ -248,12 +251,10 @@ def move(src: Located, dst: Located, *, overwrite: bool) -> None:
         if same_file(existing, checked):
             return
         # A rename replaces a file with a file; anything else is removed first (as fs-extra does).
-        if stat.S_ISDIR(existing.st_mode):
-            dst.parent.rmtree(dst.name)
-        elif stat.S_ISDIR(checked.st_mode):
-            dst.parent.unlink(dst.name)
+        if _is_tree(existing) or stat.S_ISDIR(checked.st_mode) or is_link(existing):
+            _remove(dst.parent, dst.name, existing)
     try:
-        if existing is None and not stat.S_ISDIR(checked.st_mode) and not stat.S_ISLNK(checked.st_mode):
+        if existing is None and not stat.S_ISDIR(checked.st_mode) and not is_link(checked):
             _move_file_no_replace(src, dst)
         else:
             rename(src.parent, src.name, dst.parent, dst.name)
@@ -285,7 +286,18 @@ def delete(target: Located) -> None:
     st = target.lstat()
     if st is None:
         raise SourceMissing(target.name)
-    if stat.S_ISDIR(st.st_mode):
-        target.parent.rmtree(target.name)
+    _remove(target.parent, target.name, st)
+
+
+def _is_tree(st: os.stat_result) -> bool:
+    return stat.S_ISDIR(st.st_mode) and not is_link(st)
+
+
+def _remove(directory: Dir, name: str, st: os.stat_result) -> None:
+    if _is_tree(st):
+        directory.rmtree(name)
+    elif stat.S_ISDIR(st.st_mode):
+        # Windows: a junction or a directory link is removed like an empty folder; its target stays.
+        directory.rmdir(name)
     else:
-        target.parent.unlink(target.name)
+        directory.unlink(name)
