@@ -308,8 +308,11 @@ async def test_createdir_anywhere_is_butlers_behaviour_behind_a_switch(tmp_path,
     assert (tmp_path / "conf" / "5").is_dir()  # relative to the config file's folder
 
 
-async def test_createdir_missing_field_and_file_in_the_way(api, site):
+async def test_createdir_missing_field_unc_and_file_in_the_way(api, site):
     error(await api.post("/v4/createdir", json={}), 400, "Required parameter missing")
+    error(await api.post("/v4/createdir", json={"directory": "//srv/share/x"}), 400,
+          "UNC paths not supported for directory creation operations when running Butler on non-Windows OS. "
+          "Path: //srv/share/x")
     (site.target / "file").write_bytes(b"")
     error(await api.post("/v4/createdir", json={"directory": site.p("data/to/file")}), 500,
           "Failed to create directory")

@@ -163,9 +163,7 @@ class Sandbox:
 
     def _copy(self, raw_from: str, raw_to: str, overwrite: bool, preserve: bool) -> tuple[str, str]:
         source, target = self._request_pair(raw_from, raw_to, "copy")
-        pairs = [p for p in self.copy_pairs
-                 if is_within(dirname(source), p.source, self.flavour) and is_within(dirname(target), p.target,
-                                                                                      self.flavour)]
+        pairs = self._approved_pairs(self.copy_pairs, source, target)
         if not pairs:
             raise FileOperationError(403, "No approved fromDir/toDir for file copy")
         with self._locate_pair(pairs, source, target, "copy", follow_source=True) as (src, dst):
@@ -181,9 +179,7 @@ class Sandbox:
 
     def _move(self, raw_from: str, raw_to: str, overwrite: bool) -> tuple[str, str]:
         source, target = self._request_pair(raw_from, raw_to, "move")
-        pairs = [p for p in self.move_pairs
-                 if is_within(dirname(source), p.source, self.flavour) and is_within(dirname(target), p.target,
-                                                                                      self.flavour)]
+        pairs = self._approved_pairs(self.move_pairs, source, target)
         if not pairs:
             raise FileOperationError(403, "No approved fromDir/toDir for file move")
         with self._locate_pair(pairs, source, target, "move", follow_source=False) as (src, dst):
@@ -194,6 +190,11 @@ class Sandbox:
             except (OSError, transfer.NotCopyable) as exc:
                 raise FileOperationError(500, "Failed moving file", _describe(exc)) from None
         return source, target
+
+    def _approved_pairs(self, pairs: list[FolderPair], source: str, target: str) -> list[FolderPair]:
+        """Butler's rule: one pair must hold both parent folders."""
+        return [pair for pair in pairs if is_within(dirname(source), pair.source, self.flavour)
+                and is_within(dirname(target), pair.target, self.flavour)]
 
     def _request_pair(self, raw_from: str, raw_to: str, operation: str) -> tuple[str, str]:
         if not raw_from or not raw_to:
@@ -224,6 +225,7 @@ class Sandbox:
                         outcomes.append(_Outcome(missing=True))
                         continue
                     with self._root(pair.target, create=True, failure=_FAILURES[operation]) as to_root:
+                        assert to_root is not None  # created if missing
                         dst = self._locate("toFile", to_root, below(target, pair.target), False, outcomes,
                                            create_parents=True, failure=_FAILURES[operation])
                         if dst is None:
@@ -237,10 +239,9 @@ class Sandbox:
                     src.close()
         raise self._refusal(outcomes, f"No approved fromDir/toDir for file {operation}", "fromFile does not exist")
 
-    def _locate(self, field: str, root: Dir | None, parts: list[str], follow_final: bool,
+    def _locate(self, field: str, root: Dir, parts: list[str], follow_final: bool,
                 outcomes: list[_Outcome], *, create_parents: bool = False, failure: str = "") -> Located | None:
         """Resolve beneath `root`; None (with the reason added to `outcomes`) if it is not inside."""
-        assert root is not None
         try:
             return locate(root, parts, self.flavour, follow_final=follow_final, create_parents=create_parents)
         except Escape as exc:
@@ -327,8 +328,9 @@ class Sandbox:
         outcomes: list[_Outcome] = []
         for folder in folders:
             with self._root(folder, create=True, failure="Failed to create directory") as root:
+                assert root is not None  # created if missing
                 try:
-                    ensure_directory(root, below(path, folder), self.flavour)  # type: ignore[arg-type]
+                    ensure_directory(root, below(path, folder), self.flavour)
                     return
                 except Escape as exc:
                     outcomes.append(_Outcome(escape="directory", how=exc.reason))
@@ -360,13 +362,15 @@ class Sandbox:
 
     @contextmanager
     def _root(self, folder: str, *, create: bool, failure: str) -> Iterator[Dir | None]:
-        """An approved folder's handle (None if it does not exist and may not be created)."""
+        """An approved folder's handle; a missing one is created if `create`, else None."""
         real = os.path.join(self.base_dir, folder)
         try:
             if create:
                 os.makedirs(real, exist_ok=True)
             root = Dir.open_root(real, self.use_fds)
-        except FileNotFoundError:
+        except FileNotFoundError as exc:
+            if create:
+                raise FileOperationError(500, failure, f"approved directory {folder}: {_describe(exc)}") from None
             yield None
             return
         except OSError as exc:
