@@ -4,7 +4,9 @@ GET /v4/keyvalues/{ns}?key= and POST /v4/keyvalues/{ns} over 1,000 rotating keys
 connections, wrk with a Lua script per request type. Every POST is acknowledged only after its
 transaction is fsync'd (WAL, synchronous=FULL, group commit). Reports medians over several runs.
 
-    python bench/kv_rest.py [--runs 3] [--seconds 8] [--markdown]
+    python bench/kv_rest.py [--runs 3] [--seconds 8] [--markdown] [--backend memory]
+
+`--backend memory` runs the same load without durability, to show what the durable writes cost.
 """
 
 from __future__ import annotations
@@ -51,11 +53,11 @@ end
 """
 
 
-def start_qbutler(folder: Path, port: int) -> subprocess.Popen[bytes]:
+def start_qbutler(folder: Path, port: int, backend: str) -> subprocess.Popen[bytes]:
     config = {"Butler": {"logLevel": "warn",
                          "restServerConfig": {"enable": True, "serverHost": "127.0.0.1", "serverPort": port},
                          "restServerEndpointsEnable": {"keyValueStore": True},
-                         "keyValueStore": {"backend": "sqlite"},
+                         "keyValueStore": {"backend": backend},
                          "qbutler": {"dataDirectory": "data"}}}
     file = folder / "qbutler.yaml"
     file.write_text(yaml.safe_dump(config), encoding="utf-8")
@@ -88,6 +90,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--markdown", action="store_true")
+    parser.add_argument("--backend", choices=["sqlite", "memory"], default="sqlite")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed (apt-get install wrk)")
@@ -99,7 +102,7 @@ def main() -> None:
         scripts = {"GET": folder / "get.lua", "POST": folder / "post.lua"}
         scripts["GET"].write_text(GET_SCRIPT, encoding="utf-8")
         scripts["POST"].write_text(POST_SCRIPT, encoding="utf-8")
-        process = start_qbutler(folder, port)
+        process = start_qbutler(folder, port, args.backend)
         try:
             run_wrk(url, scripts["POST"], 2)  # creates the 1,000 keys and warms up
             runs: dict[str, list[dict[str, float]]] = {"GET": [], "POST": []}
@@ -109,13 +112,15 @@ def main() -> None:
         finally:
             process.terminate()
             process.wait(10)
-        with sqlite3.connect(folder / "data" / "kv.sqlite") as conn:
-            stored = conn.execute("SELECT count(*) FROM kv WHERE namespace = ?", (NAMESPACE,)).fetchone()[0]
-    if stored != KEYS:
-        sys.exit(f"expected {KEYS} keys on disk, found {stored}")
+        if args.backend == "sqlite":
+            with sqlite3.connect(folder / "data" / "kv.sqlite") as conn:
+                stored = conn.execute("SELECT count(*) FROM kv WHERE namespace = ?", (NAMESPACE,)).fetchone()[0]
+            if stored != KEYS:
+                sys.exit(f"expected {KEYS} keys on disk, found {stored}")
     for method, measured in runs.items():
         results[method] = {key: statistics.median(run[key] for run in measured) for key in measured[0]}
-    print(f"KV REST on sqlite (durable writes), 50 connections, wrk, {KEYS} rotating keys, "
+    kind = "sqlite (durable writes)" if args.backend == "sqlite" else "memory (nothing written to disk)"
+    print(f"KV REST on {kind}, 50 connections, wrk, {KEYS} rotating keys, "
           f"median of {args.runs} x {args.seconds}s:")
     lines = []
     for method, path in (("GET", "/v4/keyvalues/{ns}?key="), ("POST", "/v4/keyvalues/{ns}")):
