@@ -138,6 +138,39 @@ async def test_sqlite_keeps_everything_across_a_restart(tmp_path):
         await second.stop()
 
 
+async def test_sqlite_one_batch_decides_each_write_in_arrival_order(tmp_path):
+    # Submitted without awaiting in between, these land in one transaction: each decision must
+    # see the batch's earlier writes, and the file must end up as the mirror does.
+    path = tmp_path / "kv.sqlite"
+    kv = SqliteStore(path)
+    await kv.start()
+    await kv.set("ns", "old", "1")
+    results = await asyncio.gather(
+        kv.set("ns", "a", "1", max_keys=3),
+        kv.set_if_absent("ns", "a", "2"),
+        kv.set("ns", "b", "1", max_keys=3),
+        kv.set("ns", "c", "1", max_keys=3),
+        kv.delete_namespace("ns"),
+        kv.set_if_absent("ns", "a", "3"),
+        kv.delete("ns", "old"),
+        kv.set("ns", "d", "1", max_keys=1),
+        return_exceptions=True)
+    assert results[0].value == "1"
+    assert results[1] is False
+    assert results[2].key == "b"
+    assert isinstance(results[3], NamespaceFull)
+    assert results[4:7] == [True, True, False]
+    assert isinstance(results[7], NamespaceFull)
+    assert [(e.key, e.value) for e in await kv.entries("ns")] == [("a", "3")]
+    await kv.stop()
+    again = SqliteStore(path)
+    await again.start()
+    try:
+        assert [(e.key, e.value) for e in await again.entries("ns")] == [("a", "3")]
+    finally:
+        await again.stop()
+
+
 async def test_sqlite_restart_neither_revives_nor_extends(tmp_path):
     path = tmp_path / "kv.sqlite"
     clock = Clock()
