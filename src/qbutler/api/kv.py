@@ -1,4 +1,4 @@
-"""Key-value store endpoints (Butler REST reference §4): one call into `ctx.kv` per request."""
+"""Key-value store endpoints (Butler REST reference §4): Butler's wire shapes over the `ctx.kv` store."""
 
 from __future__ import annotations
 
