@@ -11,6 +11,7 @@ from qbutler.activity import ActivityFeed
 from qbutler.api.app import build_app
 from qbutler.api.server import HttpServer
 from qbutler.config import Config
+from qbutler.scheduler.manager import Scheduler
 
 log = logging.getLogger("qbutler")
 
@@ -34,6 +35,11 @@ class Service:
         # Started in this order, stopped in reverse; the HTTP listener comes last so that no
         # request arrives before what it needs is running.
         self.components: list[Component] = []
+        # Last among the components: it fires through `tasks` and reserves runs in `kv`.
+        self.scheduler: Scheduler | None = None
+        if butler.scheduler.enable:
+            self.scheduler = Scheduler(config, self)
+            self.components.append(self.scheduler)
         self.http: HttpServer | None = None
         if butler.restServerConfig.enable:
             self.http = HttpServer(build_app(config, self), config)
