@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import heapq
 import itertools
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -26,6 +26,9 @@ class FakeClock:
 
     def __init__(self, start: float):
         self._now = start
+        # Awaited after each wake-up, so work started at that instant (a task start over the
+        # network) finishes before time moves on.
+        self.quiet: Callable[[], Awaitable[None]] | None = None
         self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
         self._order = itertools.count()
 
@@ -51,6 +54,9 @@ class FakeClock:
             when, _, future = heapq.heappop(self._sleepers)
             self._now = max(self._now, when)
             future.set_result(None)
+            await settle()
+            if self.quiet is not None:
+                await self.quiet()
         self._now = target
         await settle()
 
@@ -75,11 +81,19 @@ async def running_scheduler(site: Any, folder: Path, clock: Any, **settings: Any
     config = sense_config(site, scheduler={"enable": True, "configfile": "schedule.yaml", **settings})
     host = SimpleNamespace(activity=ActivityFeed())
     scheduler = Scheduler(parse_config(config, folder), host, clock)
+    clock.quiet = lambda: firings_done(scheduler)
     await scheduler.start()
     try:
         yield scheduler
     finally:
         await scheduler.stop()
+
+
+async def firings_done(scheduler: Scheduler) -> None:
+    assert scheduler.runner is not None
+    firings = [job.firing for job in scheduler.runner.jobs.values() if job.firing and not job.firing.done()]
+    if firings:
+        await asyncio.wait(firings, timeout=10)
 
 
 async def task_starts(control: Any, count: int, wait: float = 5.0) -> list[dict[str, Any]]:
