@@ -32,11 +32,12 @@ _SCHEDULE_CHANGES = {"type": "object", "properties": {"id": {"type": "string"}, 
 _LISTED = {"type": "object", "properties": {
     "id": {"type": "string"}, "created": {"type": "string"}, **_FIELDS, "lastKnownState": {"type": "string"}}}
 _ID_PARAM = {"type": "object", "properties": {"scheduleId": {"type": "string"}}}
+_OPTIONAL_TEXT = {"type": ["string", "null"]}
 _STATUS = {"type": "array", "items": {"type": "object", "properties": {
-    "id": {"type": "string"}, "name": {"type": "string"}, "cronSchedule": {"type": "string"},
-    "timezone": {"type": "string"}, "state": {"type": "string", "enum": ["running", "stopped", "invalid"]},
-    "lastFireTime": {"type": "string"}, "lastOutcome": {"type": "string"},
-    "nextFireTime": {"type": "string"}, "error": {"type": "string"}}}}
+    "id": _OPTIONAL_TEXT, "name": _OPTIONAL_TEXT, "cronSchedule": _OPTIONAL_TEXT, "timezone": _OPTIONAL_TEXT,
+    "state": {"type": "string", "enum": ["running", "stopped", "invalid"]},
+    "lastFireTime": _OPTIONAL_TEXT, "lastOutcome": _OPTIONAL_TEXT, "nextFireTime": _OPTIONAL_TEXT,
+    "error": {"type": "string"}}}}
 
 
 def _text(value: Any, status: int = 200) -> Response:
@@ -159,5 +160,6 @@ async def stop_all(request: Request, ctx: Any) -> Response:
             summary="Each schedule's state, last and next fire time", responses={200: _STATUS},
             description="qbutler: a JSON array (Butler sends a text dump of its cron jobs). `state` is running, "
                         "stopped or invalid (with `error` saying why); times are ISO-8601 UTC.")
-async def schedule_status(request: Request, ctx: Any) -> list[dict[str, Any]]:
-    return _scheduler(ctx).status()
+async def schedule_status(request: Request, ctx: Any) -> Response:
+    # Sent as built: times not known yet are explicit nulls rather than missing keys.
+    return json_response(_scheduler(ctx).status())
