@@ -13,12 +13,14 @@ from rich.console import Console
 from qbutler import __version__
 from qbutler.config import ConfigError, load_config
 from qbutler.logs import LEVELS, setup_logging
+from qbutler.scheduler.cli import schedule_app
 
 app = typer.Typer(help="qbutler: a companion service for Qlik Sense Enterprise on Windows.",
                   no_args_is_help=True, add_completion=False,
                   pretty_exceptions_enable=False)
 config_app = typer.Typer(help="Check or generate config files.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
+app.add_typer(schedule_app, name="schedule")
 
 err = Console(stderr=True)
 
