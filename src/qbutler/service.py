@@ -11,6 +11,7 @@ from qbutler.activity import ActivityFeed
 from qbutler.api.app import build_app
 from qbutler.api.server import HttpServer
 from qbutler.config import Config
+from qbutler.kv import open_store
 from qbutler.scheduler.manager import Scheduler
 
 log = logging.getLogger("qbutler")
@@ -35,6 +36,10 @@ class Service:
         # Started in this order, stopped in reverse; the HTTP listener comes last so that no
         # request arrives before what it needs is running.
         self.components: list[Component] = []
+        # The key-value store serves the REST endpoints and is shared state for other areas
+        # (alert dedup, schedule reservations, task-start KV items), so it always exists.
+        self.kv = open_store(config)
+        self.components.append(self.kv)
         # Last among the components: it fires through `tasks` and reserves runs in `kv`.
         self.scheduler: Scheduler | None = None
         if butler.scheduler.enable:

@@ -102,7 +102,7 @@ class Scheduler:
 
     def _reserver(self) -> Reserver | None:
         mode = self.settings.coordination
-        shared = self.config.raw_section("keyValueStore", "backend") == "redis"
+        shared = self.config.Butler.keyValueStore.backend == "redis"
         if mode == "off" or (mode == "auto" and not shared):
             return None
         kv = getattr(self.service, "kv", None)
