@@ -288,6 +288,9 @@ class SchedulerConfig(Section):
     instanceId: str = ""
     # qbutler: how often to look for changes another instance (or an editor) made to the file.
     reloadIntervalSeconds: float = Field(2.0, gt=0)
+    # qbutler: task starts in flight at once; firings beyond wait their turn (keep it at or
+    # below the QRS client's 20 kept-alive connections).
+    maxConcurrentStarts: int = Field(20, ge=1)
 
 
 LogLevel = Literal["silly", "debug", "verbose", "info", "warn", "error"]

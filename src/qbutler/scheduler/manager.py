@@ -60,7 +60,8 @@ class Scheduler:
     async def start(self) -> None:
         self.state.load()
         self.runner = Runner(self.clock, self.state, self._task_starter(), grace=self.grace,
-                             reserve=self._reserver(), observer=self._observe)
+                             reserve=self._reserver(), observer=self._observe,
+                             max_concurrent_starts=self.settings.maxConcurrentStarts)
         try:
             entries = await self.store.load()
         except ScheduleFileError as exc:

@@ -39,11 +39,14 @@ class Firing:
     name: str
     task_id: str
     occurrence: float
+    # When the firing began; lateness is measured from the occurrence to this moment.
     started_at: float
     # started | failed | skipped-overlap | skipped-late | other-instance
     outcome: str
     catch_up: bool = False
     error: str | None = None
+    # When the task-start call went out (after waiting for a free start slot), if it did.
+    sent_at: float | None = None
 
 
 @dataclass
@@ -58,7 +61,8 @@ class Job:
 
 class Runner:
     def __init__(self, clock: Clock, state: StateFile, start_task: Starter, *, grace: float,
-                 reserve: Reserver | None = None, observer: Callable[[Firing], None] | None = None):
+                 reserve: Reserver | None = None, observer: Callable[[Firing], None] | None = None,
+                 max_concurrent_starts: int = 20):
         self.clock = clock
         self.state = state
         self.start_task = start_task
@@ -70,6 +74,10 @@ class Runner:
         self._sequence = itertools.count()
         self._changed = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
+        # Task starts in flight at once. Beyond the QRS client's kept-alive connections, more
+        # parallel calls only add connection churn; firings wait here instead (and a schedule
+        # whose firing is still waiting skips its next occurrence, as for any overlap).
+        self._start_slots = asyncio.Semaphore(max_concurrent_starts)
 
     # ------------------------------------------------------------------ schedule set
 
@@ -155,7 +163,14 @@ class Runner:
     async def _run_loop(self) -> None:
         while True:
             now = self.clock.now()
-            self._fire_due(now)
+            fired = self._fire_due(now)
+            if fired:
+                # Let the firings just created send their start calls before the (slower) work
+                # of computing every schedule's next time.
+                await asyncio.sleep(0)
+                for job, generation, after in fired:
+                    if job.generation == generation and job.active:
+                        self._schedule_next(job, after)
             self._changed.clear()
             wake = self._heap[0][0] if self._heap else None
             waiters = [asyncio.ensure_future(self._changed.wait())]
@@ -167,8 +182,10 @@ class Runner:
                 for waiter in waiters:
                     waiter.cancel()
 
-    def _fire_due(self, now: float) -> None:
+    def _fire_due(self, now: float) -> list[tuple[Job, int, float]]:
+        """Fire every job due by `now`; returns them, to be rescheduled after `now`."""
         heap = self._heap
+        fired = []
         while heap and heap[0][0] <= now:
             at, _, schedule_id, generation = heapq.heappop(heap)
             job = self.jobs.get(schedule_id)
@@ -180,7 +197,8 @@ class Runner:
                 self._report(job, at, now, "skipped-late")
             else:
                 self._fire(job, at, now, catch_up=False)
-            self._schedule_next(job, max(at, now))
+            fired.append((job, generation, max(at, now)))
+        return fired
 
     def _fire(self, job: Job, occurrence: float, now: float, *, catch_up: bool) -> None:
         if job.firing is not None and not job.firing.done():
@@ -189,10 +207,11 @@ class Runner:
             self._advance(job, occurrence)
             self._report(job, occurrence, now, "skipped-overlap", catch_up)
             return
-        job.firing = asyncio.create_task(self._start(job, occurrence, now, catch_up))
+        job.firing = asyncio.create_task(self._start(job, occurrence, catch_up))
 
-    async def _start(self, job: Job, occurrence: float, now: float, catch_up: bool) -> None:
+    async def _start(self, job: Job, occurrence: float, catch_up: bool) -> None:
         schedule = job.schedule
+        now = self.clock.now()
         if self.reserve is not None:
             try:
                 ours = await self.reserve(schedule.id, occurrence)
@@ -208,18 +227,19 @@ class Runner:
         self._advance(job, occurrence)
         log.info("SCHEDULER: Cron event for schedule ID %s: %s", schedule.id, schedule.name)
         history = self.state.get(schedule.id)
-        # The moment the start call goes out: what lateness is measured against.
-        now = history.last_fire = self.clock.now()
-        try:
-            await self.start_task(schedule.task_id)
-        except Exception as exc:
-            history.last_outcome = "failed"
-            log.error("SCHEDULER: schedule %s (%s) could not start task %s: %s",
-                      schedule.id, schedule.name, schedule.task_id, exc)
-            self._report(job, occurrence, now, "failed", catch_up, str(exc))
-        else:
-            history.last_outcome = "started"
-            self._report(job, occurrence, now, "started", catch_up)
+        history.last_fire = now
+        async with self._start_slots:
+            sent = self.clock.now()
+            try:
+                await self.start_task(schedule.task_id)
+            except Exception as exc:
+                history.last_outcome = "failed"
+                log.error("SCHEDULER: schedule %s (%s) could not start task %s: %s",
+                          schedule.id, schedule.name, schedule.task_id, exc)
+                self._report(job, occurrence, now, "failed", catch_up, str(exc), sent)
+            else:
+                history.last_outcome = "started"
+                self._report(job, occurrence, now, "started", catch_up, sent_at=sent)
         self.state.changed()
 
     def _advance(self, job: Job, occurrence: float) -> None:
@@ -229,8 +249,8 @@ class Runner:
             self.state.changed()
 
     def _report(self, job: Job, occurrence: float, now: float, outcome: str, catch_up: bool = False,
-                error: str | None = None) -> None:
+                error: str | None = None, sent_at: float | None = None) -> None:
         if self.observer is not None:
             schedule = job.schedule
             self.observer(Firing(schedule.id, schedule.name, schedule.task_id, occurrence, now, outcome,
-                                 catch_up, error))
+                                 catch_up, error, sent_at))
