@@ -1,12 +1,13 @@
 """Scheduler lateness: 1,000 schedules firing every second for 60 s, task starts sent to sensesim.
 
-qbutler's scheduler runs in this process (on uvloop, as `qbutler serve` does) and starts tasks
-through the real QRS client over mTLS; sensesim runs as a separate process so its CPU is not
-counted. Lateness is the time from an occurrence (a whole second) to the moment its firing
-begins; "sent" lateness runs to the moment the task-start call goes out, after waiting for one of
-the scheduler's start slots, so it includes any backlog at QRS. CPU is this process's user+system
-time over the run, as a share of one core. The scheduler's per-firing warnings (overlap skips when
-QRS cannot keep up) are silenced so that console output does not distort the figures.
+qbutler (its services without the REST listener) runs in this process on uvloop, as `qbutler
+serve` does, and the scheduler starts tasks through the task starter and QRS client over mTLS.
+sensesim runs as a separate process so its CPU is not counted. Lateness is the time from an
+occurrence (a whole second) to the moment its firing begins; "sent" lateness runs to the moment the
+task-start call goes out, after waiting for one of the scheduler's start slots, so it includes any
+backlog at QRS. CPU is this process's user+system time over the run, as a share of one core. The
+scheduler's per-firing warnings (overlap skips when QRS cannot keep up) are silenced so that
+console output does not distort the figures.
 
 With --isolated, firings go to a task starter that does nothing (no QRS call), which shows the
 scheduler's own lateness apart from the cost of the QRS client sharing its event loop.
@@ -28,7 +29,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import yaml
 
@@ -36,9 +36,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from qbutler.config import parse_config  # noqa: E402
-from qbutler.scheduler.manager import Scheduler  # noqa: E402
 from qbutler.scheduler.runner import Firing  # noqa: E402
-from qbutler.service import run  # noqa: E402
+from qbutler.service import Service, run  # noqa: E402
 
 TASK = "3c9e2f5a-6d1b-4c8e-9a0f-2b7d4e6f8a1c"
 
@@ -86,10 +85,13 @@ class NoTasks:
 
 
 async def measure(config: dict, folder: Path, seconds: float, isolated: bool) -> dict:
-    host = SimpleNamespace(tasks=NoTasks()) if isolated else SimpleNamespace()
-    scheduler = Scheduler(parse_config(config, folder), host)
+    service = Service(parse_config(config, folder))
+    scheduler = service.scheduler
+    assert scheduler is not None
+    if isolated:
+        service.tasks = NoTasks()  # type: ignore[assignment]
     firings: list[Firing] = []
-    await scheduler.start()
+    await service.start()
     try:
         # Start measuring at a whole second, after connections are warm.
         await asyncio.sleep(3 - time.time() % 1)
@@ -99,7 +101,7 @@ async def measure(config: dict, folder: Path, seconds: float, isolated: bool) ->
         scheduler.observers.remove(firings.append)
         end, cpu_end = time.time(), resource.getrusage(resource.RUSAGE_SELF)
     finally:
-        await scheduler.stop()
+        await service.stop()
     cpu = (cpu_end.ru_utime - cpu_begin.ru_utime) + (cpu_end.ru_stime - cpu_begin.ru_stime)
     fired = [f for f in firings if f.outcome in ("started", "failed")]
     late = [(f.started_at - f.occurrence) * 1000 for f in fired]

@@ -11,8 +11,10 @@ import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
+from croniter import croniter
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -101,6 +103,8 @@ class ConfigQRS(Section):
     # qbutler: seconds per QRS call, and retries on connection errors and 5xx.
     timeout: float = Field(30.0, gt=0)
     retries: int = Field(3, ge=0)
+    # qbutler: first retry delay in seconds; doubles per retry, with jitter (x0.5-1.5).
+    retryBackoff: float = Field(0.5, ge=0)
 
 
 class ConfigEngine(Section):
@@ -112,7 +116,12 @@ class ConfigEngine(Section):
         static=[StaticHeader(name="X-Qlik-User", value="UserDirectory=Internal;UserId=sa_repository")]
     )
     rejectUnauthorized: bool = False
+    # qbutler: seconds to connect and per Engine call (except reloads).
     timeout: float = Field(30.0, gt=0)
+    # qbutler: seconds a DoReload may run; 0 waits without limit.
+    reloadTimeout: float = Field(86400.0, ge=0)
+    # qbutler: requests one session keeps in flight at once (the app dump runs its calls in parallel).
+    maxParallelRequests: int = Field(8, ge=1)
 
 
 class TlsConfig(Section):
@@ -224,6 +233,108 @@ class StartTaskFilter(Section):
     allowTask: AllowTask = AllowTask()
 
 
+class StartTaskWait(Section):
+    """qbutler: bounds for `?wait=true` on the task start endpoint."""
+
+    # Longest a start call waits for its tasks' executions to finish before answering.
+    maxWaitSeconds: float = Field(600.0, gt=0)
+    # Longest pause between two polls of an execution's result (polling starts at 50 ms).
+    pollIntervalSeconds: float = Field(2.0, gt=0)
+
+
+class MqttTls(Section):
+    """qbutler: TLS to the broker (Butler's main MQTT connection has none)."""
+
+    enable: bool = False
+    # CA file that signed the broker's certificate; empty uses the system's trust store.
+    ca: str = ""
+    # Client certificate and key, for brokers that require one.
+    cert: str = ""
+    key: str = ""
+    # false accepts any broker certificate (like restServerConfig's Sense connections).
+    rejectUnauthorized: bool = True
+
+
+class MqttConfig(Section):
+    enable: bool = False
+    brokerHost: str = "localhost"
+    brokerPort: Port = 1883
+    taskFailureSendFull: bool = True
+    taskAbortedSendFull: bool = True
+    subscriptionRootTopic: str = "qliksense/#"
+    taskStartTopic: str = "qliksense/start_task"
+    taskFailureTopic: str = "qliksense/task_failure"
+    taskFailureFullTopic: str = "qliksense/task_failure_full"
+    taskFailureServerStatusTopic: str = "qliksense/butler/task_failure_server"
+    taskAbortedTopic: str = "qliksense/task_aborted"
+    taskAbortedFullTopic: str = "qliksense/task_aborted_full"
+    serviceRunningTopic: str = "qliksense/service_running"
+    serviceStoppedTopic: str = "qliksense/service_stopped"
+    serviceStatusTopic: str = "qliksense/service_status"
+    qlikSenseServerLicenseTopic: str = "qliksense/qliksense_server_license"
+    qlikSenseServerLicenseExpireTopic: str = "qliksense/qliksense_server_license_expire"
+    # qbutler: credentials and TLS for the broker connection.
+    username: str = ""
+    password: str = ""
+    tls: MqttTls = MqttTls()
+    # qbutler: client id; empty gives a random `qbutler_<8 hex>` per connection, as Butler does.
+    clientId: str = ""
+    # qbutler: QoS of qbutler's publications and of the subscription (Butler: 0).
+    qos: int = Field(1, ge=0, le=2)
+    keepaliveSeconds: int = Field(60, ge=5)
+    # qbutler: retained "online"/"offline" (the last will) on this topic; empty turns it off.
+    statusTopic: str = "qliksense/qbutler/status"
+    # qbutler: messages kept while the broker is unreachable, sent in order after reconnecting.
+    outboxSize: int = Field(1000, ge=0)
+    # qbutler: reconnect delay doubles from the first to the longest, with +-50% jitter.
+    reconnectMinDelaySeconds: float = Field(0.5, gt=0)
+    reconnectMaxDelaySeconds: float = Field(30.0, gt=0)
+    # qbutler: how long one publish waits for the broker's acknowledgement before it is queued.
+    publishTimeoutSeconds: float = Field(5.0, gt=0)
+def _cron_expression(value: Any) -> Any:
+    fields = str(value).split()
+    if len(fields) not in (5, 6) or not croniter.is_valid(str(value), second_at_beginning=len(fields) == 6):
+        raise PydanticCustomError("cron", "expected a cron expression of 5 fields, or 6 with seconds first")
+    return value
+
+
+def _time_zone(value: Any) -> Any:
+    try:
+        ZoneInfo(str(value))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise PydanticCustomError("timezone", "expected an IANA time zone such as Europe/Stockholm") from None
+    return value
+
+
+class AppSnapshotsGit(Section):
+    """qbutler: commit every snapshot run that changed something into a git repository in `directory`."""
+
+    enable: bool = False
+    authorName: str = "qbutler"
+    authorEmail: str = "qbutler@localhost"
+
+
+class AppSnapshots(Section):
+    """qbutler: periodic JSON snapshots of apps' metadata (the app dump), kept only when they change."""
+
+    # Run on `schedule` while qbutler serves; `qbutler app snapshot` works either way.
+    enable: bool = False
+    # Cron: 5 fields, or 6 with seconds first (as in Butler's schedules).
+    schedule: Annotated[str, BeforeValidator(_cron_expression)] = "0 2 * * *"
+    timezone: Annotated[str, BeforeValidator(_time_zone)] = "UTC"
+    # QRS filter on apps (e.g. "stream.name eq 'Finance'"); empty snapshots every app.
+    filter: str = ""
+    # Where the files go; relative paths resolve against the config file's folder.
+    directory: str = "app-snapshots"
+    # Versions kept per app in versions/<appId>/ (the newest ones); 0 keeps every version.
+    keepVersions: int = Field(20, ge=0)
+    # Apps dumped at the same time.
+    parallelApps: int = Field(2, ge=1)
+    # Dotted paths left out of the files, so that a reload alone is no new version.
+    omitKeys: Annotated[list[str], NullableList] = ["properties.qLastReloadTime"]
+    git: AppSnapshotsGit = AppSnapshotsGit()
+
+
 class QbutlerSettings(Section):
     """qbutler's own global settings (`Butler.qbutler`), beyond Butler's keys."""
 
@@ -303,6 +414,8 @@ class ButlerConfig(Section):
     restServerConfig: RestServerConfig = RestServerConfig()
     restServerEndpointsEnable: EndpointSwitches = EndpointSwitches()
     startTaskFilter: StartTaskFilter = StartTaskFilter()
+    startTaskWait: StartTaskWait = StartTaskWait()
+    mqttConfig: MqttConfig = MqttConfig()
     fileCopyApprovedDirectories: Annotated[list[ApprovedDirectoryPair], NullableList] = []
     fileMoveApprovedDirectories: Annotated[list[ApprovedDirectoryPair], NullableList] = []
     fileDeleteApprovedDirectories: Annotated[list[str], NullableList] = []
@@ -311,6 +424,7 @@ class ButlerConfig(Section):
     configQRS: ConfigQRS = ConfigQRS()
     configEngine: ConfigEngine = ConfigEngine()
     keyValueStore: KeyValueStoreConfig = KeyValueStoreConfig()
+    appSnapshots: AppSnapshots = AppSnapshots()
     scheduler: SchedulerConfig = SchedulerConfig()
     qbutler: QbutlerSettings = QbutlerSettings()
 

@@ -10,9 +10,15 @@ from typing import Any, Protocol
 from qbutler.activity import ActivityFeed
 from qbutler.api.app import build_app
 from qbutler.api.server import HttpServer
+from qbutler.apps import AppReloads
 from qbutler.config import Config
 from qbutler.kv import open_store
+from qbutler.mqtt import MqttClient
 from qbutler.scheduler.manager import Scheduler
+from qbutler.sense.engine import EngineClient
+from qbutler.sense.qrs import QrsClient
+from qbutler.snapshots import AppSnapshotJob
+from qbutler.tasks import TaskStarter
 
 log = logging.getLogger("qbutler")
 
@@ -40,6 +46,23 @@ class Service:
         # (alert dedup, schedule reservations, task-start KV items), so it always exists.
         self.kv = open_store(config)
         self.components.append(self.kv)
+        self.qrs = QrsClient(config)
+        self.components.append(self.qrs)
+        # Engine sessions are opened per use; nothing to start.
+        self.engine = EngineClient(config)
+        self.tasks = TaskStarter(config, self.qrs, self.kv, activity=self.activity,
+                                 kv_enabled=butler.restServerEndpointsEnable.keyValueStore)
+        self.mqtt: MqttClient | None = None
+        if butler.mqttConfig.enable:
+            self.mqtt = MqttClient(config, self.tasks, self.activity)
+            self.components.append(self.mqtt)
+        self.apps = AppReloads(self.engine, self.tasks, self.activity)
+        self.components.append(self.apps)
+        # App metadata snapshots on a cron schedule (`qbutler app snapshot` runs them by hand).
+        self.appdump: AppSnapshotJob | None = None
+        if butler.appSnapshots.enable:
+            self.appdump = AppSnapshotJob(config, self.engine, self.qrs, self.activity)
+            self.components.append(self.appdump)
         # Last among the components: it fires through `tasks` and reserves runs in `kv`.
         self.scheduler: Scheduler | None = None
         if butler.scheduler.enable:

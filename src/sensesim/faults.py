@@ -15,7 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-SERVICES = ("qrs", "engine", "systeminfo")
+# Services whose request handlers consult the rules; the engine server does not (yet).
+SERVICES = ("qrs", "systeminfo")
 
 
 class FaultError(ValueError):

@@ -146,7 +146,7 @@ class QrsApp:
             if rule.delay_ms:
                 await asyncio.sleep(rule.delay_ms / 1000)
             if rule.status is not None:
-                return _fault_response(rule.status, rule.body)
+                return fault_response(rule.status, rule.body)
         user = self._caller(request)
         if user is None:
             return text_response("Access denied: no X-Qlik-User header", 403)
@@ -536,7 +536,7 @@ def _decode_body(raw: bytes) -> Any:
         return raw.decode("utf-8", errors="replace")
 
 
-def _fault_response(status: int, body: Any) -> Response:
+def fault_response(status: int, body: Any) -> Response:
     if body is None:
         phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else ""
         return text_response(phrase, status) if phrase and status != 404 else Response(status_code=status)

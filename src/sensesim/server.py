@@ -29,7 +29,7 @@ from starlette.types import Receive, Scope, Send
 from . import shapes
 from .certs import ensure_certs, server_ssl_context
 from .control import build_control_app
-from .qrs import QrsApp, QrsOptions, json_response
+from .qrs import QrsApp, QrsOptions, fault_response, json_response
 from .runner import Runner, RunnerConfig
 from .state import State, load_seed
 
@@ -58,26 +58,39 @@ class SiteConfig:
 
 
 class _QuietServer(uvicorn.Server):
-    """uvicorn server that leaves signal handling to its owner (tests, the CLI)."""
+    """uvicorn server that leaves signal handling to its owner and stops without polling delay."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self._exit_requested = asyncio.Event()
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
 
+    def request_exit(self) -> None:
+        self.should_exit = True
+        self._exit_requested.set()
+
+    async def main_loop(self) -> None:
+        # uvicorn's loop sleeps 0.1 s between ticks; waking on request_exit makes Site.close fast.
+        counter = 0
+        while not await self.on_tick(counter):
+            counter = (counter + 1) % 864000
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._exit_requested.wait(), 0.1)
+
 
 def _bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # proto must be IPPROTO_TCP: asyncio only sets TCP_NODELAY on such sockets, and without it
+    # Nagle plus delayed ACKs add 40 ms to every keep-alive response.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     sock.listen(128)
     sock.setblocking(False)
     return sock
-
-
-def _free_port(host: str) -> int:
-    with _bind(host, 0) as sock:
-        return int(sock.getsockname()[1])
 
 
 class SystemInfoApp:
@@ -91,6 +104,13 @@ class SystemInfoApp:
             return
         request = Request(scope, receive)
         self.state.record_call("systeminfo", request.method, request.url.path, request.url.query, None)
+        rule = self.state.faults.take("systeminfo", request.method, request.url.path)
+        if rule is not None:
+            if rule.delay_ms:
+                await asyncio.sleep(rule.delay_ms / 1000)
+            if rule.status is not None:
+                await fault_response(rule.status, rule.body)(scope, receive, send)
+                return
         if request.url.path.rstrip("/").lower() == "/v1/systeminfo" and request.method == "GET":
             response = json_response(shapes.systeminfo(self.state.site))
         else:
@@ -160,7 +180,7 @@ class Site:
                 log.exception("engine server did not close cleanly")
         servers, self._servers = self._servers, []
         for server, _ in servers:
-            server.should_exit = True
+            server.request_exit()
         for _, task in servers:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait_for(task, timeout=5)
@@ -214,9 +234,10 @@ class Site:
             log.warning("sensesim.engine has no start_engine; running without the engine")
             return
         cfg = self.config
-        port = cfg.engine_port or _free_port(cfg.host)
-        self._engine = await start_engine(self.state, server_ssl_context(certs_dir), cfg.host, port)
-        self.engine_port = int(getattr(self._engine, "port", port) or port)
+        context = server_ssl_context(certs_dir)
+        self._engine = await start_engine(self.state, context, cfg.host, cfg.engine_port)
+        # start_engine binds port 0 itself and reports the port it got.
+        self.engine_port = int(getattr(self._engine, "port", 0) or cfg.engine_port)
 
     # ---- convenience for callers
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib.resources
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -272,7 +272,6 @@ class ExecutionSession:
     retries: int = 0
     abort_reason: int = 0
     abort_at: datetime | None = None
-    abort_requested: bool = False
 
 
 @dataclass
@@ -344,6 +343,7 @@ class State:
         # Initial execution results per task, kept so /reset can restore a never-run site.
         self._pristine_results: dict[str, ExecutionResult] = {}
         self._pristine_reload_times: dict[str, str] = {}
+        self._pristine_licenses: dict[str, LicenseAccess] = {}
 
     # ---- lookups used by QRS, runner and engine
 
@@ -411,6 +411,9 @@ class State:
         self.execution_sessions.clear()
         self.script_logs.clear()
         self.temp_contents.clear()
+        # Tasks created at run time (QMC-style "Manually triggered reload of ...") go away again.
+        for task_id in [t for t in self.tasks if t not in self._pristine_results]:
+            del self.tasks[task_id]
         for task in self.tasks.values():
             pristine = self._pristine_results[task.id]
             task.last_result = ExecutionResult(**{**pristine.__dict__, "details": []})
@@ -419,6 +422,7 @@ class State:
             self.execution_results[task.last_result.id] = task.last_result
         for app_id, when in self._pristine_reload_times.items():
             self.apps[app_id].lastReloadTime = when
+        self.licenses = {k: replace(v) for k, v in self._pristine_licenses.items()}
 
 
 # --------------------------------------------------------------------------- seed loading
@@ -505,6 +509,7 @@ class _Builder:
             t.id: ExecutionResult(**{**t.last_result.__dict__, "details": []}) for t in state.tasks.values()
         }
         state._pristine_reload_times = {a.id: a.lastReloadTime for a in state.apps.values()}
+        state._pristine_licenses = {k: replace(v) for k, v in state.licenses.items()}
         return state
 
     def site(self) -> None:

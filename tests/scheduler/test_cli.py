@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 import yaml
-from scheduler_support import schedule, write_schedules
 
 from support.qbutler import SRC
+from support.scheduling import schedule, write_schedules
 
 
 def qbutler(*args: str) -> subprocess.CompletedProcess[str]:

@@ -7,7 +7,9 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import yaml
-from scheduler_support import (
+
+from qbutler.scheduler.cron import iso
+from support.scheduling import (
     TASK,
     FakeClock,
     firings_done,
@@ -16,8 +18,6 @@ from scheduler_support import (
     task_starts,
     write_schedules,
 )
-
-from qbutler.scheduler.cron import iso
 
 T0 = datetime(2026, 6, 1, 12, 0, 5, tzinfo=UTC).timestamp()
 

@@ -13,10 +13,10 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from scheduler_support import TASK, schedule, write_schedules
 
 from qbutler.kv.redis import RedisStore
 from qbutler.scheduler.manager import RESERVATION_NAMESPACE
+from support.scheduling import TASK, schedule, write_schedules
 from support.sense import sense_config
 
 RUN_SECONDS = 60

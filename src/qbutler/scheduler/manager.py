@@ -11,7 +11,6 @@ import socket
 import uuid
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import quote
 
 from qbutler.config import Config
 from qbutler.scheduler.clock import Clock, SystemClock
@@ -52,7 +51,6 @@ class Scheduler:
         self.problems: dict[int, str] = {}
         self.runner: Runner | None = None
         self.observers: list[Callable[[Firing], None]] = []
-        self._own_qrs: Any = None
         self._watcher: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -82,24 +80,10 @@ class Scheduler:
         if self.runner is not None:
             await self.runner.stop()
         await self.state.stop()
-        if self._own_qrs is not None:
-            await self._own_qrs.stop()
 
     def _task_starter(self) -> Starter:
-        tasks = getattr(self.service, "tasks", None)
-        if tasks is not None:
-            return tasks.start_task
-        # Until the tasks component exists: Butler's own call, POST /qrs/task/{id}/start with {}.
-        qrs = getattr(self.service, "qrs", None)
-        if qrs is None:
-            from qbutler.sense.qrs import QrsClient
-
-            qrs = self._own_qrs = QrsClient(self.config)
-
-        async def start_task(task_id: str) -> None:
-            await qrs.post(f"task/{quote(task_id, safe='')}/start", json={})
-
-        return start_task
+        # The same path as REST and MQTT task starts: POST /qrs/task/{id}/start.
+        return self.service.tasks.start_task
 
     def _reserver(self) -> Reserver | None:
         mode = self.settings.coordination

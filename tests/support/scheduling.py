@@ -8,14 +8,13 @@ import heapq
 import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import yaml
 
-from qbutler.activity import ActivityFeed
 from qbutler.config import parse_config
 from qbutler.scheduler.manager import Scheduler
+from qbutler.service import Service
 from support.sense import sense_config
 
 TASK = "3c9e2f5a-6d1b-4c8e-9a0f-2b7d4e6f8a1c"  # "Reload Sales Dashboard" in sensesim's minimal seed
@@ -77,16 +76,20 @@ def schedule(id: str, cron: str, zone: str = "UTC", state: str = "started", **ex
 
 @contextlib.asynccontextmanager
 async def running_scheduler(site: Any, folder: Path, clock: Any, **settings: Any) -> AsyncIterator[Scheduler]:
-    """A Scheduler alone (no REST), firing into `site`; the config 'lives' in `folder`."""
-    config = sense_config(site, scheduler={"enable": True, "configfile": "schedule.yaml", **settings})
-    host = SimpleNamespace(activity=ActivityFeed())
-    scheduler = Scheduler(parse_config(config, folder), host, clock)
+    """qbutler without its REST listener, scheduler on, tasks started in `site`; `clock` drives the
+    scheduler. The config 'lives' in `folder`."""
+    config = sense_config(site, restServerConfig={"enable": False},
+                          scheduler={"enable": True, "configfile": "schedule.yaml", **settings})
+    service = Service(parse_config(config, folder))
+    scheduler = service.scheduler
+    assert scheduler is not None
+    scheduler.clock = clock
     clock.quiet = lambda: firings_done(scheduler)
-    await scheduler.start()
+    await service.start()
     try:
         yield scheduler
     finally:
-        await scheduler.stop()
+        await service.stop()
 
 
 async def firings_done(scheduler: Scheduler) -> None:
