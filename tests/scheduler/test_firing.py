@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 import yaml
 
 from qbutler.scheduler.cron import iso
+from qbutler.scheduler.manager import RESERVATION_NAMESPACE
 from support.scheduling import (
     TASK,
     FakeClock,
@@ -156,3 +157,18 @@ async def test_state_file_survives_restart(sense_site, tmp_path: Path):
     assert state["schedules"]["s"]["lastFire"] == "2026-06-01T13:00:00.000Z"
     assert state["schedules"]["s"]["owedFrom"] == "2026-06-01T13:00:00.000Z"
     assert state["schedules"]["s"]["lastOutcome"] == "started"
+
+
+async def test_an_occurrence_reserved_by_another_instance_is_not_fired(sense_site, sense_control, tmp_path: Path):
+    write_schedules(tmp_path / "schedule.yaml", [schedule("s", "*/10 * * * * *")])
+    clock = FakeClock(T0)
+    async with running_scheduler(sense_site, tmp_path, clock, coordination="kv", instanceId="here") as scheduler:
+        outcomes: list = []
+        scheduler.observers.append(lambda firing: outcomes.append((iso(firing.occurrence), firing.outcome)))
+        kv = scheduler.service.kv
+        assert await kv.set_if_absent(RESERVATION_NAMESPACE, "s:2026-06-01T12:00:10.000Z", "elsewhere", 60_000)
+        await clock.advance(20)
+        taken = await kv.get(RESERVATION_NAMESPACE, "s:2026-06-01T12:00:20.000Z")
+    assert outcomes == [("2026-06-01T12:00:10.000Z", "other-instance"), ("2026-06-01T12:00:20.000Z", "started")]
+    assert taken is not None and taken.value == "here"
+    assert len(await task_starts(sense_control, 1)) == 1

@@ -90,9 +90,7 @@ class Scheduler:
         shared = self.config.Butler.keyValueStore.backend == "redis"
         if mode == "off" or (mode == "auto" and not shared):
             return None
-        kv = getattr(self.service, "kv", None)
-        if kv is None:
-            raise RuntimeError("Butler.scheduler.coordination needs the key-value store, which is not running")
+        kv = self.service.kv
         # Long enough that every instance has passed the occurrence, catch-ups included.
         ttl_ms = int((self.grace + 60) * 1000)
         instance = self.instance_id
