@@ -57,7 +57,7 @@ def start_sensesim(folder: Path) -> tuple[subprocess.Popen[str], dict]:
     raise RuntimeError("sensesim did not start")
 
 
-def qbutler_config(info: dict, folder: Path) -> dict:
+def qbutler_config(info: dict, folder: Path, max_starts: int) -> dict:
     certs = Path(info["certs"])
     qrs_port = int(info["qrs"].rsplit(":", 1)[1])
     user = [{"name": "X-Qlik-User", "value": "UserDirectory=Internal;UserId=sa_repository"}]
@@ -67,7 +67,7 @@ def qbutler_config(info: dict, folder: Path) -> dict:
                  "clientCertCA": str(certs / "root.pem")},
         "configQRS": {"host": "127.0.0.1", "port": qrs_port, "useSSL": True, "headers": {"static": user},
                       "rejectUnauthorized": True},
-        "scheduler": {"enable": True, "configfile": str(folder / "schedule.yaml")},
+        "scheduler": {"enable": True, "configfile": str(folder / "schedule.yaml"), "maxConcurrentStarts": max_starts},
         "qbutler": {"dataDirectory": str(folder / "data")},
     }}
 
@@ -118,6 +118,7 @@ def main() -> None:
     parser.add_argument("--schedules", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--isolated", action="store_true", help="start nothing: the scheduler's own lateness")
+    parser.add_argument("--max-concurrent-starts", type=int, default=20, help="Butler.scheduler.maxConcurrentStarts")
     parser.add_argument("--markdown", action="store_true")
     options = parser.parse_args()
     logging.getLogger("qbutler").setLevel(logging.ERROR)
@@ -129,7 +130,8 @@ def main() -> None:
                           "qlikSenseTaskId": TASK, "startupState": "started", "id": f"bench-{i}"}
                          for i in range(options.schedules)]
             (folder / "schedule.yaml").write_text(yaml.safe_dump({"butlerSchedule": schedules}), encoding="utf-8")
-            result = run(measure(qbutler_config(info, folder), folder, options.seconds, options.isolated))
+            config = qbutler_config(info, folder, options.max_concurrent_starts)
+            result = run(measure(config, folder, options.seconds, options.isolated))
         finally:
             sensesim.terminate()
             sensesim.wait(10)
