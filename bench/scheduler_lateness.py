@@ -3,11 +3,11 @@
 qbutler (its services without the REST listener) runs in this process on uvloop, as `qbutler
 serve` does, and the scheduler starts tasks through the task starter and QRS client over mTLS.
 sensesim runs as a separate process so its CPU is not counted. Lateness is the time from an
-occurrence (a whole second) to the moment its firing begins; "sent" lateness runs to the moment the
-task-start call goes out, after waiting for one of the scheduler's start slots, so it includes any
-backlog at QRS. CPU is this process's user+system time over the run, as a share of one core. The
-scheduler's per-firing warnings (overlap skips when QRS cannot keep up) are silenced so that
-console output does not distort the figures.
+occurrence (a whole second) to the moment the scheduler fires it (hands it to a firing task);
+"sent" lateness runs to the moment the task-start call goes out, after waiting for one of the
+scheduler's start slots, so it includes any backlog at QRS. CPU is this process's user+system
+time over the run, as a share of one core. The scheduler's per-firing warnings (overlap skips when
+QRS cannot keep up) are silenced so that console output does not distort the figures.
 
 With --isolated, firings go to a task starter that does nothing (no QRS call), which shows the
 scheduler's own lateness apart from the cost of the QRS client sharing its event loop.

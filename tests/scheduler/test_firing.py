@@ -131,7 +131,7 @@ async def test_runs_missed_while_stopped_are_not_owed(sense_site, tmp_path: Path
     assert fired == []
 
 
-async def test_a_slow_start_is_not_overlapped(sense_site, sense_control, tmp_path: Path):
+async def test_a_slow_start_is_not_overlapped(sense_site, sense_control, tmp_path: Path, caplog):
     await sense_control.fault(service="qrs", match="/start", delayMs=1500, count=1)
     write_schedules(tmp_path / "schedule.yaml", [schedule("s", "* * * * * *")])
     clock = FakeClock(T0)
@@ -146,6 +146,8 @@ async def test_a_slow_start_is_not_overlapped(sense_site, sense_control, tmp_pat
         await clock.advance(1)
         await firings_done(scheduler)
     assert outcomes == ["skipped-overlap", "started", "started"]
+    assert "run at 2026-06-01T12:00:07.000Z skipped: the previous firing is still running" in caplog.text
+    assert "fires again after 1 run(s) skipped for overlap" in caplog.text
 
 
 async def test_state_file_survives_restart(sense_site, tmp_path: Path):

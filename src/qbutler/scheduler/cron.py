@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import bisect
 import calendar
+import functools
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
@@ -270,8 +271,12 @@ def resolve_wall(wall: datetime, zone: tzinfo) -> float:
     return float(high)
 
 
+@functools.lru_cache(maxsize=256)
 def iso(instant: float) -> str:
-    """Epoch seconds as ISO-8601 UTC with milliseconds, the form Butler writes (`...T10:24:56.897Z`)."""
+    """Epoch seconds as ISO-8601 UTC with milliseconds, the form Butler writes (`...T10:24:56.897Z`).
+
+    Cached: every schedule firing at one instant names that instant (reservations, logs, events).
+    """
     moment = datetime.fromtimestamp(instant, UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 

@@ -39,7 +39,7 @@ class Firing:
     name: str
     task_id: str
     occurrence: float
-    # When the firing began; lateness is measured from the occurrence to this moment.
+    # When the scheduler fired (handed the occurrence to a firing); lateness is measured to here.
     started_at: float
     # started | failed | skipped-overlap | skipped-late | other-instance
     outcome: str
@@ -57,6 +57,8 @@ class Job:
     firing: asyncio.Task[None] | None = None
     # Bumped whenever the job is rescheduled, so stale heap entries are ignored.
     generation: int = 0
+    # Occurrences skipped in a row because the previous firing was still running.
+    overlaps: int = 0
 
 
 class Runner:
@@ -202,16 +204,22 @@ class Runner:
 
     def _fire(self, job: Job, occurrence: float, now: float, *, catch_up: bool) -> None:
         if job.firing is not None and not job.firing.done():
-            log.warning("SCHEDULER: schedule %s (%s) run at %s skipped: the previous firing is still running",
-                        job.schedule.id, job.schedule.name, iso(occurrence))
+            if not job.overlaps:
+                # Once per run of skips: under a QRS backlog this would otherwise log every second.
+                log.warning("SCHEDULER: schedule %s (%s) run at %s skipped: the previous firing is still running",
+                            job.schedule.id, job.schedule.name, iso(occurrence))
+            job.overlaps += 1
             self._advance(job, occurrence)
             self._report(job, occurrence, now, "skipped-overlap", catch_up)
             return
-        job.firing = asyncio.create_task(self._start(job, occurrence, catch_up))
+        if job.overlaps:
+            log.warning("SCHEDULER: schedule %s (%s) fires again after %d run(s) skipped for overlap",
+                        job.schedule.id, job.schedule.name, job.overlaps)
+            job.overlaps = 0
+        job.firing = asyncio.create_task(self._start(job, occurrence, self.clock.now(), catch_up))
 
-    async def _start(self, job: Job, occurrence: float, catch_up: bool) -> None:
+    async def _start(self, job: Job, occurrence: float, now: float, catch_up: bool) -> None:
         schedule = job.schedule
-        now = self.clock.now()
         if self.reserve is not None:
             try:
                 ours = await self.reserve(schedule.id, occurrence)
@@ -227,9 +235,8 @@ class Runner:
         self._advance(job, occurrence)
         log.info("SCHEDULER: Cron event for schedule ID %s: %s", schedule.id, schedule.name)
         history = self.state.get(schedule.id)
-        history.last_fire = now
         async with self._start_slots:
-            sent = self.clock.now()
+            sent = history.last_fire = self.clock.now()
             try:
                 await self.start_task(schedule.task_id)
             except Exception as exc:
