@@ -174,3 +174,18 @@ async def test_an_occurrence_reserved_by_another_instance_is_not_fired(sense_sit
     assert outcomes == [("2026-06-01T12:00:10.000Z", "other-instance"), ("2026-06-01T12:00:20.000Z", "started")]
     assert taken is not None and taken.value == "here"
     assert len(await task_starts(sense_control, 1)) == 1
+
+
+async def test_a_stalled_process_runs_a_late_occurrence_once_within_grace_only(sense_site, tmp_path: Path):
+    write_schedules(tmp_path / "schedule.yaml", [schedule("s", "0 * * * * *")])
+    clock = FakeClock(T0)
+    async with running_scheduler(sense_site, tmp_path, clock, missedRunGraceSeconds=120) as scheduler:
+        outcomes: list = []
+        scheduler.observers.append(lambda firing: outcomes.append((iso(firing.occurrence), firing.outcome)))
+        clock._now += 100  # the loop did not run for 100 s: 12:01:00 is 45 s late
+        await clock.advance(0)
+        clock._now += 300  # then 300 s: 12:02:00 is 285 s late, beyond the grace period
+        await clock.advance(0)
+        await clock.advance(60)
+    assert outcomes == [("2026-06-01T12:01:00.000Z", "started"), ("2026-06-01T12:02:00.000Z", "skipped-late"),
+                        ("2026-06-01T12:07:00.000Z", "started")]
