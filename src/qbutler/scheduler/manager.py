@@ -35,12 +35,13 @@ def startup_to_state(fields: dict[str, Any]) -> str:
 
 
 class Scheduler:
-    def __init__(self, config: Config, service: Any, clock: Clock | None = None):
+    def __init__(self, config: Config, service: Any):
         settings = config.Butler.scheduler
         self.config = config
         self.service = service
         self.settings = settings
-        self.clock = clock or SystemClock()
+        # Read at start(); tests put a clock they drive by hand here before that.
+        self.clock: Clock = SystemClock()
         self.dialect = Dialect(settings.cronDialect)
         self.honour_timezone = settings.timezoneMode == "schedule"
         self.grace = settings.missedRunGraceSeconds
