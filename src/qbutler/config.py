@@ -217,6 +217,14 @@ class ConfigDirectories(Section):
     qvdPath: str = ""
 
 
+class FileOperations(Section):
+    """qbutler: how the file endpoints (filecopy, filemove, filedelete, createdir…) behave."""
+
+    # false: `createdir` only creates directories inside the approved folders (copy and move
+    # pairs, delete folders, qvdPath). true: Butler's behaviour, anywhere the service may write.
+    createDirAnywhere: bool = False
+
+
 class CustomPropertyFilter(Section):
     name: str
     value: str
@@ -420,6 +428,7 @@ class ButlerConfig(Section):
     fileMoveApprovedDirectories: Annotated[list[ApprovedDirectoryPair], NullableList] = []
     fileDeleteApprovedDirectories: Annotated[list[str], NullableList] = []
     configDirectories: ConfigDirectories = ConfigDirectories()
+    fileOperations: FileOperations = FileOperations()
     cert: CertConfig = CertConfig()
     configQRS: ConfigQRS = ConfigQRS()
     configEngine: ConfigEngine = ConfigEngine()

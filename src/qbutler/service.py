@@ -12,6 +12,7 @@ from qbutler.api.app import build_app
 from qbutler.api.server import HttpServer
 from qbutler.apps import AppReloads
 from qbutler.config import Config
+from qbutler.files import Sandbox
 from qbutler.kv import open_store
 from qbutler.mqtt import MqttClient
 from qbutler.scheduler.manager import Scheduler
@@ -21,6 +22,8 @@ from qbutler.snapshots import AppSnapshotJob
 from qbutler.tasks import TaskStarter
 
 log = logging.getLogger("qbutler")
+
+FILE_SWITCHES = ("fileCopy", "fileMove", "fileDelete", "createDir", "createDirQVD")
 
 
 class Component(Protocol):
@@ -63,6 +66,10 @@ class Service:
         if butler.appSnapshots.enable:
             self.appdump = AppSnapshotJob(config, self.engine, self.qrs, self.activity)
             self.components.append(self.appdump)
+        # The file sandbox has nothing to start: each request opens and closes its own handles.
+        self.files: Sandbox | None = None
+        if any(butler.restServerEndpointsEnable.is_enabled(name) for name in FILE_SWITCHES):
+            self.files = Sandbox.from_config(config, self.activity)
         # Last among the components: it fires through `tasks` and reserves runs in `kv`.
         self.scheduler: Scheduler | None = None
         if butler.scheduler.enable:
