@@ -15,6 +15,7 @@ from qbutler.appdump_cli import app as app_cli
 from qbutler.config import ConfigError, load_config
 from qbutler.kv.cli import kv_app
 from qbutler.logs import LEVELS, setup_logging
+from qbutler.scheduler.cli import schedule_app
 
 app = typer.Typer(help="qbutler: a companion service for Qlik Sense Enterprise on Windows.",
                   no_args_is_help=True, add_completion=False,
@@ -23,6 +24,7 @@ config_app = typer.Typer(help="Check or generate config files.", no_args_is_help
 app.add_typer(config_app, name="config")
 app.add_typer(kv_app, name="kv")
 app.add_typer(app_cli, name="app")
+app.add_typer(schedule_app, name="schedule")
 
 err = Console(stderr=True)
 

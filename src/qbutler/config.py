@@ -384,6 +384,34 @@ class KeyValueStoreConfig(Section):
     redis: KvRedisConfig = KvRedisConfig()
 
 
+class SchedulerConfig(Section):
+    enable: bool = False
+    # Butler's schedule file. A relative path resolves against the config file's folder (Butler:
+    # against its working directory).
+    configfile: str = "config/schedule.yaml"
+    # qbutler: how cron expressions are read. `butler`: Butler's dialect (months 0-11, weekday
+    # 0-6), so an existing schedule file fires exactly as in Butler; `standard`: crontab's
+    # (months 1-12, weekday 0-7).
+    cronDialect: Literal["butler", "standard"] = "butler"
+    # qbutler: `schedule` runs each schedule in its own `timezone` (IANA name); `server` ignores
+    # that field and uses the server's zone, as Butler does.
+    timezoneMode: Literal["schedule", "server"] = "schedule"
+    # qbutler: a run missed while qbutler was down (or stalled) still runs, once, if it is at
+    # most this many seconds late; older missed runs are skipped and logged.
+    missedRunGraceSeconds: float = Field(300.0, ge=0)
+    # qbutler: several instances sharing one schedule file fire each occurrence once by reserving
+    # it in the key-value store. `auto`: when the store's backend is redis; `kv`: always;
+    # `off`: never.
+    coordination: Literal["auto", "kv", "off"] = "auto"
+    # qbutler: this instance's name in reservations and logs; empty means host name and pid.
+    instanceId: str = ""
+    # qbutler: how often to look for changes another instance (or an editor) made to the file.
+    reloadIntervalSeconds: float = Field(2.0, gt=0)
+    # qbutler: task starts in flight at once; firings beyond wait their turn (keep it at or
+    # below the QRS client's 20 kept-alive connections).
+    maxConcurrentStarts: int = Field(20, ge=1)
+
+
 LogLevel = Literal["silly", "debug", "verbose", "info", "warn", "error"]
 
 
@@ -406,6 +434,7 @@ class ButlerConfig(Section):
     configEngine: ConfigEngine = ConfigEngine()
     keyValueStore: KeyValueStoreConfig = KeyValueStoreConfig()
     appSnapshots: AppSnapshots = AppSnapshots()
+    scheduler: SchedulerConfig = SchedulerConfig()
     qbutler: QbutlerSettings = QbutlerSettings()
 
     @field_validator("logLevel", mode="before")

@@ -15,6 +15,7 @@ from qbutler.config import Config
 from qbutler.files import Sandbox
 from qbutler.kv import open_store
 from qbutler.mqtt import MqttClient
+from qbutler.scheduler.manager import Scheduler
 from qbutler.sense.engine import EngineClient
 from qbutler.sense.qrs import QrsClient
 from qbutler.snapshots import AppSnapshotJob
@@ -69,6 +70,11 @@ class Service:
         self.files: Sandbox | None = None
         if any(butler.restServerEndpointsEnable.is_enabled(name) for name in FILE_SWITCHES):
             self.files = Sandbox.from_config(config, self.activity)
+        # Last among the components: it fires through `tasks` and reserves runs in `kv`.
+        self.scheduler: Scheduler | None = None
+        if butler.scheduler.enable:
+            self.scheduler = Scheduler(config, self)
+            self.components.append(self.scheduler)
         self.http: HttpServer | None = None
         if butler.restServerConfig.enable:
             self.http = HttpServer(build_app(config, self), config)
