@@ -1,0 +1,862 @@
+"""The Engine's view of one app: seed data turned into real Engine shapes.
+
+An `AppModel` is a read-only snapshot built from the seeded `App.engine` mapping plus
+the in-memory state of the open document (working script, last reload).  It is cheap,
+so the object handles build a fresh one on every call: whatever the control API or a
+reload changed is visible at once, and nothing here caches stale layouts.
+
+Shapes follow the enigma.js schema 12.612.0 models and the examples in
+qlik-sense-apis.md §2.3/§2.5.  Seed keys beyond the documented ones (`description`,
+`srcTables`, `cardinal`, `tags`, `isSystem`, ...) are optional refinements; see the
+`## Engine` section of docs/sensesim.md.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import cached_property
+from typing import Any, ClassVar
+
+from sensesim.state import NULL_DATE, App, SiteInfo, derive_id, iso, parse_iso
+
+# Sheet grid of a Sense client: 24 columns, 12 rows; cells without a position from the
+# seed are laid out two per row so the property tree looks like a real sheet.
+_SHEET_COLUMNS = 24
+_SHEET_ROWS = 12
+
+# Qlik serial dates count days from 1899-12-30 (qFileTime, qUtcModifyTime).
+_QLIK_EPOCH = datetime(1899, 12, 30, tzinfo=UTC)
+
+# Number-interpretation variables: the script sets them, the engine derives qLocaleInfo
+# from them and lists them as configuration variables.
+_CONFIG_VARIABLES = {
+    "ThousandSep",
+    "DecimalSep",
+    "MoneyThousandSep",
+    "MoneyDecimalSep",
+    "MoneyFormat",
+    "TimeFormat",
+    "DateFormat",
+    "TimestampFormat",
+    "FirstWeekDay",
+    "BrokenWeeks",
+    "ReferenceDay",
+    "FirstMonthOfYear",
+    "CollationLocale",
+    "CreateSearchIndexOnReload",
+    "MonthNames",
+    "LongMonthNames",
+    "DayNames",
+    "LongDayNames",
+    "NumericalAbbreviation",
+}
+# Other names the script language reserves (error, value-handling and system variables).
+_RESERVED_VARIABLES = _CONFIG_VARIABLES | {
+    "ErrorMode",
+    "ScriptError",
+    "ScriptErrorCount",
+    "ScriptErrorList",
+    "NullDisplay",
+    "NullInterpret",
+    "NullValue",
+    "OtherSymbol",
+    "HidePrefix",
+    "HideSuffix",
+    "SearchIndexOnReload",
+    "StripComments",
+    "Verbatim",
+    "OpenUrlTimeout",
+    "Include",
+    "Floppy",
+    "CD",
+    "QvPath",
+    "QvRoot",
+    "QvWorkPath",
+    "QvWorkRoot",
+    "WinPath",
+    "WinRoot",
+}
+
+# en-US defaults, i.e. what a new Sense app's generated script sets.
+_DEFAULT_LOCALE = {
+    "ThousandSep": ",",
+    "DecimalSep": ".",
+    "MoneyThousandSep": ",",
+    "MoneyDecimalSep": ".",
+    "MoneyFormat": "$#,##0.00;-$#,##0.00",
+    "TimeFormat": "h:mm:ss TT",
+    "DateFormat": "M/D/YYYY",
+    "TimestampFormat": "M/D/YYYY h:mm:ss[.fff] TT",
+    "FirstWeekDay": "6",
+    "BrokenWeeks": "1",
+    "ReferenceDay": "0",
+    "FirstMonthOfYear": "1",
+    "CollationLocale": "en-US",
+    "MonthNames": "Jan;Feb;Mar;Apr;May;Jun;Jul;Aug;Sep;Oct;Nov;Dec",
+    "LongMonthNames": "January;February;March;April;May;June;July;August;September;October;November;December",
+    "DayNames": "Mon;Tue;Wed;Thu;Fri;Sat;Sun",
+    "LongDayNames": "Monday;Tuesday;Wednesday;Thursday;Friday;Saturday;Sunday",
+    "NumericalAbbreviation": (
+        "3:k;6:M;9:G;12:T;15:P;18:E;21:Z;24:Y;-3:m;-6:μ;-9:n;-12:p;-15:f;-18:a;-21:z;-24:y"
+    ),
+}
+
+_ASSIGNMENT = re.compile(r"^\s*(SET|LET)\s+([A-Za-z_$][\w.$]*)\s*=\s*(.*?)\s*;?\s*$", re.IGNORECASE)
+_SECTION_ACCESS = re.compile(r"^\s*section\s+access\s*;", re.IGNORECASE | re.MULTILINE)
+
+
+def qlik_serial(when: datetime) -> float:
+    """Days since 1899-12-30 as a float, the engine's timestamp number format."""
+    return (when.astimezone(UTC) - _QLIK_EPOCH).total_seconds() / 86400.0
+
+
+def script_assignments(script: str) -> dict[str, tuple[str, str]]:
+    """`SET`/`LET` statements of a script: name -> (keyword, value); later ones win.
+
+    `SET x='a';` stores the text without its quotes, as the script engine does; `LET`
+    would evaluate its expression, which the simulator cannot, so the text is kept.
+    """
+    found: dict[str, tuple[str, str]] = {}
+    for line in script.splitlines():
+        match = _ASSIGNMENT.match(line)
+        if not match:
+            continue
+        keyword, name, value = match.group(1).upper(), match.group(2), match.group(3)
+        if keyword == "SET" and len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        found[name] = (keyword, value)
+    return found
+
+
+def resolve_pointer(document: Any, pointer: str) -> tuple[bool, Any]:
+    """RFC 6901 lookup; returns (found, value)."""
+    if pointer in ("", "/"):
+        return True, document
+    current = document
+    for raw in pointer.lstrip("/").split("/"):
+        token = raw.replace("~1", "/").replace("~0", "~")
+        if isinstance(current, dict) and token in current:
+            current = current[token]
+        elif isinstance(current, list) and token.isdigit() and int(token) < len(current):
+            current = current[int(token)]
+        else:
+            return False, None
+    return True, current
+
+
+def resolve_qdata(definition: Any, *documents: dict[str, Any]) -> dict[str, Any]:
+    """Evaluate a `qData` mapping of JSON pointers against an object.
+
+    The pointers are tried on the layout first and the properties second: clients use
+    both kinds (`/qDimInfos` is layout-only, `/qMetaDef/title` properties-only).
+    Pointers that resolve nowhere are left out of the result.
+    """
+    result: dict[str, Any] = {}
+    if not isinstance(definition, dict):
+        return result
+    for key, spec in definition.items():
+        if isinstance(spec, dict):
+            result[key] = resolve_qdata(spec, *documents)
+        elif isinstance(spec, str) and spec.startswith("/"):
+            for document in documents:
+                found, value = resolve_pointer(document, spec)
+                if found:
+                    result[key] = copy.deepcopy(value)
+                    break
+    return result
+
+
+@dataclass
+class Entity:
+    """One persistent app entity (generic object, dimension, measure, bookmark, variable)."""
+
+    handle_type: str  # GenericObject, GenericDimension, GenericMeasure, GenericBookmark, GenericVariable
+    qid: str
+    qtype: str
+    props: dict[str, Any]
+    meta: dict[str, Any]
+    # Layout members the engine computes rather than copies from the properties.
+    computed: dict[str, Any] = field(default_factory=dict)
+    children: list[Entity] = field(default_factory=list)
+    # Extra members of a list item (VariableListItem flags and the like).
+    item_extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def info(self) -> dict[str, str]:
+        return {"qId": self.qid, "qType": self.qtype}
+
+
+def _text(item: dict[str, Any], key: str, default: str = "") -> str:
+    value = item.get(key, default)
+    return default if value is None else str(value)
+
+
+class AppModel:
+    """Engine shapes for one app as seen by one session (data loaded or not)."""
+
+    def __init__(
+        self,
+        app: App,
+        site: SiteInfo,
+        *,
+        script: str,
+        reloaded_script: str,
+        last_reload_time: str,
+        has_data: bool,
+    ) -> None:
+        self.app = app
+        self.site = site
+        self.engine: dict[str, Any] = app.engine
+        self.script = script
+        self.reloaded_script = reloaded_script
+        self.last_reload_time = last_reload_time
+        self.has_data = has_data
+
+    # ------------------------------------------------------------------ helpers
+
+    def _seq(self, key: str) -> list[dict[str, Any]]:
+        return [item for item in self.engine.get(key) or [] if isinstance(item, dict)]
+
+    def _id(self, item: dict[str, Any], kind: str, fallback: str) -> str:
+        # Seeds should give ids; a missing one is derived so repeated runs agree.
+        if item.get("id"):
+            return str(item["id"])
+        return derive_id(f"engine-{kind}", f"{self.app.id}:{fallback}")
+
+    def _meta(self, meta_def: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
+        meta = copy.deepcopy(meta_def)
+        meta["createdDate"] = _text(item, "createdDate", iso(self.app.meta.created))
+        meta["modifiedDate"] = _text(item, "modifiedDate", iso(self.app.meta.modified))
+        meta["published"] = bool(item.get("published", self.app.published))
+        return meta
+
+    @cached_property
+    def locale_variables(self) -> dict[str, str]:
+        values = dict(_DEFAULT_LOCALE)
+        for name, (_keyword, value) in script_assignments(self.reloaded_script).items():
+            if name in _DEFAULT_LOCALE:
+                values[name] = value
+        return values
+
+    # ------------------------------------------------------------------ generic objects
+
+    def _cell_children(self, sheet: dict[str, Any]) -> tuple[list[dict[str, Any]], list[Entity]]:
+        cells: list[dict[str, Any]] = []
+        children: list[Entity] = []
+        for index, cell in enumerate(item for item in sheet.get("cells") or [] if isinstance(item, dict)):
+            name = _text(cell, "name") or derive_id("engine-cell", f"{self.app.id}:{sheet.get('id')}:{index}")
+            vis_type = _text(cell, "type", "text")
+            cells.append(
+                {
+                    "name": name,
+                    "type": vis_type,
+                    "col": int(cell.get("col", (index % 2) * (_SHEET_COLUMNS // 2))),
+                    "row": int(cell.get("row", (index // 2) * (_SHEET_ROWS // 2))),
+                    "colspan": int(cell.get("colspan", _SHEET_COLUMNS // 2)),
+                    "rowspan": int(cell.get("rowspan", _SHEET_ROWS // 2)),
+                }
+            )
+            props = {
+                "qInfo": {"qId": name, "qType": vis_type},
+                "qMetaDef": {},
+                "visualization": vis_type,
+                "title": _text(cell, "title"),
+                "showTitles": True,
+            }
+            children.append(Entity("GenericObject", name, vis_type, props, self._meta({}, cell)))
+        return cells, children
+
+    @cached_property
+    def objects(self) -> dict[str, Entity]:
+        """Every GenericObject of the app, children included, by qId."""
+        found: dict[str, Entity] = {}
+
+        def add(entity: Entity) -> None:
+            found[entity.qid] = entity
+            for child in entity.children:
+                add(child)
+
+        for rank, sheet in enumerate(self._seq("sheets")):
+            qid = self._id(sheet, "sheet", _text(sheet, "title"))
+            cells, children = self._cell_children(sheet)
+            meta_def = {"title": _text(sheet, "title"), "description": _text(sheet, "description")}
+            props = {
+                "qInfo": {"qId": qid, "qType": "sheet"},
+                "qMetaDef": meta_def,
+                "rank": rank,
+                "thumbnail": {"qStaticContentUrlDef": {}},
+                "columns": _SHEET_COLUMNS,
+                "rows": _SHEET_ROWS,
+                "cells": cells,
+                "qChildListDef": {"qData": {"title": "/title"}},
+            }
+            add(Entity("GenericObject", qid, "sheet", props, self._meta(meta_def, sheet), children=children))
+        for rank, story in enumerate(self._seq("stories")):
+            qid = self._id(story, "story", _text(story, "title"))
+            meta_def = {"title": _text(story, "title"), "description": _text(story, "description")}
+            props = {
+                "qInfo": {"qId": qid, "qType": "story"},
+                "qMetaDef": meta_def,
+                "rank": rank,
+                "thumbnail": {"qStaticContentUrlDef": {}},
+                "qChildListDef": {"qData": {"title": "/title", "rank": "/rank"}},
+            }
+            add(Entity("GenericObject", qid, "story", props, self._meta(meta_def, story)))
+        for master in self._seq("masterobjects"):
+            qid = self._id(master, "masterobject", _text(master, "title"))
+            meta_def = {
+                "title": _text(master, "title"),
+                "description": _text(master, "description"),
+                "tags": [],
+            }
+            props = {
+                "qInfo": {"qId": qid, "qType": "masterobject"},
+                "qMetaDef": meta_def,
+                "visualization": _text(master, "type", "table"),
+                "title": "",
+                "showTitles": True,
+            }
+            add(Entity("GenericObject", qid, "masterobject", props, self._meta(meta_def, master)))
+        # Not a documented seed key yet; read it when present so `appprops` lists work.
+        for extra in self._seq("appprops"):
+            qid = self._id(extra, "appprops", "AppProps")
+            props = {k: copy.deepcopy(v) for k, v in extra.items() if k != "id"}
+            props.update({"qInfo": {"qId": qid, "qType": "appprops"}, "qMetaDef": {}})
+            add(Entity("GenericObject", qid, "appprops", props, self._meta({}, extra)))
+        return found
+
+    # ------------------------------------------------------------------ master items
+
+    def _field(self, name: str) -> dict[str, Any] | None:
+        for item in self._seq("fields"):
+            if _text(item, "name") == name:
+                return item
+        return None
+
+    @cached_property
+    def dimensions(self) -> dict[str, Entity]:
+        found: dict[str, Entity] = {}
+        for dim in self._seq("dimensions"):
+            qid = self._id(dim, "dimension", _text(dim, "title"))
+            fields = [str(f) for f in dim.get("fields") or []]
+            meta_def = {"title": _text(dim, "title"), "description": _text(dim, "description"), "tags": []}
+            props = {
+                "qInfo": {"qId": qid, "qType": "dimension"},
+                "qDim": {
+                    # More than one field makes a drill-down group.
+                    "qGrouping": "H" if len(fields) > 1 else "N",
+                    "qFieldDefs": fields,
+                    "qFieldLabels": ["" for _ in fields],
+                    "title": _text(dim, "title"),
+                },
+                "qMetaDef": meta_def,
+            }
+            infos = []
+            for name in fields:
+                seeded = self._field(name) or {}
+                info: dict[str, Any] = {
+                    "qApprMaxGlyphCount": len(name),
+                    "qCardinal": int(seeded.get("cardinal", 0)) if self.has_data else 0,
+                    "qTags": [str(t) for t in seeded.get("tags") or []] if self.has_data else [],
+                }
+                if seeded.get("isSemantic"):
+                    info["qIsSemantic"] = True
+                infos.append(info)
+            found[qid] = Entity(
+                "GenericDimension",
+                qid,
+                "dimension",
+                props,
+                self._meta(meta_def, dim),
+                computed={"qDimInfos": infos},
+            )
+        return found
+
+    @cached_property
+    def measures(self) -> dict[str, Entity]:
+        found: dict[str, Entity] = {}
+        for measure in self._seq("measures"):
+            qid = self._id(measure, "measure", _text(measure, "title"))
+            meta_def = {
+                "title": _text(measure, "title"),
+                "description": _text(measure, "description"),
+                "tags": [],
+            }
+            props = {
+                "qInfo": {"qId": qid, "qType": "measure"},
+                "qMeasure": {
+                    "qLabel": _text(measure, "title"),
+                    "qDef": _text(measure, "expression"),
+                    "qGrouping": "N",
+                    "qExpressions": [],
+                    "qActiveExpression": 0,
+                },
+                "qMetaDef": meta_def,
+            }
+            found[qid] = Entity("GenericMeasure", qid, "measure", props, self._meta(meta_def, measure))
+        return found
+
+    @cached_property
+    def bookmarks(self) -> dict[str, Entity]:
+        """Bookmarks and snapshots: both are GenericBookmarks, told apart by qType."""
+        found: dict[str, Entity] = {}
+        modified = qlik_serial(self.app.meta.modified)
+        for key, qtype in (("bookmarks", "bookmark"), ("snapshots", "snapshot")):
+            for item in self._seq(key):
+                qid = self._id(item, qtype, _text(item, "title"))
+                meta_def = {"title": _text(item, "title"), "description": _text(item, "description")}
+                props: dict[str, Any] = {
+                    "qInfo": {"qId": qid, "qType": qtype},
+                    "qMetaDef": meta_def,
+                    "creationDate": _text(item, "createdDate", iso(self.app.meta.created)),
+                }
+                if item.get("sheetId"):
+                    props["sheetId"] = str(item["sheetId"])
+                bookmark = {
+                    "qStateData": [{"qStateName": "$", "qFieldItems": []}],
+                    "qUtcModifyTime": modified,
+                    "qVariableItems": [],
+                    "qPatches": [],
+                }
+                found[qid] = Entity(
+                    "GenericBookmark",
+                    qid,
+                    qtype,
+                    props,
+                    self._meta(meta_def, item),
+                    computed={"qBookmark": bookmark},
+                )
+        return found
+
+    @cached_property
+    def variables(self) -> dict[str, Entity]:
+        """Seeded variables plus those the last reloaded script created with SET/LET."""
+        found: dict[str, Entity] = {}
+        seeded_names: set[str] = set()
+        for var in self._seq("variables"):
+            name = _text(var, "name")
+            seeded_names.add(name)
+            qid = self._id(var, "variable", name)
+            flags = {
+                "qIsScriptCreated": bool(var.get("isScriptCreated")),
+                "qIsReserved": bool(var.get("isReserved")),
+                "qIsConfig": bool(var.get("isConfig")),
+            }
+            found[qid] = self._variable(
+                qid, name, _text(var, "definition"), _text(var, "comment"), flags, var
+            )
+        if self.last_reload_time != NULL_DATE:
+            for name, (_keyword, value) in script_assignments(self.reloaded_script).items():
+                if name in seeded_names:
+                    continue
+                qid = derive_id("engine-scriptvar", f"{self.app.id}:{name}")
+                flags = {
+                    "qIsScriptCreated": True,
+                    "qIsReserved": name in _RESERVED_VARIABLES,
+                    "qIsConfig": name in _CONFIG_VARIABLES,
+                }
+                found[qid] = self._variable(qid, name, value, "", flags, {})
+        return found
+
+    def _variable(
+        self, qid: str, name: str, definition: str, comment: str, flags: dict[str, bool], item: dict[str, Any]
+    ) -> Entity:
+        props = {
+            "qInfo": {"qId": qid, "qType": "variable"},
+            "qName": name,
+            "qDefinition": definition,
+            "qComment": comment,
+            "qIncludeInBookmark": False,
+        }
+        # The engine evaluates `=` definitions; the simulator has no expression engine,
+        # so only literal values produce qText/qNum.
+        computed: dict[str, Any] = {}
+        if not definition.startswith("="):
+            computed["qText"] = definition
+            try:
+                computed["qNum"] = float(definition)
+            except ValueError:
+                computed["qNum"] = "NaN"
+        computed["qIsScriptCreated"] = flags["qIsScriptCreated"]
+        # VariableListItem leaves false flags out, which is what Butler's dump relies on.
+        extra = {key: True for key, value in flags.items() if value}
+        if comment:
+            extra["qDescription"] = comment
+        return Entity(
+            "GenericVariable",
+            qid,
+            "variable",
+            props,
+            self._meta({}, item),
+            computed=computed,
+            item_extra=extra,
+        )
+
+    def variable_by_name(self, name: str) -> Entity | None:
+        for entity in self.variables.values():
+            if entity.props["qName"] == name:
+                return entity
+        return None
+
+    def entity(self, handle_type: str, qid: str) -> Entity | None:
+        table = {
+            "GenericObject": self.objects,
+            "GenericDimension": self.dimensions,
+            "GenericMeasure": self.measures,
+            "GenericBookmark": self.bookmarks,
+            "GenericVariable": self.variables,
+        }[handle_type]
+        return table.get(qid)
+
+    def all_infos(self) -> list[dict[str, str]]:
+        infos: list[dict[str, str]] = []
+        for table in (self.objects, self.dimensions, self.measures, self.bookmarks):
+            infos.extend(entity.info for entity in table.values())
+        infos.extend(e.info for e in self.variables.values() if not e.item_extra.get("qIsScriptCreated"))
+        return infos
+
+    # ------------------------------------------------------------------ layouts
+
+    def layout(self, entity: Entity) -> dict[str, Any]:
+        layout = build_layout(entity.props, self)
+        layout["qMeta"] = copy.deepcopy(entity.meta)
+        layout.update(copy.deepcopy(entity.computed))
+        if entity.handle_type == "GenericObject":
+            if "qChildListDef" in entity.props:
+                qdata = entity.props["qChildListDef"].get("qData", {})
+                layout["qChildList"] = {
+                    "qItems": [
+                        {"qInfo": child.info, "qData": resolve_qdata(qdata, self.layout(child), child.props)}
+                        for child in entity.children
+                    ]
+                }
+            layout["qSelectionInfo"] = {}
+        if entity.handle_type == "GenericVariable":
+            # A variable layout carries its value, not its definition.
+            for key in ("qName", "qDefinition", "qComment", "qIncludeInBookmark"):
+                layout.pop(key, None)
+        return layout
+
+    def property_tree(self, entity: Entity) -> dict[str, Any]:
+        return {
+            "qProperty": copy.deepcopy(entity.props),
+            "qChildren": [self.property_tree(child) for child in entity.children],
+            "qEmbeddedSnapshotRef": None,
+        }
+
+    def container_entry(self, entity: Entity, qdata: Any) -> dict[str, Any]:
+        """NxContainerEntry: the list item shape of app-object, dimension, measure and bookmark lists."""
+        layout = self.layout(entity)
+        return {
+            "qInfo": entity.info,
+            "qMeta": layout["qMeta"],
+            "qData": resolve_qdata(qdata, layout, entity.props),
+        }
+
+    # ------------------------------------------------------------------ list definitions
+
+    def app_object_list(self, definition: dict[str, Any]) -> dict[str, Any]:
+        wanted = definition.get("qType")
+        items = [
+            self.container_entry(e, definition.get("qData"))
+            for e in self.objects.values()
+            if e.qtype == wanted
+        ]
+        return {"qItems": items}
+
+    def dimension_list(self, definition: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "qItems": [self.container_entry(e, definition.get("qData")) for e in self.dimensions.values()]
+        }
+
+    def measure_list(self, definition: dict[str, Any]) -> dict[str, Any]:
+        return {"qItems": [self.container_entry(e, definition.get("qData")) for e in self.measures.values()]}
+
+    def bookmark_list(self, definition: dict[str, Any]) -> dict[str, Any]:
+        wanted = definition.get("qType") or "bookmark"
+        items = [
+            self.container_entry(e, definition.get("qData"))
+            for e in self.bookmarks.values()
+            if e.qtype == wanted
+        ]
+        return {"qItems": items}
+
+    def variable_list(self, definition: dict[str, Any]) -> dict[str, Any]:
+        items = []
+        for entity in self.variables.values():
+            extra = entity.item_extra
+            if extra.get("qIsReserved") and not definition.get("qShowReserved"):
+                continue
+            if extra.get("qIsConfig") and not definition.get("qShowConfig"):
+                continue
+            layout = self.layout(entity)
+            item: dict[str, Any] = {
+                "qName": entity.props["qName"],
+                "qDefinition": entity.props["qDefinition"],
+                "qInfo": entity.info,
+                "qData": resolve_qdata(definition.get("qData"), layout, entity.props),
+            }
+            if not extra.get("qIsScriptCreated"):
+                item["qMeta"] = layout["qMeta"]
+            item.update(extra)
+            items.append(item)
+        return {"qItems": items}
+
+    def field_list(self, definition: dict[str, Any]) -> dict[str, Any]:
+        items = []
+        for field_item in self.fields():
+            if field_item.get("qIsSystem") and not definition.get("qShowSystem"):
+                continue
+            if field_item.get("qIsHidden") and not definition.get("qShowHidden"):
+                continue
+            if field_item.get("qIsSemantic") and not definition.get("qShowSemantic"):
+                continue
+            item = dict(field_item)
+            if not definition.get("qShowSrcTables"):
+                item.pop("qSrcTables", None)
+            items.append(item)
+        return {"qItems": items}
+
+    def media_list(self, _definition: dict[str, Any]) -> dict[str, Any]:
+        return {"qItems": [{"qUrlDef": _text(m, "url"), "qUrl": _text(m, "url")} for m in self._seq("media")]}
+
+    LIST_DEFS: ClassVar[dict[str, tuple[str, str]]] = {
+        "qAppObjectListDef": ("qAppObjectList", "app_object_list"),
+        "qDimensionListDef": ("qDimensionList", "dimension_list"),
+        "qMeasureListDef": ("qMeasureList", "measure_list"),
+        "qBookmarkListDef": ("qBookmarkList", "bookmark_list"),
+        "qVariableListDef": ("qVariableList", "variable_list"),
+        "qFieldListDef": ("qFieldList", "field_list"),
+        "qMediaListDef": ("qMediaList", "media_list"),
+    }
+
+    def list_layout(self, def_key: str, definition: Any) -> tuple[str, dict[str, Any]]:
+        layout_key, builder = self.LIST_DEFS[def_key]
+        return layout_key, getattr(self, builder)(definition if isinstance(definition, dict) else {})
+
+    # ------------------------------------------------------------------ data model
+
+    def fields(self) -> list[dict[str, Any]]:
+        """NxFieldDescription items; empty while the session has no data loaded."""
+        if not self.has_data:
+            return []
+        items = []
+        for seeded in self._seq("fields"):
+            item: dict[str, Any] = {
+                "qName": _text(seeded, "name"),
+                "qSrcTables": [str(t) for t in seeded.get("srcTables") or []],
+                "qCardinal": int(seeded.get("cardinal", 0)),
+                "qTags": [str(t) for t in seeded.get("tags") or []],
+            }
+            for seed_key, key in (
+                ("isSystem", "qIsSystem"),
+                ("isHidden", "qIsHidden"),
+                ("isSemantic", "qIsSemantic"),
+            ):
+                if seeded.get(seed_key):
+                    item[key] = True
+            items.append(item)
+        return items
+
+    def tables_and_keys(self, include_system: bool) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """`qtr` and `qk` of GetTablesAndKeys, derived from the fields' source tables."""
+        tables: dict[str, list[dict[str, Any]]] = {}
+        for item in self.fields():
+            if item.get("qIsSystem") and not include_system:
+                continue
+            for table in item["qSrcTables"]:
+                tables.setdefault(table, []).append(item)
+        owners: dict[str, list[str]] = {}
+        for table, members in tables.items():
+            for item in members:
+                owners.setdefault(item["qName"], []).append(table)
+        records = []
+        for index, (table, members) in enumerate(tables.items()):
+            records.append(
+                {
+                    "qName": table,
+                    "qLoose": False,
+                    "qNoOfRows": 0,
+                    "qFields": [
+                        {
+                            "qName": item["qName"],
+                            "qOriginalFields": [],
+                            "qPresent": True,
+                            "qHasNull": False,
+                            "qHasWild": False,
+                            "qHasDuplicates": False,
+                            "qIsSynthetic": False,
+                            "qInformationDensity": 1,
+                            "qnNonNulls": 0,
+                            "qnRows": 0,
+                            "qSubsetRatio": 1,
+                            "qnTotalDistinctValues": item["qCardinal"],
+                            "qnPresentDistinctValues": item["qCardinal"],
+                            "qKeyType": "ANY_KEY" if len(owners[item["qName"]]) > 1 else "NOT_KEY",
+                            "qComment": "",
+                            "qTags": list(item["qTags"]),
+                            "qDerivedFields": [],
+                        }
+                        for item in members
+                    ],
+                    "qPos": {"qx": index * 200, "qy": 0},
+                    "qComment": "",
+                    "qIsDirectDiscovery": False,
+                    "qIsSynthetic": False,
+                }
+            )
+        keys = [
+            {"qKeyFields": [name], "qTables": list(tabs)} for name, tabs in owners.items() if len(tabs) > 1
+        ]
+        return records, keys
+
+    # ------------------------------------------------------------------ doc-level shapes
+
+    def connections(self) -> list[dict[str, Any]]:
+        result = []
+        for conn in self._seq("dataconnections"):
+            modified = _text(conn, "modifiedDate") or iso(self.app.meta.modified)
+            result.append(
+                {
+                    "qId": self._id(conn, "connection", _text(conn, "name")),
+                    "qName": _text(conn, "name"),
+                    "qConnectionString": _text(conn, "connectionString"),
+                    "qType": _text(conn, "type"),
+                    "qModifiedDate": _compact_date(modified),
+                    "qMeta": {"qName": _text(conn, "name")},
+                    "qLogOn": _text(conn, "logOn", "LOG_ON_SERVICE_USER"),
+                }
+            )
+        return result
+
+    def lineage(self) -> list[dict[str, str]]:
+        return [
+            {"qDiscriminator": _text(item, "discriminator"), "qStatement": _text(item, "statement")}
+            for item in self._seq("lineage")
+        ]
+
+    def app_meta(self) -> dict[str, Any]:
+        app = self.app
+        meta: dict[str, Any] = {
+            "createdDate": iso(app.meta.created),
+            "modifiedDate": iso(app.meta.modified),
+            "published": app.published,
+            "description": app.description,
+            "qFileSize": app.file_size,
+            "dynamicColor": "",
+        }
+        if app.published:
+            meta["publishTime"] = iso(app.publish_time)
+        if app.stream is not None:
+            meta["stream"] = {"id": app.stream.id, "name": app.stream.name}
+        return meta
+
+    def app_properties(self) -> dict[str, Any]:
+        return {
+            "qTitle": self.app.name,
+            "qLastReloadTime": self.last_reload_time,
+            # The engine stamps the hash of the product version that saved the app.
+            "qMigrationHash": hashlib.sha1(self.site.saved_in_product_version.encode()).hexdigest(),
+            "qSavedInProductVersion": self.site.saved_in_product_version,
+            "description": self.app.description,
+            "qThumbnail": {"qUrl": ""},
+            "qHasSectionAccess": bool(_SECTION_ACCESS.search(self.script)),
+        }
+
+    def locale_info(self) -> dict[str, Any]:
+        v = self.locale_variables
+        return {
+            "qDecimalSep": v["DecimalSep"],
+            "qThousandSep": v["ThousandSep"],
+            "qListSep": ",",
+            "qMoneyDecimalSep": v["MoneyDecimalSep"],
+            "qMoneyThousandSep": v["MoneyThousandSep"],
+            "qCurrentYear": datetime.now(UTC).year,
+            "qMoneyFmt": v["MoneyFormat"],
+            "qTimeFmt": v["TimeFormat"],
+            "qDateFmt": v["DateFormat"],
+            "qTimestampFmt": v["TimestampFormat"],
+            "qCalendarStrings": {
+                "qDayNames": v["DayNames"].split(";"),
+                "qMonthNames": v["MonthNames"].split(";"),
+                "qLongDayNames": v["LongDayNames"].split(";"),
+                "qLongMonthNames": v["LongMonthNames"].split(";"),
+            },
+            "qFirstWeekDay": _int(v["FirstWeekDay"], 6),
+            "qBrokenWeeks": _int(v["BrokenWeeks"], 1) != 0,
+            "qReferenceDay": _int(v["ReferenceDay"], 0),
+            "qFirstMonthOfYear": _int(v["FirstMonthOfYear"], 1),
+            "qCollation": v["CollationLocale"],
+            "qNumericalAbbreviation": v["NumericalAbbreviation"],
+        }
+
+    def app_layout(self, *, opened_without_data: bool, modified: bool) -> dict[str, Any]:
+        return {
+            "qTitle": self.app.name,
+            # On QSEoW the document file is named after the app GUID.
+            "qFileName": self.app.id,
+            "qLastReloadTime": self.last_reload_time,
+            "qModified": modified,
+            "qHasScript": bool(self.script.strip()),
+            "qStateNames": [],
+            "qMeta": self.app_meta(),
+            "qLocaleInfo": self.locale_info(),
+            "qHasData": self.has_data and self.last_reload_time != NULL_DATE,
+            "qReadOnly": False,
+            "qIsOpenedWithoutData": opened_without_data,
+            "qThumbnail": {"qUrl": ""},
+        }
+
+    def doc_list_entry(self, connected_users: int) -> dict[str, Any]:
+        app = self.app
+        return {
+            "qDocName": app.name,
+            "qConnectedUsers": connected_users,
+            "qFileTime": qlik_serial(app.meta.modified),
+            "qFileSize": app.file_size,
+            "qDocId": app.id,
+            "qMeta": self.app_meta(),
+            "qLastReloadTime": self.last_reload_time,
+            "qReadOnly": False,
+            "qTitle": app.name,
+            "qThumbnail": {"qUrl": ""},
+        }
+
+
+def build_layout(props: dict[str, Any], model: AppModel) -> dict[str, Any]:
+    """The engine's layout rule: copy properties, evaluate `…ListDef`s, drop other defs.
+
+    `qMetaDef` becomes `qMeta` (added by the caller for persistent objects); definitions
+    the simulator cannot calculate (hypercubes, list objects) are dropped rather than
+    answered with invented data.
+    """
+    layout: dict[str, Any] = {}
+    for key, value in props.items():
+        if key in AppModel.LIST_DEFS:
+            layout_key, content = model.list_layout(key, value)
+            layout[layout_key] = content
+        elif key in ("qExtendsId", "qStateName") or (key.startswith("q") and key.endswith("Def")):
+            continue
+        else:
+            layout[key] = copy.deepcopy(value)
+    return layout
+
+
+def _int(text: str, default: int) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        return default
+
+
+def _compact_date(text: str) -> str:
+    """`2024-01-15T10:30:00.000Z` -> `20240115T103000.000Z`, the engine's connection date form."""
+    try:
+        when = parse_iso(text).astimezone(UTC)
+    except ValueError:
+        return text
+    return when.strftime("%Y%m%dT%H%M%S.") + f"{when.microsecond // 1000:03d}Z"

@@ -1,0 +1,50 @@
+"""Fixtures for the simulator tests: real TLS sockets, plain clients (httpx, ssl, UDP)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sensesim_support import ADMIN, FAST, XRFKEY, Qrs, UdpListener, client_context
+
+from sensesim.certs import ensure_certs
+from sensesim.server import Site
+
+
+@pytest.fixture(scope="session")
+def certs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("certs")
+    ensure_certs(path)
+    return path
+
+
+@pytest.fixture
+def udp() -> Iterator[UdpListener]:
+    listener = UdpListener()
+    yield listener
+    listener.close()
+
+
+@pytest.fixture
+async def site(certs_dir: Path, udp: UdpListener) -> AsyncIterator[Site]:
+    async with Site(seed="minimal", certs_dir=certs_dir, udp_targets=[("127.0.0.1", udp.port)], **FAST) as s:
+        yield s
+
+
+@pytest.fixture
+async def qrs(site: Site, certs_dir: Path) -> AsyncIterator[Qrs]:
+    async with httpx.AsyncClient(
+        base_url=site.qrs_url,
+        verify=client_context(certs_dir),
+        headers={"X-Qlik-Xrfkey": XRFKEY, "X-Qlik-User": ADMIN},
+        timeout=10,
+    ) as client:
+        yield Qrs(client)
+
+
+@pytest.fixture
+async def control(site: Site) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=site.control_url, timeout=10) as client:
+        yield client
