@@ -12,6 +12,7 @@ from rich.console import Console
 
 from qbutler import __version__
 from qbutler.config import ConfigError, load_config
+from qbutler.kv.cli import kv_app
 from qbutler.logs import LEVELS, setup_logging
 
 app = typer.Typer(help="qbutler: a companion service for Qlik Sense Enterprise on Windows.",
@@ -19,6 +20,7 @@ app = typer.Typer(help="qbutler: a companion service for Qlik Sense Enterprise o
                   pretty_exceptions_enable=False)
 config_app = typer.Typer(help="Check or generate config files.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
+app.add_typer(kv_app, name="kv")
 
 err = Console(stderr=True)
 

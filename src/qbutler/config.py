@@ -232,6 +232,39 @@ class QbutlerSettings(Section):
     dataDirectory: str = "qbutler-data"
 
 
+class KvSqliteConfig(Section):
+    """qbutler: the sqlite backend's file."""
+
+    # Database file; empty means `kv.sqlite` in qbutler.dataDirectory. Relative paths resolve
+    # against the config file's folder.
+    path: str = ""
+
+
+class KvRedisConfig(Section):
+    """qbutler: the redis backend, shared by every qbutler instance that points at it."""
+
+    url: str = "redis://localhost:6379/0"
+    # Every Redis key qbutler writes starts with this; give each site its own prefix.
+    keyPrefix: str = "qbutler:kv"
+
+
+class KeyValueStoreConfig(Section):
+    # Butler's switch; it has no effect (as in Butler, where the REST switch
+    # restServerEndpointsEnable.keyValueStore alone exposes the store).
+    enable: bool = False
+    # A new key beyond this many live keys in one namespace is refused with 400 (Butler ignores
+    # the setting); 0 means no limit.
+    maxKeysPerNamespace: int = Field(1000, ge=0)
+    # qbutler: where keys live. sqlite (durable, one instance), memory (lost at exit, Butler's
+    # behaviour) or redis (shared by several instances).
+    backend: Literal["sqlite", "memory", "redis"] = "sqlite"
+    # qbutler: how often expired keys are removed from listings and storage (reads never see
+    # them in any case).
+    sweepIntervalSeconds: float = Field(60.0, gt=0)
+    sqlite: KvSqliteConfig = KvSqliteConfig()
+    redis: KvRedisConfig = KvRedisConfig()
+
+
 LogLevel = Literal["silly", "debug", "verbose", "info", "warn", "error"]
 
 
@@ -249,6 +282,7 @@ class ButlerConfig(Section):
     cert: CertConfig = CertConfig()
     configQRS: ConfigQRS = ConfigQRS()
     configEngine: ConfigEngine = ConfigEngine()
+    keyValueStore: KeyValueStoreConfig = KeyValueStoreConfig()
     qbutler: QbutlerSettings = QbutlerSettings()
 
     @field_validator("logLevel", mode="before")

@@ -11,6 +11,7 @@ from qbutler.activity import ActivityFeed
 from qbutler.api.app import build_app
 from qbutler.api.server import HttpServer
 from qbutler.config import Config
+from qbutler.kv import open_store
 
 log = logging.getLogger("qbutler")
 
@@ -34,6 +35,10 @@ class Service:
         # Started in this order, stopped in reverse; the HTTP listener comes last so that no
         # request arrives before what it needs is running.
         self.components: list[Component] = []
+        # The key-value store serves the REST endpoints and is shared state for other areas
+        # (alert dedup, schedule reservations, task-start KV items), so it always exists.
+        self.kv = open_store(config)
+        self.components.append(self.kv)
         self.http: HttpServer | None = None
         if butler.restServerConfig.enable:
             self.http = HttpServer(build_app(config, self), config)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from qbutler.api import system
+from qbutler.api import kv, system
 from qbutler.api.compat import WireApp
 from qbutler.api.openapi import documentation_routes
 from qbutler.api.ratelimit import RateLimiter
@@ -14,6 +14,7 @@ from qbutler.config import Config
 # One table per area; a route is registered only when its switch is true in the config.
 ROUTE_TABLES: list[RouteTable] = [
     system.routes,
+    kv.routes,
 ]
 
 

@@ -1,7 +1,8 @@
 """What every key-value backend provides.
 
 Values are strings. Expiry is an absolute wall-clock time, so a restart neither revives nor
-extends a key. A namespace exists while it holds at least one live key.
+extends a key. A namespace exists while it holds at least one live key. Namespaces and keys are
+listed in creation order (Butler's order); overwriting a key keeps its place.
 """
 
 from __future__ import annotations
@@ -9,6 +10,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from typing import Protocol
+
+# Longer TTLs are cut to this (about 100 years): far enough to mean "practically never", small
+# enough for every backend's expiry arithmetic.
+MAX_TTL_MS = 100 * 365 * 24 * 3600 * 1000
 
 
 @dataclass(frozen=True)
@@ -24,15 +29,37 @@ class Entry:
         return self.expires_at is None or now < self.expires_at
 
 
-def expiry(ttl_ms: int | None, now: float) -> float | None:
-    """TTL <= 0 or absent means no expiry (Butler's rule)."""
+def normalise_ttl(ttl_ms: int | None) -> int | None:
+    """TTL <= 0 or absent means no expiry (Butler's rule); huge TTLs are capped."""
     if ttl_ms is None or ttl_ms <= 0:
         return None
-    return now + ttl_ms / 1000.0
+    return min(int(ttl_ms), MAX_TTL_MS)
+
+
+def expiry(ttl_ms: int | None, now: float) -> float | None:
+    ttl = normalise_ttl(ttl_ms)
+    return None if ttl is None else now + ttl / 1000.0
 
 
 def wall_clock() -> float:
     return time.time()
+
+
+class NamespaceFull(Exception):
+    """A new key would take a namespace past its key limit; nothing was written."""
+
+    def __init__(self, namespace: str, limit: int):
+        super().__init__(f"Namespace {namespace} already holds the maximum of {limit} keys "
+                         "(Butler.keyValueStore.maxKeysPerNamespace); delete keys or raise the limit")
+        self.namespace = namespace
+        self.limit = limit
+
+
+class StoreUnavailable(OSError):
+    """The store cannot be used (in use by another process, unreachable server, bad file).
+
+    An OSError, so `qbutler serve` reports it as a start-up failure rather than a crash.
+    """
 
 
 class Store(Protocol):
@@ -43,8 +70,13 @@ class Store(Protocol):
     async def get(self, namespace: str, key: str) -> Entry | None:
         """The live entry, or None (expired entries are invisible at once)."""
 
-    async def set(self, namespace: str, key: str, value: str, ttl_ms: int | None = None) -> Entry:
-        """Write (or overwrite) a key; an overwrite resets the TTL. Durable once it returns."""
+    async def set(self, namespace: str, key: str, value: str, ttl_ms: int | None = None, *,
+                  max_keys: int | None = None) -> Entry:
+        """Write (or overwrite) a key; an overwrite resets the TTL. Durable once it returns.
+
+        With `max_keys`, creating a key in a namespace that already holds that many live keys
+        raises NamespaceFull (overwriting an existing key is always allowed).
+        """
 
     async def set_if_absent(self, namespace: str, key: str, value: str, ttl_ms: int | None = None) -> bool:
         """Atomically create a key that does not exist (or has expired); False if it is live.
@@ -60,10 +92,10 @@ class Store(Protocol):
         """True if the namespace existed."""
 
     async def namespaces(self) -> list[str]:
-        """Namespaces with at least one live key, sorted."""
+        """Namespaces with at least one live key, in creation order."""
 
     async def entries(self, namespace: str) -> list[Entry]:
-        """Live entries of a namespace, in key order."""
+        """Live entries of a namespace, in creation order."""
 
     async def count(self, namespace: str) -> int:
         """Number of live keys in a namespace."""
