@@ -101,6 +101,8 @@ class ConfigQRS(Section):
     # qbutler: seconds per QRS call, and retries on connection errors and 5xx.
     timeout: float = Field(30.0, gt=0)
     retries: int = Field(3, ge=0)
+    # qbutler: first retry delay in seconds; doubles per retry, with jitter (x0.5-1.5).
+    retryBackoff: float = Field(0.5, ge=0)
 
 
 class ConfigEngine(Section):
@@ -224,6 +226,66 @@ class StartTaskFilter(Section):
     allowTask: AllowTask = AllowTask()
 
 
+class StartTaskWait(Section):
+    """qbutler: bounds for `?wait=true` on the task start endpoint."""
+
+    # Longest a start call waits for its tasks' executions to finish before answering.
+    maxWaitSeconds: float = Field(600.0, gt=0)
+    # Longest pause between two polls of an execution's result (polling starts at 50 ms).
+    pollIntervalSeconds: float = Field(2.0, gt=0)
+
+
+class MqttTls(Section):
+    """qbutler: TLS to the broker (Butler's main MQTT connection has none)."""
+
+    enable: bool = False
+    # CA file that signed the broker's certificate; empty uses the system's trust store.
+    ca: str = ""
+    # Client certificate and key, for brokers that require one.
+    cert: str = ""
+    key: str = ""
+    # false accepts any broker certificate (like restServerConfig's Sense connections).
+    rejectUnauthorized: bool = True
+
+
+class MqttConfig(Section):
+    enable: bool = False
+    brokerHost: str = "localhost"
+    brokerPort: Port = 1883
+    taskFailureSendFull: bool = True
+    taskAbortedSendFull: bool = True
+    subscriptionRootTopic: str = "qliksense/#"
+    taskStartTopic: str = "qliksense/start_task"
+    taskFailureTopic: str = "qliksense/task_failure"
+    taskFailureFullTopic: str = "qliksense/task_failure_full"
+    taskFailureServerStatusTopic: str = "qliksense/butler/task_failure_server"
+    taskAbortedTopic: str = "qliksense/task_aborted"
+    taskAbortedFullTopic: str = "qliksense/task_aborted_full"
+    serviceRunningTopic: str = "qliksense/service_running"
+    serviceStoppedTopic: str = "qliksense/service_stopped"
+    serviceStatusTopic: str = "qliksense/service_status"
+    qlikSenseServerLicenseTopic: str = "qliksense/qliksense_server_license"
+    qlikSenseServerLicenseExpireTopic: str = "qliksense/qliksense_server_license_expire"
+    # qbutler: credentials and TLS for the broker connection.
+    username: str = ""
+    password: str = ""
+    tls: MqttTls = MqttTls()
+    # qbutler: client id; empty gives a random `qbutler_<8 hex>` per connection, as Butler does.
+    clientId: str = ""
+    # qbutler: QoS of qbutler's publications and of the subscription (Butler: 0).
+    qos: int = Field(1, ge=0, le=2)
+    keepaliveSeconds: int = Field(60, ge=5)
+    # qbutler: retained "online"/"offline" (the last will) on this topic; empty turns it off.
+    statusTopic: str = "qliksense/qbutler/status"
+    # qbutler: messages kept while the broker is unreachable, sent in order after reconnecting.
+    outboxSize: int = Field(1000, ge=0)
+    # qbutler: reconnect delay doubles from the first to the longest, with +-50% jitter.
+    reconnectMinDelaySeconds: float = Field(0.5, gt=0)
+    reconnectMaxDelaySeconds: float = Field(30.0, gt=0)
+    # qbutler: how long one publish waits for the broker's acknowledgement before it is queued.
+    publishTimeoutSeconds: float = Field(5.0, gt=0)
+
+
 class QbutlerSettings(Section):
     """qbutler's own global settings (`Butler.qbutler`), beyond Butler's keys."""
 
@@ -275,6 +337,8 @@ class ButlerConfig(Section):
     restServerConfig: RestServerConfig = RestServerConfig()
     restServerEndpointsEnable: EndpointSwitches = EndpointSwitches()
     startTaskFilter: StartTaskFilter = StartTaskFilter()
+    startTaskWait: StartTaskWait = StartTaskWait()
+    mqttConfig: MqttConfig = MqttConfig()
     fileCopyApprovedDirectories: Annotated[list[ApprovedDirectoryPair], NullableList] = []
     fileMoveApprovedDirectories: Annotated[list[ApprovedDirectoryPair], NullableList] = []
     fileDeleteApprovedDirectories: Annotated[list[str], NullableList] = []

@@ -12,6 +12,9 @@ from qbutler.api.app import build_app
 from qbutler.api.server import HttpServer
 from qbutler.config import Config
 from qbutler.kv import open_store
+from qbutler.mqtt import MqttClient
+from qbutler.sense.qrs import QrsClient
+from qbutler.tasks import TaskStarter
 
 log = logging.getLogger("qbutler")
 
@@ -39,6 +42,15 @@ class Service:
         # (alert dedup, schedule reservations, task-start KV items), so it always exists.
         self.kv = open_store(config)
         self.components.append(self.kv)
+        self.qrs = QrsClient(config)
+        self.components.append(self.qrs)
+        # Reads `self.kv` when the KV store area has created it above.
+        self.tasks = TaskStarter(config, self.qrs, getattr(self, "kv", None),
+                                 kv_enabled=butler.restServerEndpointsEnable.keyValueStore)
+        self.mqtt: MqttClient | None = None
+        if butler.mqttConfig.enable:
+            self.mqtt = MqttClient(config, self.tasks, self.activity)
+            self.components.append(self.mqtt)
         self.http: HttpServer | None = None
         if butler.restServerConfig.enable:
             self.http = HttpServer(build_app(config, self), config)

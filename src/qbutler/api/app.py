@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from qbutler.api import kv, system
+from qbutler.api import kv, mqtt, system, tasks
 from qbutler.api.compat import WireApp
 from qbutler.api.openapi import documentation_routes
 from qbutler.api.ratelimit import RateLimiter
@@ -15,6 +15,8 @@ from qbutler.config import Config
 ROUTE_TABLES: list[RouteTable] = [
     system.routes,
     kv.routes,
+    tasks.routes,
+    mqtt.routes,
 ]
 
 

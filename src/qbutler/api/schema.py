@@ -69,7 +69,8 @@ def _coerce(value: Any, wanted: str) -> Any:
     elif wanted == "null":
         if value in ("", 0, False):
             return None
-    elif wanted == "array":
+    elif wanted == "array" and not isinstance(value, dict):
+        # Ajv wraps scalars only: an object where an array is expected stays an error.
         return [value]
     return _MISSING
 

@@ -13,6 +13,7 @@ import random
 import ssl
 import string
 from typing import Any
+from urllib.parse import quote, urlencode
 
 import httpx
 
@@ -30,14 +31,16 @@ def new_xrfkey() -> str:
 class QrsError(Exception):
     """A QRS call failed: unreachable, timed out, or answered with an unexpected status."""
 
-    def __init__(self, method: str, url: str, status: int | None, detail: str):
+    def __init__(self, method: str, url: str, status: int | None, detail: str, attempts: int = 1):
         self.method = method
         self.url = url
         self.status = status
         self.detail = detail
+        self.attempts = attempts
         where = f"QRS {method} {url}"
-        super().__init__(f"{where} answered {status}: {detail}" if status is not None
-                         else f"{where} failed: {detail}")
+        tries = f" (after {attempts} attempts)" if attempts > 1 else ""
+        super().__init__(f"{where} answered {status}{tries}: {detail}" if status is not None
+                         else f"{where} failed{tries}: {detail}")
 
 
 def client_ssl_context(config: Config, verify: bool) -> ssl.SSLContext:
@@ -55,54 +58,75 @@ def client_ssl_context(config: Config, verify: bool) -> ssl.SSLContext:
     return context
 
 
+def encode_query(params: dict[str, Any]) -> str:
+    """Spaces as %20 and quotes as %27, as Butler (axios) sends QRS filters; never '+'."""
+    return urlencode(params, quote_via=quote, safe="")
+
+
 def _excerpt(response: httpx.Response, limit: int = 300) -> str:
     text = response.text.strip().replace("\r", " ").replace("\n", " ")
     return (text[:limit] + "…") if len(text) > limit else (text or "(empty body)")
 
 
 class QrsClient:
-    def __init__(self, config: Config, *, backoff: float = 0.5):
+    def __init__(self, config: Config):
         qrs = config.Butler.configQRS
+        self.config = config
         self.base_url = f"{'https' if qrs.useSSL else 'http'}://{qrs.host}:{qrs.port}/qrs/"
         self.retries = qrs.retries
-        self.backoff = backoff
+        self.timeout = qrs.timeout
+        self.backoff = qrs.retryBackoff
         self.headers = {"Content-Type": "application/json", "Accept": "application/json, text/plain, */*"}
         for header in qrs.headers.static:
             self.headers[header.name] = header.value
-        verify: ssl.SSLContext | bool = False
-        if qrs.useSSL:
-            verify = client_ssl_context(config, verify=qrs.rejectUnauthorized)
-        self._client = httpx.AsyncClient(
-            base_url=self.base_url, verify=verify, timeout=qrs.timeout, headers=self.headers,
-            limits=httpx.Limits(max_connections=50, max_keepalive_connections=20))
+        self._client: httpx.AsyncClient | None = None
+
+    def _http(self) -> httpx.AsyncClient:
+        """Built on first use, so a site that never talks to Sense needs no certificate files."""
+        if self._client is None:
+            qrs = self.config.Butler.configQRS
+            verify: ssl.SSLContext | bool = False
+            if qrs.useSSL:
+                verify = client_ssl_context(self.config, verify=qrs.rejectUnauthorized)
+            self._client = httpx.AsyncClient(
+                base_url=self.base_url, verify=verify, timeout=qrs.timeout, headers=self.headers,
+                limits=httpx.Limits(max_connections=50, max_keepalive_connections=20))
+        return self._client
 
     async def start(self) -> None:
         """Nothing to connect up front: QRS is reached per call."""
 
     async def stop(self) -> None:
-        await self._client.aclose()
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
 
     async def request(self, method: str, path: str, *, params: dict[str, Any] | None = None,
                       json: Any = None, expect: tuple[int, ...] = (200, 201, 204)) -> httpx.Response:
         """Send one call; `path` is relative to /qrs/ (e.g. `task/<id>/start`)."""
         path = path.lstrip("/")
-        url = self.base_url + path
+        # The URL in errors shows the query without the xrfkey, so a filter that failed is visible.
+        url = self.base_url + path + ("?" + "&".join(f"{k}={v}" for k, v in params.items()) if params else "")
+        try:
+            client = self._http()
+        except (OSError, ssl.SSLError) as exc:
+            raise QrsError(method, url, None, f"cannot load the client certificate (Butler.cert.*): {exc}") from exc
         attempt = 0
         while True:
             xrfkey = new_xrfkey()
-            query = {**(params or {}), "xrfkey": xrfkey}
+            target = f"{path}?{encode_query({**(params or {}), 'xrfkey': xrfkey})}"
             try:
-                response = await self._client.request(method, path, params=query, json=json,
+                response = await client.request(method, target, json=json,
                                                        headers={"X-Qlik-Xrfkey": xrfkey})
             except httpx.TimeoutException:
-                error = QrsError(method, url, None, "timed out")
+                error = QrsError(method, url, None, f"no answer within {self.timeout:g}s", attempt + 1)
             except httpx.TransportError as exc:
                 error = QrsError(method, url, None, f"{type(exc).__name__}: {exc}" if str(exc)
-                                 else type(exc).__name__)
+                                 else type(exc).__name__, attempt + 1)
             else:
                 if response.status_code in expect:
                     return response
-                error = QrsError(method, url, response.status_code, _excerpt(response))
+                error = QrsError(method, url, response.status_code, _excerpt(response), attempt + 1)
                 if response.status_code < 500:
                     raise error
             if attempt >= self.retries:

@@ -1,0 +1,230 @@
+"""The MQTT broker connection (`Butler.mqttConfig`): publishing with an outbox, and starting tasks
+from messages on `taskStartTopic`.
+
+One long-lived loop connects, announces itself, subscribes to `subscriptionRootTopic` and reads
+messages; when the connection drops it reconnects with exponential backoff and jitter. What is
+published while disconnected waits in a bounded outbox and is sent, in order, after reconnecting.
+A retained status topic says "online", and the broker says "offline" for us (the last will) if
+the connection dies without a goodbye.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import secrets
+import ssl
+from collections import deque
+from dataclasses import dataclass
+
+import aiomqtt
+
+from qbutler.activity import ActivityFeed
+from qbutler.config import Config
+from qbutler.tasks import TaskStarter
+
+log = logging.getLogger("qbutler.mqtt")
+
+# Butler announces every (re)connect here, as text.
+BUTLER_STATUS_TOPIC = "qliksense/butler/mqtt/status"
+ONLINE, OFFLINE = "online", "offline"
+
+
+class MqttUnavailable(Exception):
+    """A message could not be published and could not be kept for later either."""
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    topic: str
+    payload: str | bytes
+    retain: bool
+
+
+def broker_tls_context(config: Config) -> ssl.SSLContext | None:
+    tls = config.Butler.mqttConfig.tls
+    if not tls.enable:
+        return None
+    context = ssl.create_default_context(cafile=str(config.resolve_path(tls.ca)) if tls.ca else None)
+    if not tls.rejectUnauthorized:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    if tls.cert:
+        context.load_cert_chain(str(config.resolve_path(tls.cert)),
+                                str(config.resolve_path(tls.key)) if tls.key else None)
+    return context
+
+
+class MqttClient:
+    def __init__(self, config: Config, tasks: TaskStarter, activity: ActivityFeed | None = None):
+        self.settings = config.Butler.mqttConfig
+        self.config = config
+        self.tasks = tasks
+        self.activity = activity
+        self.outbox: deque[Outgoing] = deque()
+        self._client: aiomqtt.Client | None = None
+        self._connected = asyncio.Event()
+        self._loop_task: asyncio.Task[None] | None = None
+        self._handlers: set[asyncio.Task[None]] = set()
+        self.client_id = ""
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    # ---------------------------------------------------------------- lifecycle
+
+    async def start(self) -> None:
+        # TLS files are read now, so a wrong path stops start-up with a clear message.
+        self._tls = broker_tls_context(self.config)
+        self._loop_task = asyncio.create_task(self._run(), name="qbutler-mqtt")
+
+    async def stop(self) -> None:
+        client = self._client
+        if client is not None and self.settings.statusTopic:
+            # A clean goodbye: the broker does not send the last will for a normal disconnect.
+            with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
+                await client.publish(self.settings.statusTopic, OFFLINE, qos=self.settings.qos, retain=True,
+                                     timeout=2)
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop_task
+            self._loop_task = None
+        for handler in list(self._handlers):
+            handler.cancel()
+        if self.outbox:
+            log.warning("MQTT: %d queued message(s) not sent before shutdown", len(self.outbox))
+
+    async def wait_connected(self) -> None:
+        await self._connected.wait()
+
+    # ---------------------------------------------------------------- publishing
+
+    async def publish(self, topic: str, payload: str | bytes, retain: bool = False) -> None:
+        """Send now, or keep in the outbox while the broker is unreachable.
+
+        Returns once the broker acknowledged the message (QoS >= 1) or it is queued; raises
+        MqttUnavailable when it can be neither sent nor queued (outbox full). Never hangs.
+        """
+        message = Outgoing(topic, payload, retain)
+        # While older messages wait in the outbox, new ones queue behind them to keep the order.
+        if self.connected and not self.outbox and await self._send(message):
+            return
+        self._enqueue(message)
+
+    def _enqueue(self, message: Outgoing) -> None:
+        if len(self.outbox) >= self.settings.outboxSize:
+            raise MqttUnavailable(
+                f"MQTT broker {self.settings.brokerHost}:{self.settings.brokerPort} is unreachable and the "
+                f"outbox is full ({self.settings.outboxSize} messages)")
+        self.outbox.append(message)
+        log.debug("MQTT: queued message for %s (%d waiting)", message.topic, len(self.outbox))
+
+    async def _send(self, message: Outgoing) -> bool:
+        """True once the broker has it; False if the connection failed under us."""
+        client = self._client
+        if client is None:
+            return False
+        try:
+            await client.publish(message.topic, message.payload, qos=self.settings.qos, retain=message.retain,
+                                 timeout=self.settings.publishTimeoutSeconds)
+        except aiomqtt.MqttError as exc:
+            log.warning("MQTT: publishing to %s failed (%s); keeping it for after reconnecting",
+                        message.topic, exc)
+            return False
+        return True
+
+    async def _flush_outbox(self) -> None:
+        sent = 0
+        while self.outbox and self.connected:
+            if not await self._send(self.outbox[0]):
+                return
+            self.outbox.popleft()
+            sent += 1
+        if sent:
+            log.info("MQTT: sent %d queued message(s) after reconnecting", sent)
+
+    # ---------------------------------------------------------------- the connection loop
+
+    def _new_client(self) -> aiomqtt.Client:
+        settings = self.settings
+        self.client_id = settings.clientId or f"qbutler_{secrets.token_hex(4)}"
+        will = (aiomqtt.Will(settings.statusTopic, OFFLINE, qos=settings.qos, retain=True)
+                if settings.statusTopic else None)
+        return aiomqtt.Client(
+            settings.brokerHost, settings.brokerPort, identifier=self.client_id,
+            username=settings.username or None, password=settings.password or None,
+            tls_context=self._tls, will=will, keepalive=settings.keepaliveSeconds,
+            timeout=settings.publishTimeoutSeconds)
+
+    async def _run(self) -> None:
+        settings = self.settings
+        delay = settings.reconnectMinDelaySeconds
+        while True:
+            try:
+                async with self._new_client() as client:
+                    self._client = client
+                    await self._announce(client)
+                    await client.subscribe(settings.subscriptionRootTopic, qos=settings.qos)
+                    self._connected.set()
+                    delay = settings.reconnectMinDelaySeconds
+                    flush = asyncio.create_task(self._flush_outbox())
+                    try:
+                        async for message in client.messages:
+                            self._handle(message)
+                    finally:
+                        flush.cancel()
+            except aiomqtt.MqttError as exc:
+                if self.connected:
+                    log.warning("MQTT: lost the connection to %s:%s: %s", settings.brokerHost,
+                                settings.brokerPort, exc)
+                else:
+                    log.warning("MQTT: cannot connect to %s:%s: %s", settings.brokerHost, settings.brokerPort, exc)
+            finally:
+                self._connected.clear()
+                self._client = None
+            pause = delay * random.uniform(0.5, 1.5)
+            log.info("MQTT: reconnecting in %.1fs", pause)
+            await asyncio.sleep(pause)
+            delay = min(delay * 2, settings.reconnectMaxDelaySeconds)
+
+    async def _announce(self, client: aiomqtt.Client) -> None:
+        settings = self.settings
+        text = f"Connected to MQTT broker {settings.brokerHost}:{settings.brokerPort} with client ID {self.client_id}"
+        log.info("MQTT: %s", text)
+        await client.publish(BUTLER_STATUS_TOPIC, text, qos=settings.qos)
+        if settings.statusTopic:
+            await client.publish(settings.statusTopic, ONLINE, qos=settings.qos, retain=True)
+        if self.activity is not None:
+            self.activity.publish("mqtt.connected", text)
+
+    # ---------------------------------------------------------------- incoming messages
+
+    def _handle(self, message: aiomqtt.Message) -> None:
+        # Exact topic match, as Butler; everything else under the root topic (our own
+        # publications included) is ignored.
+        if str(message.topic) != self.settings.taskStartTopic:
+            return
+        payload = message.payload
+        text = payload.decode("utf-8", errors="replace") if isinstance(payload, bytes | bytearray) else str(payload)
+        handler = asyncio.create_task(self._start_task(text))
+        self._handlers.add(handler)
+        handler.add_done_callback(self._handlers.discard)
+
+    async def _start_task(self, text: str) -> None:
+        try:
+            report = await self.tasks.start_from_message(text)
+        except Exception as exc:
+            log.error("MQTT IN: starting task %r failed: %s", text, exc)
+            return
+        wire = report.to_wire()["tasksId"]
+        if wire["invalid"]:
+            log.warning("MQTT IN: Invalid task ID %r", text)
+        elif wire["denied"]:
+            log.warning("MQTT IN: task %s is not allowed by Butler.startTaskFilter", text.strip())
+        for task in report.started:
+            if task.error is None:
+                log.info("MQTT IN: started task %s (%s)", task.task_id, task.task_name)
