@@ -327,6 +327,19 @@ class KeyValueStoreConfig(Section):
     redis: KvRedisConfig = KvRedisConfig()
 
 
+# The alert area's sections live beside its code; they build on Section above.
+from qbutler.alerts.config import (  # noqa: E402
+    AlertDelivery,
+    EmailNotification,
+    GenericUrl,
+    QlikSenseUrls,
+    ScriptLogConfig,
+    SlackNotification,
+    TeamsNotification,
+    UdpServerConfig,
+    WebhookNotification,
+)
+
 LogLevel = Literal["silly", "debug", "verbose", "info", "warn", "error"]
 
 
@@ -348,6 +361,15 @@ class ButlerConfig(Section):
     configEngine: ConfigEngine = ConfigEngine()
     keyValueStore: KeyValueStoreConfig = KeyValueStoreConfig()
     qbutler: QbutlerSettings = QbutlerSettings()
+    udpServerConfig: UdpServerConfig = UdpServerConfig()
+    slackNotification: SlackNotification = SlackNotification()
+    teamsNotification: TeamsNotification = TeamsNotification()
+    emailNotification: EmailNotification = EmailNotification()
+    webhookNotification: WebhookNotification = WebhookNotification()
+    qlikSenseUrls: QlikSenseUrls = QlikSenseUrls()
+    genericUrls: Annotated[list[GenericUrl], NullableList] = []
+    scriptLog: ScriptLogConfig = ScriptLogConfig()
+    alertDelivery: AlertDelivery = AlertDelivery()
 
     @field_validator("logLevel", mode="before")
     @classmethod
