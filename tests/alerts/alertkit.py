@@ -9,12 +9,15 @@ from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 import orjson
 from aiosmtpd.controller import Controller
 
 from qbutler.api.server import AsgiListener
+from qbutler.config import parse_config
+from qbutler.sense.qrs import QrsClient
 from support.sense import sense_config
 
 FINANCE_TASK = "Reload Finance Report"  # fails; owner ACME\bob; CP recipients anna and bob
@@ -157,3 +160,14 @@ def alert_config(site: Any, udp_port: int, receiver: HttpReceiver, smtp_port: in
     if mqtt_port is not None:
         butler["mqttConfig"] = {"enable": True, "brokerHost": "127.0.0.1", "brokerPort": mqtt_port}
     return sense_config(site, **{**butler, **extra})
+
+
+async def site_start(site: Any, name: str) -> str:
+    """Start a task through the site's QRS, as the scheduler or an admin would; its id."""
+    tid = task_id(site, name)
+    qrs = QrsClient(parse_config(sense_config(site), Path.cwd()))
+    try:
+        await qrs.post(f"task/{tid}/start", json={})
+    finally:
+        await qrs.stop()
+    return tid

@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from alertkit import HttpReceiver, SmtpReceiver
 
 from support.net import free_port
-from support.sense import running_site
+from support.sense import Control, running_site
 
 
 @pytest.fixture
@@ -44,3 +44,11 @@ def udp_port() -> int:
 async def site(sense_certs: Path, udp_port: int) -> AsyncIterator[Any]:
     async with running_site(sense_certs, udp_targets=[("127.0.0.1", udp_port)]) as running:
         yield running
+
+
+@pytest.fixture
+async def control(site: Any) -> AsyncIterator[Control]:
+    """sensesim's control API of `site`."""
+    client = Control(site)
+    yield client
+    await client.aclose()

@@ -1,0 +1,64 @@
+"""Delivery guarantees seen from the receivers: retries, Retry-After, no retry on 4xx, rate limits
+consumed only by delivered alerts."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from alertkit import FINANCE_TASK, alert_config, eventually, task_id
+
+from support.qbutler import running_service
+
+
+async def run_failure(running, site, name: str = FINANCE_TASK) -> str:
+    tid = task_id(site, name)
+    await running.service.qrs.post(f"task/{tid}/start", json={})
+    return tid
+
+
+async def test_500_then_200_and_429_with_retry_after_give_exactly_one_delivery(site, udp_port, receiver,
+                                                                              tmp_path: Path):
+    receiver.script("/slack", (500, {}), (503, {}))
+    receiver.script("/hook", (429, {"Retry-After": "1"}))
+    async with running_service(alert_config(site, udp_port, receiver), tmp_path / "q") as running:
+        await run_failure(running, site)
+        await eventually(lambda: receiver.at("/slack") and receiver.at("/hook") and receiver.at("/teams"))
+        await running.service.alerts.deliverer.wait_idle()
+        await asyncio.sleep(0.3)
+    slack = receiver.at("/slack", delivered_only=False)
+    assert [r.status for r in slack] == [500, 503, 200]
+    assert slack[0].body == slack[2].body
+    hook = receiver.at("/hook", delivered_only=False)
+    assert [r.status for r in hook] == [429, 200]
+    assert hook[1].time - hook[0].time >= 0.95  # Retry-After: 1 honoured
+    assert len(receiver.at("/teams", delivered_only=False)) == 1
+
+
+async def test_a_4xx_answer_is_final_but_408_is_retried(site, udp_port, receiver, tmp_path: Path):
+    receiver.script("/slack", (404, {}))
+    receiver.script("/teams", (408, {}))
+    async with running_service(alert_config(site, udp_port, receiver), tmp_path / "q") as running:
+        await run_failure(running, site)
+        await eventually(lambda: receiver.at("/teams") and receiver.at("/hook"))
+        await running.service.alerts.deliverer.wait_idle()
+        counts = running.service.alerts.deliverer.stats()
+    assert [r.status for r in receiver.at("/slack", delivered_only=False)] == [404]
+    assert [r.status for r in receiver.at("/teams", delivered_only=False)] == [408, 200]
+    assert counts["failed"] == 1 and counts["delivered"] == 2
+
+
+async def test_rate_limit_is_consumed_only_by_a_delivered_alert(site, udp_port, receiver, tmp_path: Path):
+    # Slack refuses the first alert for good (400): the task's second failure must still be sent.
+    # Teams delivers the first: its rate limit (300 s) holds the second back.
+    receiver.script("/slack", (400, {}))
+    async with running_service(alert_config(site, udp_port, receiver), tmp_path / "q") as running:
+        await run_failure(running, site)
+        await eventually(lambda: receiver.at("/teams") and receiver.at("/slack", delivered_only=False))
+        await running.service.alerts.deliverer.wait_idle()
+        await run_failure(running, site)
+        await eventually(lambda: receiver.at("/slack"))
+        await asyncio.sleep(0.3)
+        await running.service.alerts.deliverer.wait_idle()
+    assert [r.status for r in receiver.at("/slack", delivered_only=False)] == [400, 200]
+    assert len(receiver.at("/teams", delivered_only=False)) == 1
