@@ -18,6 +18,7 @@ from aiosmtpd.controller import Controller
 from qbutler.api.server import AsgiListener
 from qbutler.config import parse_config
 from qbutler.sense.qrs import QrsClient
+from support.qbutler import merge
 from support.sense import sense_config
 
 FINANCE_TASK = "Reload Finance Report"  # fails; owner ACME\bob; CP recipients anna and bob
@@ -159,7 +160,7 @@ def alert_config(site: Any, udp_port: int, receiver: HttpReceiver, smtp_port: in
             "smtp": {"host": "127.0.0.1", "port": smtp_port, "secure": False}}
     if mqtt_port is not None:
         butler["mqttConfig"] = {"enable": True, "brokerHost": "127.0.0.1", "brokerPort": mqtt_port}
-    return sense_config(site, **{**butler, **extra})
+    return sense_config(site, **merge(butler, extra))
 
 
 async def site_start(site: Any, name: str) -> str:

@@ -139,7 +139,8 @@ class Enricher:
             except QrsError as exc:
                 error = f"script log download failed: {exc}"
                 continue
-            enriched.script_log = text.replace("\r\n", "\n").split("\n")
+            # Lines end in CRLF; the last line's end does not start another line.
+            enriched.script_log = text.replace("\r\n", "\n").removesuffix("\n").split("\n")
             enriched.script_log_error = None
             return
         enriched.script_log_error = error
