@@ -2,7 +2,8 @@
 
 Call order follows Butler (butler-subsystems.md §4.6-4.7) with fewer calls: `task/full` alone
 answers "does the task exist" and gives its metadata; the owner (and the owner's email addresses)
-is fetched once per event, not once per channel. The execution result and script log are read
+is fetched once per event, not once per channel, and shared by the events of the same app for
+a few seconds. The execution result and script log are read
 while the app and owner are fetched. A script log that stays unavailable after the configured
 attempts leaves `script_log` None with the reason in `script_log_error`; the alert still goes out.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +24,8 @@ log = logging.getLogger("qbutler.events.enrich")
 
 NULL_GUID = "00000000-0000-0000-0000-000000000000"
 RELOAD_TASK = 0
+# An app and its owner change rarely; events within this many seconds share one lookup.
+APP_CACHE_SECONDS = 10.0
 
 
 class TaskNotFound(Exception):
@@ -67,6 +71,7 @@ class Enricher:
         self.qrs = qrs
         self.attempts = settings.retries
         self.retry_delay = settings.retryDelaySeconds
+        self._apps: dict[str, tuple[float, asyncio.Future[tuple[dict[str, Any] | None, Owner | None, list[str]]]]] = {}
 
     async def enrich(self, event: TaskEvent, *, want_script_log: bool = True) -> EnrichedEvent:
         tasks = await self.qrs.get("task/full", {"filter": f"id eq {event.taskId}"})
@@ -87,30 +92,49 @@ class Enricher:
         app_id = enriched.event.appId or ((enriched.task.get("app") or {}).get("id") or "")
         if not app_id:
             return
+        now = time.monotonic()
+        cached = self._apps.get(app_id)
+        if cached is None or cached[0] <= now:
+            # Concurrent events of one app share one lookup; a burst of failures of the same app
+            # (a chain, a broken data source) then costs QRS two calls, not two per event.
+            cached = (now + APP_CACHE_SECONDS, asyncio.ensure_future(self._fetch_app(app_id, enriched.event.taskId)))
+            self._apps[app_id] = cached
+            if len(self._apps) > 1000:
+                self._apps = {k: v for k, v in self._apps.items() if v[0] > now}
+        try:
+            app, owner, notes = await asyncio.shield(cached[1])
+        except Exception:
+            self._apps.pop(app_id, None)
+            raise
+        if notes:
+            self._apps.pop(app_id, None)  # an incomplete answer is not kept
+        enriched.app, enriched.owner = app, owner
+        enriched.notes.extend(notes)
+
+    async def _fetch_app(self, app_id: str, task_id: str) -> tuple[dict[str, Any] | None, Owner | None, list[str]]:
         try:
             apps = await self.qrs.get("app/full", {"filter": f"id eq {_quote(app_id)}"})
         except QrsError as exc:
-            enriched.notes.append(f"app metadata unavailable: {exc}")
-            log.warning("App %s of task %s: %s", app_id, enriched.event.taskId, exc)
-            return
+            log.warning("App %s of task %s: %s", app_id, task_id, exc)
+            return None, None, [f"app metadata unavailable: {exc}"]
         if not isinstance(apps, list) or not apps:
-            enriched.notes.append(f"app {app_id} not found in QRS")
-            return
-        enriched.app = apps[0]
-        owner = enriched.app.get("owner") or {}
+            return None, None, [f"app {app_id} not found in QRS"]
+        app = apps[0]
+        owner = app.get("owner") or {}
         if not owner.get("id"):
-            return
+            return app, None, []
         emails: list[str] = []
+        notes: list[str] = []
         try:
             user = await self.qrs.get(f"user/{owner['id']}")
             emails = [str(a.get("attributeValue", "")) for a in user.get("attributes") or []
                       if str(a.get("attributeType", "")).lower() == "email" and a.get("attributeValue")]
         except QrsError as exc:
-            enriched.notes.append(f"app owner's email unavailable: {exc}")
+            notes.append(f"app owner's email unavailable: {exc}")
             log.warning("Owner %s of app %s: %s", owner.get("id"), app_id, exc)
-        enriched.owner = Owner(id=owner["id"], directory=str(owner.get("userDirectory", "")),
-                               userId=str(owner.get("userId", "")), userName=str(owner.get("name", "")),
-                               emails=emails)
+        return app, Owner(id=owner["id"], directory=str(owner.get("userDirectory", "")),
+                          userId=str(owner.get("userId", "")), userName=str(owner.get("name", "")),
+                          emails=emails), notes
 
     # ---------------------------------------------------------------- execution result and script log
 

@@ -24,6 +24,7 @@ log = logging.getLogger("qbutler.events.udp")
 
 Handler = Callable[[TaskEvent, float], Awaitable[None]]
 LOG_INTERVAL = 60.0
+RECEIVE_BUFFER = 8 * 1024 * 1024
 
 
 class UdpListener(asyncio.DatagramProtocol):
@@ -59,6 +60,11 @@ class UdpListener(asyncio.DatagramProtocol):
         transport, _ = await loop.create_datagram_endpoint(
             lambda: self, local_addr=(self.settings.serverHost, self.settings.portTaskFailure),
             family=socket.AF_INET)
+        sock = transport.get_extra_info("socket")
+        with contextlib.suppress(OSError):
+            # A burst of datagrams must fit in the kernel's buffer while the loop is busy (the
+            # kernel caps this at net.core.rmem_max).
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
         self._transport = transport
         self.port = transport.get_extra_info("sockname")[1]
         self._workers = [asyncio.create_task(self._work(), name=f"qbutler-udp-worker-{n}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import email.utils
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Protocol
 
 import httpx
@@ -46,7 +46,8 @@ class Message:
     created: float = field(default_factory=time.time)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # Shallow: the payload is already plain JSON data (asdict would deep-copy it).
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Message:
