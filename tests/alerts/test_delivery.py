@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from urllib.parse import parse_qsl
 
 from alertkit import FINANCE_TASK, alert_config, eventually, task_id
 
@@ -62,3 +63,20 @@ async def test_rate_limit_is_consumed_only_by_a_delivered_alert(site, udp_port, 
         await running.service.alerts.deliverer.wait_idle()
     assert [r.status for r in receiver.at("/slack", delivered_only=False)] == [400, 200]
     assert len(receiver.at("/teams", delivered_only=False)) == 1
+
+
+async def test_get_webhooks_carry_the_fields_as_query_and_put_ones_are_signed(site, udp_port, receiver,
+                                                                             tmp_path: Path):
+    hooks = [{"webhookURL": receiver.url("/get?old=1"), "httpMethod": "GET"},
+             {"webhookURL": receiver.url("/put"), "httpMethod": "PUT", "secret": "k", "signatureHeader": "X-Sig"}]
+    config = alert_config(site, udp_port, receiver, webhookNotification={"reloadTaskFailure": {"webhooks": hooks}})
+    async with running_service(config, tmp_path / "q") as running:
+        tid = await run_failure(running, site)
+        await eventually(lambda: receiver.at("/get") and receiver.at("/put"))
+    [get] = receiver.at("/get")
+    query = dict(parse_qsl(get.query))
+    assert get.method == "GET" and get.body == b"" and "old" not in query  # Butler replaces the query
+    assert query["taskId"] == tid and query["event"] == "Qlik Sense reload failed"
+    assert "x-qbutler-signature" not in get.headers
+    [put] = receiver.at("/put")
+    assert put.method == "PUT" and put.json()["taskId"] == tid and put.headers["x-sig"].startswith("t=")
