@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 from pathlib import Path
 
 from alertkit import FINANCE_TASK, alert_config, eventually, site_start
+
+from support.qbutler import running_service
 
 
 def records(folder: Path, box: str) -> list[Path]:
@@ -55,3 +58,33 @@ async def test_an_event_being_enriched_at_a_kill_is_processed_after_the_restart(
     assert "Execution Failed" in receiver.at("/slack")[0].body.decode()
     assert records(folder, "inbox") == [] and records(folder, "outbox") == []
     assert "received before the restart" in process.log()
+
+
+async def test_events_waiting_at_a_clean_shutdown_are_processed_after_the_start(site, control, udp_port, receiver,
+                                                                               tmp_path: Path):
+    unlimited = {"reloadTaskFailure": {"rateLimit": 0}}
+    config = alert_config(site, udp_port, receiver, slackNotification=unlimited,
+                          udpServerConfig={"messageQueue": {"maxConcurrent": 1}})
+    folder = tmp_path / "q"
+    async with running_service(config, folder) as running:
+        await site_start(site, FINANCE_TASK)
+        await eventually(lambda: receiver.at("/slack"))
+        [datagram] = (await control.client.get("/datagrams")).json()
+        # QRS slows down: one event is being enriched, two wait in the queue when qbutler stops.
+        await control.fault(service="qrs", match="/qrs/task/full", delayMs=3000)
+        fields = datagram["payload"].split(";")
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            for n in range(3):
+                fields[9] = f"14a81bf5-f81c-4047-b1a1-{n:012d}"
+                sock.sendto(";".join(fields).encode(), ("127.0.0.1", udp_port))
+        await eventually(lambda: running.service.alerts.listener.queue.qsize() == 2)
+    assert len(records(folder, "inbox")) == 3
+    await control.client.delete("/faults")
+    async with running_service(config, folder) as running:
+        await eventually(lambda: len(receiver.at("/slack")) == 4)
+        await running.service.alerts.deliverer.wait_idle()
+        await asyncio.sleep(0.3)
+    executions = sorted(re.search(r"Execution ([0-9a-f-]{36})", r.body.decode()).group(1)
+                        for r in receiver.at("/slack"))
+    assert executions[:3] == [f"14a81bf5-f81c-4047-b1a1-{n:012d}" for n in range(3)]
+    assert len(receiver.at("/slack")) == 4 and records(folder, "inbox") == []

@@ -74,11 +74,10 @@ class Alerts:
     async def start(self) -> None:
         await self.deliverer.start()
         for record_id, record in self.inbox.load():
-            # Reserved before the restart: process without a second dedup check.
             event = TaskEvent.from_dict(record["event"])
             log.info("Resuming %s event of task %s (execution %s) received before the restart",
                      event.outcome, event.taskId, event.executionId)
-            resume = asyncio.create_task(self._resume(record_id, event))
+            resume = asyncio.create_task(self._resume(record_id, event, reserved=record.get("reserved", True)))
             self._resumed.add(resume)
             resume.add_done_callback(self._resumed.discard)
         if self.listener is not None:
@@ -89,10 +88,24 @@ class Alerts:
     async def stop(self) -> None:
         if self.listener is not None:
             await self.listener.stop()
+            await self._keep_waiting_events()
         for resume in list(self._resumed):
             resume.cancel()
         await self.deliverer.stop()
         await self.http.aclose()
+
+    async def _keep_waiting_events(self) -> None:
+        """Events still queued at shutdown go to the inbox, so the next start processes them."""
+        assert self.listener is not None
+        kept = 0
+        while not self.listener.queue.empty():
+            event, received_at = self.listener.queue.get_nowait()
+            # Not reserved yet: the next start checks dedup for them first.
+            await self.inbox.put(self.inbox.new_id(), {"event": event.to_dict(), "received": received_at,
+                                                       "reserved": False})
+            kept += 1
+        if kept:
+            log.info("%d received event(s) kept for processing after the restart", kept)
 
     async def _publish_status(self, status: str) -> None:
         assert self.mqtt is not None
@@ -116,8 +129,12 @@ class Alerts:
             raise
         await self._process(record_id, event)
 
-    async def _resume(self, record_id: str, event: TaskEvent) -> None:
+    async def _resume(self, record_id: str, event: TaskEvent, reserved: bool) -> None:
         try:
+            if not reserved and not await self.dedup.reserve(event.executionId):
+                log.info("Duplicate %s event for execution %s ignored", event.outcome, event.executionId)
+                await self.inbox.remove(record_id)
+                return
             await self._process(record_id, event)
         except Exception:
             log.exception("Resuming the event of execution %s failed", event.executionId)

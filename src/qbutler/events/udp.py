@@ -81,8 +81,6 @@ class UdpListener(asyncio.DatagramProtocol):
             with contextlib.suppress(asyncio.CancelledError):
                 await worker
         self._workers = []
-        if self.queue.qsize():
-            log.warning("UDP: %d received event(s) not processed before shutdown", self.queue.qsize())
 
     async def _resolve_sources(self) -> set[str]:
         loop = asyncio.get_running_loop()
