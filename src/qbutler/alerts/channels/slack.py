@@ -6,10 +6,10 @@ from typing import Any
 
 import httpx
 
-from qbutler.alerts.channels.base import EVENT_KEYS, Message, about, enabled_for_task, log, post_json, safe_target
+from qbutler.alerts.channels.base import EVENT_KEYS, Message, about, enabled_for_task, post_json, safe_target
+from qbutler.alerts.channels.chat import chat_content
 from qbutler.alerts.config import SlackEvent
 from qbutler.alerts.context import build_context
-from qbutler.alerts.render import RenderError, default_template, render_json, render_source
 from qbutler.config import Config
 from qbutler.events.enrich import EnrichedEvent
 
@@ -61,30 +61,12 @@ class SlackChannel:
         context = build_context(enriched, self.config, head_lines=event.headScriptLogLines,
                                 tail_lines=event.tailScriptLogLines, text_limit=TEXT_LIMIT, user_slashes=True)
         body: dict[str, Any] = {"username": event.fromUser, "channel": event.channel, "icon_emoji": event.iconEmoji}
-        body.update(self._content(event, context))
+        body.update(chat_content(self.config, event, context, channel="Slack", default="slack-reload.hbs",
+                                 basic=lambda text, qmc, hub: {"blocks": basic_blocks(text, qmc, hub)}))
         return [Message(channel=self.name, target=safe_target(event.webhookURL),
                         payload={"url": event.webhookURL, "body": body},
                         rate_key=f"slack|{key}|{enriched.event.taskId}", rate_seconds=event.rateLimit,
                         about=about(enriched))]
-
-    def _content(self, event: SlackEvent, context: dict[str, Any]) -> dict[str, Any]:
-        urls = (context["qlikSenseQMC"], context["qlikSenseHub"])
-        if event.messageType == "formatted":
-            path = (self.config.resolve_path(event.templateFile) if event.templateFile
-                    else default_template("slack-reload.hbs"))
-            try:
-                content = render_json(path, context)
-                if not isinstance(content, dict):
-                    raise RenderError(f"{path}: output is not a JSON object")
-                return content
-            except RenderError as exc:
-                log.error("Slack template failed, sending the basic message instead: %s", exc)
-        try:
-            text = render_source(event.basicMsgTemplate, context, "text", "slackNotification.basicMsgTemplate")
-        except RenderError as exc:
-            log.error("Slack basic message template failed: %s", exc)
-            text = f"Qlik Sense reload {context['eventType']}: {context['taskName']}"
-        return {"blocks": basic_blocks(text, *urls)}
 
     async def send(self, payload: dict[str, Any]) -> None:
         await post_json(self.client, payload["url"], payload["body"])

@@ -11,10 +11,10 @@ from typing import Any
 
 import httpx
 
-from qbutler.alerts.channels.base import EVENT_KEYS, Message, about, enabled_for_task, log, post_json, safe_target
+from qbutler.alerts.channels.base import EVENT_KEYS, Message, about, enabled_for_task, post_json, safe_target
+from qbutler.alerts.channels.chat import chat_content
 from qbutler.alerts.config import ChatEvent
 from qbutler.alerts.context import build_context
-from qbutler.alerts.render import RenderError, default_template, render_json, render_source
 from qbutler.config import Config
 from qbutler.events.enrich import EnrichedEvent
 
@@ -54,27 +54,11 @@ class TeamsChannel:
         context = build_context(enriched, self.config, head_lines=event.headScriptLogLines,
                                 tail_lines=event.tailScriptLogLines, text_limit=TEXT_LIMIT, user_slashes=True)
         return [Message(channel=self.name, target=safe_target(event.webhookURL),
-                        payload={"url": event.webhookURL, "body": self._content(event, context)},
+                        payload={"url": event.webhookURL, "body": chat_content(
+                            self.config, event, context, channel="Teams", default="teams-reload.hbs",
+                            basic=basic_card)},
                         rate_key=f"teams|{key}|{enriched.event.taskId}", rate_seconds=event.rateLimit,
                         about=about(enriched))]
-
-    def _content(self, event: ChatEvent, context: dict[str, Any]) -> dict[str, Any]:
-        if event.messageType == "formatted":
-            path = (self.config.resolve_path(event.templateFile) if event.templateFile
-                    else default_template("teams-reload.hbs"))
-            try:
-                content = render_json(path, context)
-                if not isinstance(content, dict):
-                    raise RenderError(f"{path}: output is not a JSON object")
-                return content
-            except RenderError as exc:
-                log.error("Teams template failed, sending the basic message instead: %s", exc)
-        try:
-            text = render_source(event.basicMsgTemplate, context, "text", "teamsNotification.basicMsgTemplate")
-        except RenderError as exc:
-            log.error("Teams basic message template failed: %s", exc)
-            text = f"Qlik Sense reload {context['eventType']}: {context['taskName']}"
-        return basic_card(text, context["qlikSenseQMC"], context["qlikSenseHub"])
 
     async def send(self, payload: dict[str, Any]) -> None:
         await post_json(self.client, payload["url"], payload["body"])
