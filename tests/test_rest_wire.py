@@ -241,7 +241,7 @@ async def test_openapi_document_describes_registered_routes(api):
     response = await api.get("/documentation/json")
     document = response.json()
     assert document["openapi"].startswith("3.")
-    assert set(document["paths"]) == {"/v4/butlerping", "/v4/configfile/endpointsenabled",
+    assert set(document["paths"]) >= {"/v4/butlerping", "/v4/configfile/endpointsenabled",
                                       "/v4/base62tobase16", "/v4/base16tobase62"}
     page = await api.get("/documentation")
     assert page.status_code == 200 and "swagger" in page.text.lower()

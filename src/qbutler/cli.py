@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 
 from qbutler import __version__
+from qbutler.appdump_cli import app as app_cli
 from qbutler.config import ConfigError, load_config
 from qbutler.kv.cli import kv_app
 from qbutler.logs import LEVELS, setup_logging
@@ -21,6 +22,7 @@ app = typer.Typer(help="qbutler: a companion service for Qlik Sense Enterprise o
 config_app = typer.Typer(help="Check or generate config files.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(kv_app, name="kv")
+app.add_typer(app_cli, name="app")
 
 err = Console(stderr=True)
 

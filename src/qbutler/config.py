@@ -11,8 +11,10 @@ import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
+from croniter import croniter
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -114,7 +116,12 @@ class ConfigEngine(Section):
         static=[StaticHeader(name="X-Qlik-User", value="UserDirectory=Internal;UserId=sa_repository")]
     )
     rejectUnauthorized: bool = False
+    # qbutler: seconds to connect and per Engine call (except reloads).
     timeout: float = Field(30.0, gt=0)
+    # qbutler: seconds a DoReload may run; 0 waits without limit.
+    reloadTimeout: float = Field(86400.0, ge=0)
+    # qbutler: requests one session keeps in flight at once (the app dump runs its calls in parallel).
+    maxParallelRequests: int = Field(8, ge=1)
 
 
 class TlsConfig(Section):
@@ -284,6 +291,48 @@ class MqttConfig(Section):
     reconnectMaxDelaySeconds: float = Field(30.0, gt=0)
     # qbutler: how long one publish waits for the broker's acknowledgement before it is queued.
     publishTimeoutSeconds: float = Field(5.0, gt=0)
+def _cron_expression(value: Any) -> Any:
+    fields = str(value).split()
+    if len(fields) not in (5, 6) or not croniter.is_valid(str(value), second_at_beginning=len(fields) == 6):
+        raise PydanticCustomError("cron", "expected a cron expression of 5 fields, or 6 with seconds first")
+    return value
+
+
+def _time_zone(value: Any) -> Any:
+    try:
+        ZoneInfo(str(value))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise PydanticCustomError("timezone", "expected an IANA time zone such as Europe/Stockholm") from None
+    return value
+
+
+class AppSnapshotsGit(Section):
+    """qbutler: commit every snapshot run that changed something into a git repository in `directory`."""
+
+    enable: bool = False
+    authorName: str = "qbutler"
+    authorEmail: str = "qbutler@localhost"
+
+
+class AppSnapshots(Section):
+    """qbutler: periodic JSON snapshots of apps' metadata (the app dump), kept only when they change."""
+
+    # Run on `schedule` while qbutler serves; `qbutler app snapshot` works either way.
+    enable: bool = False
+    # Cron: 5 fields, or 6 with seconds first (as in Butler's schedules).
+    schedule: Annotated[str, BeforeValidator(_cron_expression)] = "0 2 * * *"
+    timezone: Annotated[str, BeforeValidator(_time_zone)] = "UTC"
+    # QRS filter on apps (e.g. "stream.name eq 'Finance'"); empty snapshots every app.
+    filter: str = ""
+    # Where the files go; relative paths resolve against the config file's folder.
+    directory: str = "app-snapshots"
+    # Versions kept per app in versions/<appId>/ (the newest ones); 0 keeps every version.
+    keepVersions: int = Field(20, ge=0)
+    # Apps dumped at the same time.
+    parallelApps: int = Field(2, ge=1)
+    # Dotted paths left out of the files, so that a reload alone is no new version.
+    omitKeys: Annotated[list[str], NullableList] = ["properties.qLastReloadTime"]
+    git: AppSnapshotsGit = AppSnapshotsGit()
 
 
 class QbutlerSettings(Section):
@@ -360,6 +409,7 @@ class ButlerConfig(Section):
     configQRS: ConfigQRS = ConfigQRS()
     configEngine: ConfigEngine = ConfigEngine()
     keyValueStore: KeyValueStoreConfig = KeyValueStoreConfig()
+    appSnapshots: AppSnapshots = AppSnapshots()
     qbutler: QbutlerSettings = QbutlerSettings()
     udpServerConfig: UdpServerConfig = UdpServerConfig()
     slackNotification: SlackNotification = SlackNotification()

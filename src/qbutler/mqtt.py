@@ -44,16 +44,24 @@ class Outgoing:
 
 
 def broker_tls_context(config: Config) -> ssl.SSLContext | None:
+    """The TLS context for the broker, or None; raises RuntimeError naming the key of a bad file."""
     tls = config.Butler.mqttConfig.tls
     if not tls.enable:
         return None
-    context = ssl.create_default_context(cafile=str(config.resolve_path(tls.ca)) if tls.ca else None)
-    if not tls.rejectUnauthorized:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    if tls.cert:
-        context.load_cert_chain(str(config.resolve_path(tls.cert)),
-                                str(config.resolve_path(tls.key)) if tls.key else None)
+    files = {key: config.resolve_path(value) for key, value in (("ca", tls.ca), ("cert", tls.cert),
+                                                                 ("key", tls.key)) if value}
+    for key, path in files.items():
+        if not path.is_file():
+            raise RuntimeError(f"Butler.mqttConfig.tls.{key}: file not found: {path}")
+    try:
+        context = ssl.create_default_context(cafile=str(files["ca"]) if "ca" in files else None)
+        if not tls.rejectUnauthorized:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        if "cert" in files:
+            context.load_cert_chain(str(files["cert"]), str(files["key"]) if "key" in files else None)
+    except ssl.SSLError as exc:
+        raise RuntimeError(f"Butler.mqttConfig.tls: cannot use the certificate files: {exc}") from None
     return context
 
 
@@ -65,6 +73,7 @@ class MqttClient:
         self.activity = activity
         self.outbox: deque[Outgoing] = deque()
         self._client: aiomqtt.Client | None = None
+        self._tls: ssl.SSLContext | None = None
         self._connected = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
         self._handlers: set[asyncio.Task[None]] = set()

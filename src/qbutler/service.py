@@ -11,10 +11,13 @@ from qbutler.activity import ActivityFeed
 from qbutler.alerts.service import Alerts
 from qbutler.api.app import build_app
 from qbutler.api.server import HttpServer
+from qbutler.apps import AppReloads
 from qbutler.config import Config
 from qbutler.kv import open_store
 from qbutler.mqtt import MqttClient
+from qbutler.sense.engine import EngineClient
 from qbutler.sense.qrs import QrsClient
+from qbutler.snapshots import AppSnapshotJob
 from qbutler.tasks import TaskStarter
 
 log = logging.getLogger("qbutler")
@@ -45,8 +48,9 @@ class Service:
         self.components.append(self.kv)
         self.qrs = QrsClient(config)
         self.components.append(self.qrs)
-        # Reads `self.kv` when the KV store area has created it above.
-        self.tasks = TaskStarter(config, self.qrs, getattr(self, "kv", None),
+        # Engine sessions are opened per use; nothing to start.
+        self.engine = EngineClient(config)
+        self.tasks = TaskStarter(config, self.qrs, self.kv, activity=self.activity,
                                  kv_enabled=butler.restServerEndpointsEnable.keyValueStore)
         self.mqtt: MqttClient | None = None
         if butler.mqttConfig.enable:
@@ -55,6 +59,13 @@ class Service:
         # Task events and alerts; always built, as PUT /v4/slackpostmessage delivers through it too.
         self.alerts = Alerts(config, kv=self.kv, qrs=self.qrs, mqtt=self.mqtt, activity=self.activity)
         self.components.append(self.alerts)
+        self.apps = AppReloads(self.engine, self.tasks, self.activity)
+        self.components.append(self.apps)
+        # App metadata snapshots on a cron schedule (`qbutler app snapshot` runs them by hand).
+        self.appdump: AppSnapshotJob | None = None
+        if butler.appSnapshots.enable:
+            self.appdump = AppSnapshotJob(config, self.engine, self.qrs, self.activity)
+            self.components.append(self.appdump)
         self.http: HttpServer | None = None
         if butler.restServerConfig.enable:
             self.http = HttpServer(build_app(config, self), config)

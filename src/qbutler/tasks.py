@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 
+from qbutler.activity import ActivityFeed
 from qbutler.api.schema import js_number_text
 from qbutler.config import Config
 from qbutler.kv.store import Store
@@ -171,7 +172,8 @@ def check_items(items: list[Any]) -> None:
 
 
 class TaskStarter:
-    def __init__(self, config: Config, qrs: QrsClient, kv: Store | None, *, kv_enabled: bool):
+    def __init__(self, config: Config, qrs: QrsClient, kv: Store, *, kv_enabled: bool,
+                 activity: ActivityFeed | None = None):
         butler = config.Butler
         self.filter = butler.startTaskFilter
         self.wait_settings = butler.startTaskWait
@@ -179,6 +181,7 @@ class TaskStarter:
         self.kv = kv
         # Butler writes KV pairs from a start call only while the KV endpoints are switched on.
         self.kv_enabled = kv_enabled
+        self.activity = activity
 
     # ---------------------------------------------------------------- single starts
 
@@ -208,10 +211,11 @@ class TaskStarter:
         while True:
             results = await self.qrs.get("executionresult", {"filter": f"ExecutionId eq {session}"})
             if results:
-                # With retries there is one result per attempt; the newest tells the outcome.
-                newest = max(results, key=lambda r: (r.get("startTime") or "", r.get("stopTime") or ""))
+                # With retries there is one result per attempt (earlier ones stay at Retry); the
+                # newest attempt tells the outcome.
+                newest = max(results, key=_attempt_order)
                 status = int(newest.get("status", 0))
-                finished = all(int(r.get("status", 0)) not in INTERMEDIATE for r in results)
+                finished = status not in INTERMEDIATE
                 last = Execution(session, status_name(status), newest.get("duration") if finished else None,
                                  finished)
                 if finished:
@@ -289,14 +293,12 @@ class TaskStarter:
         if not (namespace and key and value):
             log.warning("Start task: skipping KV item without namespace, key or value: %s", payload)
             return None
-        if not self.kv_enabled or self.kv is None:
+        if not self.kv_enabled:
             log.warning("Start task: KV item ignored because the key-value store endpoints are disabled")
             return None
         return KvWrite(str(namespace), str(key), kv_text(value), parse_ttl(payload.get("ttl")))
 
     async def _write_kv(self, writes: list[KvWrite]) -> None:
-        if self.kv is None:
-            return  # _kv_write only returns writes while a store exists
         for write in writes:
             await self.kv.set(write.namespace, write.key, write.value, write.ttl_ms)
 
@@ -358,6 +360,15 @@ class TaskStarter:
         for task_id, entries in by_id.items():
             if entries[0].error is None:
                 log.info("Started task %s (%s)", task_id, entries[0].task_name)
+                if self.activity is not None:
+                    self.activity.publish("task.started", f"Started task {entries[0].task_name}", taskId=task_id)
+
+
+def _attempt_order(result: dict[str, Any]) -> str:
+    """Sort key of an execution result by start; an attempt not started yet (no start time, or
+    QRS's null date 1753-01-01) is the newest."""
+    start = str(result.get("startTime") or "")
+    return "~" if not start or start.startswith("1753") else start
 
 
 def _add_unique(target: list[MatchedTask], found: list[MatchedTask]) -> None:

@@ -21,8 +21,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from .enums import STATUS_NAMES
 from .faults import FaultError
-from .runner import OUTCOMES, STATUS_NAMES, Runner
+from .runner import OUTCOMES, Runner
 from .state import State
 
 

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from .enums import STATUS_NAMES
+
 OPERATORS = ("eq", "ne", "gt", "ge", "lt", "le", "sw", "ew", "so")
 _GUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _NUMBER_RE = re.compile(r"^-?\d+(\.\d+)?$")
@@ -31,28 +33,7 @@ _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|
 
 # Enum names QRS accepts unquoted in place of the integer, keyed by the property's last segment.
 ENUMS: dict[str, dict[str, int]] = {
-    "status": {
-        name.lower(): i
-        for i, name in enumerate(
-            (
-                "NeverStarted",
-                "Triggered",
-                "Started",
-                "Queued",
-                "AbortInitiated",
-                "Aborting",
-                "Aborted",
-                "FinishedSuccess",
-                "FinishedFail",
-                "Skipped",
-                "Retry",
-                "Error",
-                "Reset",
-                "DistributionQueue",
-                "DistributionRunning",
-            )
-        )
-    },
+    "status": {name.lower(): i for i, name in enumerate(STATUS_NAMES)},
     "tasktype": {"reload": 0, "externalprogram": 1, "usersync": 2, "distribute": 3, "preload": 4},
     "detailstype": {"error": 0, "warning": 1, "information": 2},
     "abortreason": {"undefined": 0, "manual": 1, "timeout": 2, "deletedtask": 3},

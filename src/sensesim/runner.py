@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from . import log4net, scriptlog
+from .enums import STATUS_NAMES
 from .faults import Faults
 from .state import (
     TASK_RELOAD,
@@ -41,26 +42,8 @@ log = logging.getLogger("sensesim.runner")
 Outcome = Literal["success", "fail", "abort"]
 OUTCOMES: tuple[Outcome, ...] = ("success", "fail", "abort")
 
-STATUS_NAMES = (
-    "NeverStarted",
-    "Triggered",
-    "Started",
-    "Queued",
-    "AbortInitiated",
-    "Aborting",
-    "Aborted",
-    "FinishedSuccess",
-    "FinishedFail",
-    "Skipped",
-    "Retry",
-    "Error",
-    "Reset",
-    "DistributionQueue",
-    "DistributionRunning",
-)
 TRIGGERED, STARTED, ABORT_INITIATED, ABORTING, ABORTED = 1, 2, 4, 5, 6
 FINISHED_SUCCESS, FINISHED_FAIL, RETRY = 7, 8, 10
-TERMINAL = (ABORTED, FINISHED_SUCCESS, FINISHED_FAIL)
 
 DETAIL_ERROR, DETAIL_WARNING, DETAIL_INFO = 0, 1, 2
 
@@ -144,7 +127,7 @@ class Runner:
             self._run(session, outcome_override), name=f"sensesim-run-{task.name}"
         )
         self._runs[session_id] = run
-        run.add_done_callback(lambda _t, sid=session_id: self._forget(sid))
+        run.add_done_callback(lambda done, sid=session_id: self._forget(sid, done))
         return session
 
     async def wait_started(self, session: ExecutionSession) -> None:
@@ -165,7 +148,7 @@ class Runner:
         session = self.running_session(task.id)
         if session is None:
             return False
-        session.abort_requested = True
+        session.abort_at = self.clock()  # shown as abortAt on the execution session
         session.abort_reason = 1  # Manual
         self._abort[session.id].set()
         return True
@@ -195,7 +178,10 @@ class Runner:
 
     # ---- the run
 
-    def _forget(self, session_id: str) -> None:
+    def _forget(self, session_id: str, done: asyncio.Task[None]) -> None:
+        if not done.cancelled() and done.exception() is not None:
+            # A bug in a run must be loud: a silently vanished run looks like a hung task in QRS.
+            log.error("run %s crashed", session_id, exc_info=done.exception())
         self._runs.pop(session_id, None)
         self._started.pop(session_id, None)
         self._abort.pop(session_id, None)

@@ -272,7 +272,6 @@ class ExecutionSession:
     retries: int = 0
     abort_reason: int = 0
     abort_at: datetime | None = None
-    abort_requested: bool = False
 
 
 @dataclass

@@ -3,7 +3,6 @@ SMTP server, and the qbutler config pointing every channel at them."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
@@ -105,21 +104,6 @@ class SmtpReceiver:
 
     def stop(self) -> None:
         self.controller.stop()
-
-
-async def eventually(check: Any, within: float = 15.0, interval: float = 0.05) -> None:
-    """Wait until `check()` is truthy (assertion errors count as not yet)."""
-    deadline = time.monotonic() + within
-    while True:
-        try:
-            if check():
-                return
-        except AssertionError:
-            if time.monotonic() > deadline:
-                raise
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {within}s")
-        await asyncio.sleep(interval)
 
 
 def task_id(site: Any, name: str) -> str:

@@ -7,9 +7,10 @@ import asyncio
 from pathlib import Path
 from urllib.parse import parse_qsl
 
-from alertkit import FINANCE_TASK, alert_config, eventually, task_id
+from alertkit import FINANCE_TASK, alert_config, task_id
 
 from support.qbutler import running_service
+from support.waiting import until
 
 
 async def run_failure(running, site, name: str = FINANCE_TASK) -> str:
@@ -24,7 +25,7 @@ async def test_500_then_200_and_429_with_retry_after_give_exactly_one_delivery(s
     receiver.script("/hook", (429, {"Retry-After": "1"}))
     async with running_service(alert_config(site, udp_port, receiver), tmp_path / "q") as running:
         await run_failure(running, site)
-        await eventually(lambda: receiver.at("/slack") and receiver.at("/hook") and receiver.at("/teams"))
+        await until(lambda: receiver.at("/slack") and receiver.at("/hook") and receiver.at("/teams"), within=15)
         await running.service.alerts.deliverer.wait_idle()
         await asyncio.sleep(0.3)
     slack = receiver.at("/slack", delivered_only=False)
@@ -41,7 +42,7 @@ async def test_a_4xx_answer_is_final_but_408_is_retried(site, udp_port, receiver
     receiver.script("/teams", (408, {}))
     async with running_service(alert_config(site, udp_port, receiver), tmp_path / "q") as running:
         await run_failure(running, site)
-        await eventually(lambda: receiver.at("/teams") and receiver.at("/hook"))
+        await until(lambda: receiver.at("/teams") and receiver.at("/hook"), within=15)
         await running.service.alerts.deliverer.wait_idle()
         counts = running.service.alerts.deliverer.stats()
     assert [r.status for r in receiver.at("/slack", delivered_only=False)] == [404]
@@ -55,10 +56,10 @@ async def test_rate_limit_is_consumed_only_by_a_delivered_alert(site, udp_port, 
     receiver.script("/slack", (400, {}))
     async with running_service(alert_config(site, udp_port, receiver), tmp_path / "q") as running:
         await run_failure(running, site)
-        await eventually(lambda: receiver.at("/teams") and receiver.at("/slack", delivered_only=False))
+        await until(lambda: receiver.at("/teams") and receiver.at("/slack", delivered_only=False), within=15)
         await running.service.alerts.deliverer.wait_idle()
         await run_failure(running, site)
-        await eventually(lambda: receiver.at("/slack"))
+        await until(lambda: receiver.at("/slack"), within=15)
         await asyncio.sleep(0.3)
         await running.service.alerts.deliverer.wait_idle()
     assert [r.status for r in receiver.at("/slack", delivered_only=False)] == [400, 200]
@@ -72,7 +73,7 @@ async def test_get_webhooks_carry_the_fields_as_query_and_put_ones_are_signed(si
     config = alert_config(site, udp_port, receiver, webhookNotification={"reloadTaskFailure": {"webhooks": hooks}})
     async with running_service(config, tmp_path / "q") as running:
         tid = await run_failure(running, site)
-        await eventually(lambda: receiver.at("/get") and receiver.at("/put"))
+        await until(lambda: receiver.at("/get") and receiver.at("/put"), within=15)
     [get] = receiver.at("/get")
     query = dict(parse_qsl(get.query))
     assert get.method == "GET" and get.body == b"" and "old" not in query  # Butler replaces the query

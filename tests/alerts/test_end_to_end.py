@@ -10,9 +10,10 @@ from typing import Any
 
 import aiomqtt
 import orjson
-from alertkit import FINANCE_TASK, WEBHOOK_SECRET, alert_config, eventually, task_id
+from alertkit import FINANCE_TASK, WEBHOOK_SECRET, alert_config, task_id
 
 from support.qbutler import running_service
+from support.waiting import until
 
 
 async def start_task(running: Any, site: Any, name: str) -> str:
@@ -46,7 +47,7 @@ async def test_failed_reload_reaches_every_channel_exactly_once(site, udp_port, 
                         and len(smtp.messages) >= 3 and "qliksense/task_failure" in topics
                         and "qliksense/task_failure_full" in topics)
 
-            await eventually(everything_arrived)
+            await until(everything_arrived, within=15)
             await asyncio.sleep(0.5)  # anything extra would arrive now
         collector.cancel()
 

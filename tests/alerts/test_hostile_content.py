@@ -7,10 +7,11 @@ from pathlib import Path
 
 import orjson
 import yaml
-from alertkit import alert_config, eventually, site_start
+from alertkit import alert_config, site_start
 
 from support.qbutler import running_service
 from support.sense import running_site
+from support.waiting import until
 
 NAME = 'Reload "Sales" \\ C:\\Temp\\new <b>bold</b> & 🚀 it\'s'
 HOSTILE = ('LOAD "quoted" AS q, \'single\' AS s, C:\\path\\to\\x AS p, <script>alert(1)</script> AS m, '
@@ -40,8 +41,8 @@ async def test_hostile_script_log_and_names_render_safely(sense_certs, udp_port,
         config["Butler"]["emailNotification"]["reloadTaskFailure"]["recipients"] = ["ops@example.com"]
         async with running_service(config, tmp_path / "q") as running:
             await site_start(site, NAME)
-            await eventually(lambda: receiver.at("/slack") and receiver.at("/teams") and receiver.at("/hook")
-                             and len(smtp.messages) >= 2)
+            await until(lambda: receiver.at("/slack") and receiver.at("/teams") and receiver.at("/hook")
+                             and len(smtp.messages) >= 2, within=15)
             await running.service.alerts.deliverer.wait_idle()
             await asyncio.sleep(0.2)
 

@@ -9,11 +9,12 @@ from pathlib import Path
 
 import aiomqtt
 import orjson
-from alertkit import FINANCE_TASK, alert_config, eventually, site_start
+from alertkit import FINANCE_TASK, alert_config, site_start
 
 from support.net import free_port
 from support.qbutler import running_service
 from support.sense import running_site
+from support.waiting import until
 
 
 async def test_two_instances_sharing_redis_alert_once(sense_certs, receiver, redis_server, tmp_path: Path):
@@ -24,7 +25,7 @@ async def test_two_instances_sharing_redis_alert_once(sense_certs, receiver, red
         second = running_service(alert_config(site, ports[1], receiver, **shared), tmp_path / "b")
         async with first as one, second as two:
             await site_start(site, FINANCE_TASK)
-            await eventually(lambda: receiver.at("/slack") and receiver.at("/teams") and receiver.at("/hook"))
+            await until(lambda: receiver.at("/slack") and receiver.at("/teams") and receiver.at("/hook"), within=15)
             await asyncio.sleep(0.5)
             duplicates = one.service.alerts.listener.drops["duplicate"] + two.service.alerts.listener.drops["duplicate"]
     assert duplicates == 1
@@ -46,7 +47,7 @@ async def test_aborted_reload_alerts_with_its_own_wording(site, udp_port, receiv
 
         collector = asyncio.create_task(collect())
         await site_start(site, "Reload HR Overview")  # scenario: abort
-        await eventually(lambda: receiver.at("/slack") and receiver.at("/teams") and len(received) == 2)
+        await until(lambda: receiver.at("/slack") and receiver.at("/teams") and len(received) == 2, within=15)
         await running.service.alerts.deliverer.wait_idle()
         collector.cancel()
     assert dict(received)["qliksense/task_aborted"] == "Reload HR Overview"
@@ -63,7 +64,7 @@ async def test_a_reload_success_mails_when_enabled(site, udp_port, receiver, smt
                           emailNotification={"reloadTaskSuccess": success})
     async with running_service(config, tmp_path / "q") as running:
         await site_start(site, "Reload Sales Dashboard")  # scenario: success
-        await eventually(lambda: smtp.messages)
+        await until(lambda: smtp.messages, within=15)
         await running.service.alerts.deliverer.wait_idle()
     [mail] = smtp.messages
     assert mail["Subject"] == '✅ Qlik Sense reload success: "Reload Sales Dashboard"'
@@ -76,7 +77,7 @@ async def test_an_alert_goes_out_without_the_script_log_and_says_so(site, contro
     config = alert_config(site, udp_port, receiver, scriptLog={"retries": 2, "retryDelaySeconds": 0.1})
     async with running_service(config, tmp_path / "q") as running:
         await site_start(site, FINANCE_TASK)
-        await eventually(lambda: receiver.at("/slack") and receiver.at("/teams"))
+        await until(lambda: receiver.at("/slack") and receiver.at("/teams"), within=15)
         await running.service.alerts.deliverer.wait_idle()
     text = receiver.at("/slack")[0].body.decode()
     assert "script log not available: script log download failed" in text and "404" in text
@@ -91,7 +92,7 @@ async def test_slackpostmessage_posts_butlers_body_and_echoes_the_fields(receive
             "channel": "#ops", "from_user": "Load script", "msg": "Reload *done* \"ok\"", "emoji": "thumbsup",
             "extra": 1})
         missing = await client.put("/v4/slackpostmessage", json={"channel": "#ops", "from_user": "x"})
-        await eventually(lambda: receiver.at("/rest"))
+        await until(lambda: receiver.at("/rest"), within=15)
     assert answer.status_code == 201
     assert answer.json() == {"channel": "#ops", "from_user": "Load script", "msg": "Reload *done* \"ok\"",
                              "emoji": "thumbsup"}

@@ -7,13 +7,13 @@ import asyncio
 import socket
 
 import pytest
-from alertkit import eventually
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from qbutler.alerts.config import UdpServerConfig
 from qbutler.events.log4net import DatagramError, TaskEvent, parse
 from qbutler.events.udp import UdpListener
+from support.waiting import until
 
 TASK, APP, EXEC = ("dec2a02a-1680-44ef-8dc2-e2bfb180af87", "e7af59a0-c243-480d-9571-08727551a66f",
                    "14a81bf5-f81c-4047-b1a1-193b0920de28")
@@ -116,7 +116,7 @@ async def test_oversized_datagrams_are_dropped_and_counted():
     listener = await listening(handled, maxMessageSize=300)
     try:
         send(listener, datagram(message="x" * 400), datagram(execution="14a81bf5-f81c-4047-b1a1-193b0920de29"))
-        await eventually(lambda: len(handled) == 1 and listener.drops["size"] == 1)
+        await until(lambda: len(handled) == 1 and listener.drops["size"] == 1, within=15)
     finally:
         await listener.stop()
 
@@ -126,7 +126,7 @@ async def test_source_validation_fails_closed_when_nothing_resolves():
     listener = await listening(handled, enableSourceValidation=True, allowedSources=["no-such-host.invalid"])
     try:
         send(listener, datagram())
-        await eventually(lambda: listener.drops["source"] == 1)
+        await until(lambda: listener.drops["source"] == 1, within=15)
         assert handled == []
     finally:
         await listener.stop()
@@ -137,7 +137,7 @@ async def test_an_allowed_source_passes_validation():
     listener = await listening(handled, enableSourceValidation=True, allowedSources=["10.1.2.3", "localhost"])
     try:
         send(listener, datagram())
-        await eventually(lambda: len(handled) == 1)
+        await until(lambda: len(handled) == 1, within=15)
     finally:
         await listener.stop()
 
@@ -150,9 +150,9 @@ async def test_rate_limit_and_full_queue_drop_with_their_reasons():
     try:
         send(listener, *(datagram(execution=f"14a81bf5-f81c-4047-b1a1-{n:012d}") for n in range(8)))
         # One is being handled (blocked), two wait, two find the queue full, three exceed the rate.
-        await eventually(lambda: listener.drops["rate_limit"] == 3 and listener.drops["queue_full"] == 2)
+        await until(lambda: listener.drops["rate_limit"] == 3 and listener.drops["queue_full"] == 2, within=15)
         block.set()
-        await eventually(lambda: len(handled) == 3)
+        await until(lambda: len(handled) == 3, within=15)
     finally:
         await listener.stop()
 
@@ -166,7 +166,7 @@ def test_malformed_datagrams_never_stop_the_listener(garbage: list[bytes]):
         listener = await listening(handled)
         try:
             send(listener, *garbage, datagram())
-            await eventually(lambda: len(handled) >= 1)
+            await until(lambda: len(handled) >= 1, within=15)
             assert listener.received == len(garbage) + 1
             assert handled[-1].executionId == EXEC
         finally:

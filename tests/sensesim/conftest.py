@@ -7,10 +7,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sensesim_support import ADMIN, FAST, XRFKEY, Qrs, UdpListener, client_context
 
 from sensesim.certs import ensure_certs
 from sensesim.server import Site
+from support.sensesim_support import ADMIN, FAST, XRFKEY, Qrs, UdpListener, client_context
 
 
 @pytest.fixture(scope="session")

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sensesim_support import ADMIN, XRFKEY, Qrs, client_context
 
 from sensesim.certs import ensure_certs
 from sensesim.qrs import XSRF_BODY, QrsOptions
 from sensesim.server import Site
+from support.sensesim_support import ADMIN, XRFKEY, Qrs, client_context
 
 
 async def raw_tls_request(port: int, ctx: ssl.SSLContext) -> bytes:

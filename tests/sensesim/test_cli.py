@@ -10,7 +10,8 @@ import sys
 from pathlib import Path
 
 import httpx
-from sensesim_support import XRFKEY, UdpListener, client_context
+
+from support.sensesim_support import XRFKEY, UdpListener, client_context
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 

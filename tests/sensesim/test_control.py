@@ -7,9 +7,9 @@ import time
 from pathlib import Path
 
 import httpx
-from sensesim_support import SALES_TASK, Qrs, UdpListener, client_context
 
 from sensesim.server import Site
+from support.sensesim_support import SALES_TASK, Qrs, UdpListener, client_context
 
 
 async def test_health_and_tasks(control: httpx.AsyncClient) -> None:
@@ -140,10 +140,12 @@ async def test_reset(control: httpx.AsyncClient, qrs: Qrs, udp: UdpListener) -> 
 
 
 async def test_reset_cancels_running_runs(control: httpx.AsyncClient, qrs: Qrs, udp: UdpListener) -> None:
+    # The lag (20 s x 0.02 = 400 ms) keeps the datagram pending long enough for the reset to land.
+    await control.post("/faults", json={"udpLagMs": 20_000})
     await qrs.post("/qrs/task/start/many", [SALES_TASK])
     await control.post("/reset")
     assert (await control.get("/health")).json()["running"] == 0
-    await asyncio.sleep(0.2)
+    await asyncio.sleep(0.5)
     assert udp.pending() == []
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 
 import pytest
-from sensesim_support import SALES_APP, SALES_TASK, XRFKEY, Qrs
+
+from support.sensesim_support import SALES_APP, SALES_TASK, XRFKEY, Qrs
 
 NULL_DATE = "1753-01-01T00:00:00.000Z"
 NULL_GUID = "00000000-0000-0000-0000-000000000000"

@@ -6,7 +6,8 @@ import asyncio
 from typing import Any
 
 import httpx
-from sensesim_support import SALES_TASK, Qrs, UdpListener
+
+from support.sensesim_support import SALES_TASK, Qrs, UdpListener
 
 NULL_GUID = "00000000-0000-0000-0000-000000000000"
 

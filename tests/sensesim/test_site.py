@@ -9,9 +9,9 @@ from pathlib import Path
 import httpx
 import pytest
 import websockets
-from sensesim_support import ADMIN, SALES_APP, XRFKEY, Qrs, UdpListener, client_context
 
 from sensesim.server import Site
+from support.sensesim_support import ADMIN, SALES_APP, XRFKEY, Qrs, UdpListener, client_context
 
 
 async def test_describe_lists_every_listener(site: Site) -> None:

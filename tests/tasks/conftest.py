@@ -11,7 +11,6 @@ from typing import Any
 import httpx
 import pytest
 
-from qbutler.kv.memory import MemoryStore
 from support.qbutler import RunningService, running_service
 from support.sense import Control, sense_config
 
@@ -40,9 +39,6 @@ def connect(sense_site, sense_control, tmp_path: Path) -> Callable[..., Any]:
     async def start(**butler: Any) -> AsyncIterator[Connected]:
         config = sense_config(sense_site, configQRS={"retryBackoff": 0.01, "retries": 1}, **butler)
         async with running_service(config, tmp_path / "qbutler") as running, running.client() as api:
-            if running.service.tasks.kv is None:
-                # Until the KV area's store is on the Service, a real in-memory store stands in.
-                running.service.tasks.kv = MemoryStore()
             ids = {t["name"]: t["id"] for t in await sense_control.tasks()}
             await sense_control.reset()
             yield Connected(running, api, sense_control, ids)

@@ -33,6 +33,8 @@ async def test_start_by_path_id_answers_butlers_text_json(connect):
         assert response.json() == report(tasksId={"started": [task(c, SALES)]})
         assert list(response.json()) == ["tasksId", "tasksTag", "tasksTagDenied", "tasksCP", "tasksCPDenied"]
         assert await c.starts() == [sales]
+        started = c.running.service.activity.recent("task.started")
+        assert [(a.message, a.data["taskId"]) for a in started] == [(f"Started task {SALES}", sales)]
 
 
 async def test_post_and_method_override_behave_like_put(connect):
@@ -145,11 +147,10 @@ async def test_kv_items_are_written_even_when_nothing_starts(connect):
                 {"type": "starttaskid", "payload": {"taskId": "abc"}}]
         response = await c.api.put("/v4/reloadtask/-/start", json=body)
         assert response.json() == report(tasksId={"invalid": [{"taskId": "abc"}]})
-        store = c.running.service.tasks.kv
-        assert (await store.get("etl", "lastRun")).value == "20240110"
-        counted = await store.get("etl", "count")
-        assert counted.value == "42" and counted.ttl_ms == 60000
-        assert await store.get("etl", "skipped") is None
+        assert (await c.api.get("/v4/keyvalues/etl", params={"key": "lastRun"})).json()["value"] == "20240110"
+        assert (await c.api.get("/v4/keyvalues/etl", params={"key": "count"})).json()["value"] == "42"
+        assert (await c.running.service.kv.get("etl", "count")).ttl_ms == 60000
+        assert (await c.api.get("/v4/keyvalues/etl/keyexists", params={"key": "skipped"})).json()["keyExists"] is False
 
 
 async def test_kv_items_ignored_when_kv_endpoints_are_off(connect):
@@ -158,7 +159,7 @@ async def test_kv_items_ignored_when_kv_endpoints_are_off(connect):
     async with connect(restServerEndpointsEnable={**ALL_SWITCHES, "keyValueStore": False}) as c:
         body = [{"type": "keyvaluestore", "payload": {"namespace": "etl", "key": "k", "value": "v"}}]
         assert (await c.api.put("/v4/reloadtask/-/start", json=body)).status_code == 200
-        assert await c.running.service.tasks.kv.get("etl", "k") is None
+        assert await c.running.service.kv.get("etl", "k") is None
 
 
 async def test_task_matched_several_ways_is_started_once(connect):
@@ -188,7 +189,7 @@ async def test_item_without_payload_is_400_and_nothing_is_applied(connect):
         assert response.json() == {"statusCode": 400, "code": "FST_ERR_VALIDATION", "error": "Bad Request",
                                    "message": "body/2 must have required property 'payload'"}
         assert await c.qrs_calls() == []
-        assert await c.running.service.tasks.kv.get("etl", "k") is None
+        assert await c.running.service.kv.get("etl", "k") is None
 
 
 @pytest.mark.parametrize(("path", "body", "message"), [
@@ -229,7 +230,7 @@ async def test_qrs_failure_during_lookup_is_500_and_nothing_is_applied(connect):
         assert message.startswith("Failed starting task: Looking up tasks failed: QRS GET ")
         assert "answered 500" in message and "database offline" in message
         assert await c.starts() == []
-        assert await c.running.service.tasks.kv.get("etl", "k") is None
+        assert await c.running.service.kv.get("etl", "k") is None
 
 
 async def test_refused_start_is_reported_on_the_task(connect):
@@ -282,3 +283,14 @@ async def test_start_task_for_other_areas_raises_clear_error(connect):
             await c.running.service.tasks.start_task(UNKNOWN)
         assert f"Starting task {UNKNOWN} failed" in str(caught.value) and "404" in str(caught.value)
         assert await c.starts() == [c.task_ids[SALES], UNKNOWN]
+
+
+async def test_wait_follows_retries_to_the_final_attempt(connect):
+    async with connect() as c:
+        retrying = c.task_ids["Reload Broken App with retries"]
+        response = await c.api.put(f"/v4/reloadtask/{retrying}/start?wait=true", json=[])
+        entry = response.json()["tasksId"]["started"][0]
+        assert entry["status"] == "FinishedFail" and entry["finished"] is True
+        attempts = await c.running.service.qrs.get("executionresult",
+                                                   {"filter": f"ExecutionId eq {entry['executionId']}"})
+        assert sorted(a["status"] for a in attempts) == [8, 10, 10]  # two retries, then the final failure
