@@ -7,10 +7,10 @@ HTTP receiver stands in for Slack (formatted default template, script-log head a
 outgoing webhook. Each alert is matched to its datagram by ExecutionId: every one must arrive
 exactly once; the latency is from sending the datagram to the receiver reading the request.
 
-A second, smaller burst (100 datagrams in one second) shows the latency of one alert when
-qbutler is not working through a backlog.
+Smaller bursts (100 and 10 datagrams in one second) show the latency of one alert when qbutler
+is not working through a backlog.
 
-    python bench/alerts_latency.py [--runs 1] [--bursts 1000,100] [--markdown]
+    python bench/alerts_latency.py [--runs 1] [--bursts 1000,100,10] [--markdown]
 """
 
 from __future__ import annotations
@@ -219,7 +219,7 @@ async def one_run(certs: Path, folder: Path, count: int) -> dict[str, Any]:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=1)
-    parser.add_argument("--bursts", default="1000,100", help="datagrams sent within one second, per burst")
+    parser.add_argument("--bursts", default="1000,100,10", help="datagrams sent within one second, per burst")
     parser.add_argument("--markdown", action="store_true")
     args = parser.parse_args()
     bursts = [int(b) for b in args.bursts.split(",")]
