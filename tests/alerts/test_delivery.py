@@ -7,6 +7,8 @@ import asyncio
 from pathlib import Path
 from urllib.parse import parse_qsl
 
+import aiomqtt
+import orjson
 from alertkit import FINANCE_TASK, alert_config, task_id
 
 from support.qbutler import running_service
@@ -81,3 +83,33 @@ async def test_get_webhooks_carry_the_fields_as_query_and_put_ones_are_signed(si
     assert "x-qbutler-signature" not in get.headers
     [put] = receiver.at("/put")
     assert put.method == "PUT" and put.json()["taskId"] == tid and put.headers["x-sig"].startswith("t=")
+
+
+async def test_mqtt_alerts_wait_in_the_outbox_while_the_broker_is_down(site, udp_port, receiver, mosquitto,
+                                                                      tmp_path: Path):
+    config = alert_config(site, udp_port, receiver, mqtt_port=mosquitto.port,
+                          mqttConfig={"reconnectMinDelaySeconds": 1.0, "reconnectMaxDelaySeconds": 1.0})
+    async with running_service(config, tmp_path / "q") as running:
+        await running.service.mqtt.wait_connected()
+        mosquitto.stop()
+        await until(lambda: not running.service.mqtt.connected, within=15)
+        tid = await run_failure(running, site)
+        await until(lambda: receiver.at("/slack"), within=15)
+        outbox = tmp_path / "q" / "data" / "alerts" / "outbox"
+        await until(lambda: len(list(outbox.glob("*.json"))) == 2, within=15)  # the two MQTT messages
+        mosquitto.start()
+        received: list[tuple[str, str]] = []
+        async with aiomqtt.Client("127.0.0.1", mosquitto.port) as subscriber:
+            await subscriber.subscribe("qliksense/#", qos=1)
+
+            async def collect() -> None:
+                async for message in subscriber.messages:
+                    if str(message.topic).startswith("qliksense/task_failure"):
+                        received.append((str(message.topic), bytes(message.payload).decode()))
+
+            collector = asyncio.create_task(collect())
+            await until(lambda: len(received) == 2, within=15)
+            await running.service.alerts.deliverer.wait_idle()
+            collector.cancel()
+    assert dict(received)["qliksense/task_failure"] == FINANCE_TASK
+    assert orjson.loads(dict(received)["qliksense/task_failure_full"])["taskId"] == tid
