@@ -84,8 +84,12 @@ class HttpReceiver:
 class _MailHandler:
     def __init__(self, sink: list[EmailMessage]):
         self.sink = sink
+        # Replies to give instead of accepting, in order (e.g. "451 4.3.0 Try again later").
+        self.refusals: deque[str] = deque()
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.refusals:
+            return self.refusals.popleft()
         message = message_from_bytes(envelope.content, policy=policy.default)
         assert isinstance(message, EmailMessage)
         message["X-Envelope-To"] = ",".join(envelope.rcpt_tos)
@@ -97,7 +101,8 @@ class SmtpReceiver:
     def __init__(self, port: int):
         self.messages: list[EmailMessage] = []
         self.port = port
-        self.controller = Controller(_MailHandler(self.messages), hostname="127.0.0.1", port=port)
+        self.handler = _MailHandler(self.messages)
+        self.controller = Controller(self.handler, hostname="127.0.0.1", port=port)
 
     def start(self) -> None:
         self.controller.start()

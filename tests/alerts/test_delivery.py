@@ -113,3 +113,16 @@ async def test_mqtt_alerts_wait_in_the_outbox_while_the_broker_is_down(site, udp
             collector.cancel()
     assert dict(received)["qliksense/task_failure"] == FINANCE_TASK
     assert orjson.loads(dict(received)["qliksense/task_failure_full"])["taskId"] == tid
+
+
+async def test_a_temporary_smtp_refusal_is_retried_and_a_permanent_one_is_not(site, udp_port, receiver, smtp,
+                                                                             tmp_path: Path):
+    smtp.handler.refusals.extend(["451 4.3.0 Try again later", "550 5.1.1 No such user"])
+    async with running_service(alert_config(site, udp_port, receiver, smtp_port=smtp.port), tmp_path / "q") as running:
+        await run_failure(running, site)
+        await until(lambda: len(smtp.messages) == 2, within=15)
+        await running.service.alerts.deliverer.wait_idle()
+        stats = running.service.alerts.deliverer.stats()
+    # Three recipients: one refused for good (550), one accepted after a 451, one at once.
+    assert len(smtp.messages) == 2 and len({m["To"] for m in smtp.messages}) == 2
+    assert stats["failed"] == 1 and stats["retried"] == 1
