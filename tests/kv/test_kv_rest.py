@@ -307,3 +307,12 @@ async def test_routes_are_served_when_butlers_enable_flag_is_false(tmp_path):
     async with running_service(base_config(keyValueStore={"enable": False}), tmp_path) as running, \
             running.client() as api:
         assert (await post(api, "ns", {"key": "k", "value": "v"})).status_code == 201
+
+
+async def test_openapi_document_lists_the_kv_routes(api):
+    paths = (await api.get("/documentation/json")).json()["paths"]
+    assert set(paths["/v4/keyvalues/{namespace}"]) == {"get", "post", "delete"}
+    assert "/v4/keyvalues/{namespace}/keyexists" in paths
+    assert "/v4/keyvalues/{namespace}/{key}" in paths
+    assert "/v4/keylist/{namespace}" in paths
+    assert "/v4/keyvaluesnamespaces" in paths
