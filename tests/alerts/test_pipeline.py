@@ -100,3 +100,12 @@ async def test_slackpostmessage_posts_butlers_body_and_echoes_the_fields(receive
         "username": "Load script", "channel": "#ops", "icon_emoji": "thumbsup",
         "blocks": [{"type": "section", "text": {"type": "plain_text", "text": "Reload *done* \"ok\""}}]}
     assert missing.status_code == 400 and "body must have required property 'msg'" in missing.text
+
+
+async def test_a_failed_external_program_task_raises_no_reload_alert(site, udp_port, receiver, tmp_path: Path):
+    async with running_service(alert_config(site, udp_port, receiver), tmp_path / "q") as running:
+        await site_start(site, "Run ETL batch")  # taskType 1, scenario: fail
+        listener = running.service.alerts.listener
+        await until(lambda: listener.processed == 1, within=15)
+        await running.service.alerts.deliverer.wait_idle()
+    assert receiver.requests == [] and listener.failed == 0

@@ -72,7 +72,7 @@ async def test_events_waiting_at_a_clean_shutdown_are_processed_after_the_start(
         await until(lambda: receiver.at("/slack"), within=15)
         [datagram] = (await control.client.get("/datagrams")).json()
         # QRS slows down: one event is being enriched, two wait in the queue when qbutler stops.
-        await control.fault(service="qrs", match="/qrs/task/full", delayMs=3000)
+        await control.fault(service="qrs", match="/qrs/reloadtask/", delayMs=3000)
         fields = datagram["payload"].split(";")
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
             for n in range(3):

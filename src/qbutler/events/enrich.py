@@ -1,7 +1,8 @@
 """What QRS knows about a task event: task, app, app owner, execution result and script log.
 
-Call order follows Butler (butler-subsystems.md §4.6-4.7) with fewer calls: `task/full` alone
-answers "does the task exist" and gives its metadata; the owner (and the owner's email addresses)
+Call order follows Butler (butler-subsystems.md §4.6-4.7) with fewer calls: `reloadtask/{id}` is
+the task's full entity (metadata and execution result in one answer; `task/full` is asked only
+when it is 404, to tell another task type from an unknown task); the owner (and the owner's email addresses)
 is fetched once per event, not once per channel, and shared by the events of the same app for
 a few seconds. The execution result and script log are read
 while the app and owner are fetched. A script log that stays unavailable after the configured
@@ -62,6 +63,11 @@ class EnrichedEvent:
                 if (cp.get("definition") or {}).get("name") == name]
 
 
+def _last_result(task: Any) -> dict[str, Any] | None:
+    result = ((task if isinstance(task, dict) else {}).get("operational") or {}).get("lastExecutionResult")
+    return result if isinstance(result, dict) else None
+
+
 def _quote(value: str) -> str:
     return value.replace("'", "''")
 
@@ -74,15 +80,25 @@ class Enricher:
         self._apps: dict[str, tuple[float, asyncio.Future[tuple[dict[str, Any] | None, Owner | None, list[str]]]]] = {}
 
     async def enrich(self, event: TaskEvent, *, want_script_log: bool = True) -> EnrichedEvent:
-        tasks = await self.qrs.get("task/full", {"filter": f"id eq {event.taskId}"})
-        if not isinstance(tasks, list) or not tasks:
-            raise TaskNotFound(f"Task ID {event.taskId} does not exist in Sense")
-        enriched = EnrichedEvent(event=event, task=tasks[0])
+        try:
+            # A reload task's full entity: metadata and the execution result in one call.
+            task = await self.qrs.get(f"reloadtask/{event.taskId}")
+        except QrsError as exc:
+            if exc.status != 404:
+                raise
+            # Not a reload task, or no task at all.
+            tasks = await self.qrs.get("task/full", {"filter": f"id eq {event.taskId}"})
+            if not isinstance(tasks, list) or not tasks:
+                raise TaskNotFound(f"Task ID {event.taskId} does not exist in Sense") from None
+            return EnrichedEvent(event=event, task=tasks[0])
+        enriched = EnrichedEvent(event=event, task=task)
         if enriched.task_type != RELOAD_TASK:
             return enriched
         jobs = [self._app_and_owner(enriched)]
         if want_script_log:
-            jobs.append(self._execution_and_log(enriched))
+            jobs.append(self._execution_and_log(enriched, task))
+        else:
+            enriched.execution = _last_result(task)
         await asyncio.gather(*jobs)
         return enriched
 
@@ -138,19 +154,20 @@ class Enricher:
 
     # ---------------------------------------------------------------- execution result and script log
 
-    async def _execution_and_log(self, enriched: EnrichedEvent) -> None:
+    async def _execution_and_log(self, enriched: EnrichedEvent, task: dict[str, Any]) -> None:
+        """Execution result and script log; `task` is the entity already read for the first attempt."""
         task_id = enriched.event.taskId
         error = "not tried"
         for attempt in range(1, self.attempts + 1):
             if attempt > 1:
                 await asyncio.sleep(self.retry_delay)
-            try:
-                task = await self.qrs.get(f"reloadtask/{task_id}")
-            except QrsError as exc:
-                error = f"execution result unavailable: {exc}"
-                continue
-            result = ((task or {}).get("operational") or {}).get("lastExecutionResult")
-            if not isinstance(result, dict):
+                try:
+                    task = await self.qrs.get(f"reloadtask/{task_id}")
+                except QrsError as exc:
+                    error = f"execution result unavailable: {exc}"
+                    continue
+            result = _last_result(task)
+            if result is None:
                 error = "the task has no execution result"
                 continue
             enriched.execution = result
