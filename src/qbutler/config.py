@@ -8,7 +8,7 @@ with a message that names the key path, the value and what was expected.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -25,6 +25,19 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from qbutler.alerts.config import (
+    AlertDelivery,
+    EmailNotification,
+    GenericUrl,
+    QlikSenseUrls,
+    ScriptLogConfig,
+    SlackNotification,
+    TeamsNotification,
+    UdpServerConfig,
+    WebhookNotification,
+)
+from qbutler.config_types import NullableList, Port, Section
+
 ENV_PREFIX = "QBUTLER__"
 
 
@@ -34,46 +47,6 @@ class ConfigError(Exception):
     def __init__(self, errors: list[str]):
         super().__init__("\n".join(errors))
         self.errors = errors
-
-
-def _null_to_list(value: Any) -> Any:
-    # YAML turns a list whose entries are all commented out into null.
-    return [] if value is None else value
-
-
-def _port(value: Any) -> int:
-    try:
-        number = int(value) if not isinstance(value, bool) else None
-    except (TypeError, ValueError):
-        number = None
-    if number is None or str(number) != str(value).strip() or not 1 <= number <= 65535:
-        raise PydanticCustomError("port", "expected an integer 1-65535")
-    return number
-
-
-def _port_or_zero(value: Any) -> int:
-    # Port 0 asks the OS for a free port: handy for tests and the demo.
-    if str(value).strip() == "0":
-        return 0
-    return _port(value)
-
-
-Port = Annotated[int, BeforeValidator(_port_or_zero)]
-NullableList = BeforeValidator(_null_to_list)
-
-
-class Section(BaseModel):
-    """Base of every config section: unknown keys are kept (and reported) rather than refused."""
-
-    model_config = ConfigDict(extra="allow", validate_default=True)
-
-    def unused_keys(self, prefix: str) -> Iterator[str]:
-        for key in self.model_extra or {}:
-            yield f"{prefix}.{key}"
-        for name in type(self).model_fields:
-            value = getattr(self, name)
-            if isinstance(value, Section):
-                yield from value.unused_keys(f"{prefix}.{name}")
 
 
 class StaticHeader(Section):
@@ -436,6 +409,15 @@ class ButlerConfig(Section):
     appSnapshots: AppSnapshots = AppSnapshots()
     scheduler: SchedulerConfig = SchedulerConfig()
     qbutler: QbutlerSettings = QbutlerSettings()
+    udpServerConfig: UdpServerConfig = UdpServerConfig()
+    slackNotification: SlackNotification = SlackNotification()
+    teamsNotification: TeamsNotification = TeamsNotification()
+    emailNotification: EmailNotification = EmailNotification()
+    webhookNotification: WebhookNotification = WebhookNotification()
+    qlikSenseUrls: QlikSenseUrls = QlikSenseUrls()
+    genericUrls: Annotated[list[GenericUrl], NullableList] = []
+    scriptLog: ScriptLogConfig = ScriptLogConfig()
+    alertDelivery: AlertDelivery = AlertDelivery()
 
     @field_validator("logLevel", mode="before")
     @classmethod

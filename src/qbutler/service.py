@@ -8,6 +8,7 @@ import signal
 from typing import Any, Protocol
 
 from qbutler.activity import ActivityFeed
+from qbutler.alerts.service import Alerts
 from qbutler.api.app import build_app
 from qbutler.api.server import HttpServer
 from qbutler.apps import AppReloads
@@ -59,6 +60,9 @@ class Service:
         if butler.mqttConfig.enable:
             self.mqtt = MqttClient(config, self.tasks, self.activity)
             self.components.append(self.mqtt)
+        # Task events and alerts; always built, as PUT /v4/slackpostmessage delivers through it too.
+        self.alerts = Alerts(config, kv=self.kv, qrs=self.qrs, mqtt=self.mqtt, activity=self.activity)
+        self.components.append(self.alerts)
         self.apps = AppReloads(self.engine, self.tasks, self.activity)
         self.components.append(self.apps)
         # App metadata snapshots on a cron schedule (`qbutler app snapshot` runs them by hand).

@@ -1,0 +1,1 @@
+"""One module per alert channel, each implementing `base.Channel`."""

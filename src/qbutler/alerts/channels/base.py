@@ -1,0 +1,124 @@
+"""The interface every alert channel implements, and what they share.
+
+A channel turns an enriched event into zero or more `Message`s (routing, recipients, rendering),
+which are plain JSON data so the outbox can keep them across restarts, and later sends one
+message's payload, raising `DeliveryError` to say whether trying again can help.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import time
+from dataclasses import dataclass, field, fields
+from typing import Any, Protocol
+
+import httpx
+
+from qbutler.alerts.config import AlertEnableByCustomProperty
+from qbutler.events.enrich import EnrichedEvent
+
+log = logging.getLogger("qbutler.alerts")
+
+# Butler's event names in the config: outcome -> section key.
+EVENT_KEYS = {"failed": "reloadTaskFailure", "aborted": "reloadTaskAborted", "success": "reloadTaskSuccess"}
+
+
+class DeliveryError(Exception):
+    def __init__(self, message: str, *, retryable: bool, retry_after: float | None = None):
+        super().__init__(message)
+        self.retryable = retryable
+        self.retry_after = retry_after
+
+
+@dataclass
+class Message:
+    channel: str
+    # Where it goes, for logs (a URL without its secret path, an address, a topic).
+    target: str
+    payload: dict[str, Any]
+    # Rate-limit key and window; an empty key means not rate limited.
+    rate_key: str = ""
+    rate_seconds: float = 0.0
+    # What it is about, for logs and the activity feed.
+    about: dict[str, Any] = field(default_factory=dict)
+    attempts: int = 0
+    created: float = field(default_factory=time.time)
+
+    def to_dict(self) -> dict[str, Any]:
+        # Shallow: the payload is already plain JSON data (asdict would deep-copy it).
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Message:
+        return cls(**data)
+
+
+class Channel(Protocol):
+    name: str
+
+    def messages(self, enriched: EnrichedEvent) -> list[Message]:
+        """What this channel sends for the event (empty when it is off for it)."""
+
+    async def send(self, payload: dict[str, Any]) -> None:
+        """Deliver one message; DeliveryError on failure."""
+
+    async def aclose(self) -> None: ...
+
+
+def about(enriched: EnrichedEvent) -> dict[str, Any]:
+    event = enriched.event
+    return {"outcome": event.outcome, "taskId": event.taskId, "taskName": event.taskName,
+            "executionId": event.executionId}
+
+
+def enabled_for_task(enriched: EnrichedEvent, rule: AlertEnableByCustomProperty) -> bool:
+    """All tasks, or only those whose custom property has the enabling value."""
+    if not rule.enable:
+        return True
+    return rule.enabledValue in enriched.task_custom_property(rule.customPropertyName)
+
+
+def safe_target(url: str) -> str:
+    """A webhook URL for logs: scheme, host and port only (the path is often the secret)."""
+    try:
+        parsed = httpx.URL(url)
+    except Exception:
+        return "(invalid URL)"
+    port = f":{parsed.port}" if parsed.port else ""
+    return f"{parsed.scheme}://{parsed.host}{port}/…"
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def check_http(response: httpx.Response, target: str) -> None:
+    """Raise DeliveryError for an unsuccessful answer: 5xx, 408 and 429 can be retried."""
+    status = response.status_code
+    if status < 300:
+        return
+    body = response.text.strip().replace("\n", " ")[:200]
+    retryable = status >= 500 or status in (408, 429)
+    raise DeliveryError(f"{target} answered {status}: {body or '(empty body)'}", retryable=retryable,
+                        retry_after=retry_after_seconds(response.headers.get("retry-after")))
+
+
+async def post_json(client: httpx.AsyncClient, url: str, body: Any) -> None:
+    target = safe_target(url)
+    try:
+        response = await client.post(url, json=body)
+    except httpx.TransportError as exc:
+        raise DeliveryError(f"{target}: {type(exc).__name__}: {exc}", retryable=True) from None
+    check_http(response, target)

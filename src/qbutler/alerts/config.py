@@ -1,0 +1,266 @@
+"""Config sections of the task-event and alert area, with Butler's key names.
+
+Butler's production template loads unchanged: every key has a default, keys qbutler does not use
+(service monitor, QS Cloud, InfluxDB metrics) are kept by `Section` and reported once. Keys that
+are qbutler's own are marked `qbutler:` in a comment.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BeforeValidator, Field
+
+from qbutler.config_types import NullableList, Port, Section
+
+
+def _lower(value: object) -> object:
+    return value.lower() if isinstance(value, str) else value
+
+
+MessageType = Annotated[Literal["basic", "formatted"], BeforeValidator(_lower)]
+HttpMethod = Annotated[Literal["GET", "POST", "PUT"], BeforeValidator(lambda v: v.upper() if isinstance(v, str) else v)]
+
+
+# ----------------------------------------------------------------------------- links
+
+
+class QlikSenseUrls(Section):
+    qmc: str = ""
+    hub: str = ""
+    appBaseUrl: str = ""
+
+
+class GenericUrl(Section):
+    id: str = ""
+    linkText: str = ""
+    comment: str = ""
+    url: str = ""
+
+
+class ScriptLogToDisk(Section):
+    enable: bool = False
+    logDirectory: str = ""
+
+
+class ScriptLogClientManaged(Section):
+    reloadTaskFailure: ScriptLogToDisk = ScriptLogToDisk()
+
+
+class ScriptLogStoreOnDisk(Section):
+    clientManaged: ScriptLogClientManaged = ScriptLogClientManaged()
+
+
+class ScriptLogConfig(Section):
+    storeOnDisk: ScriptLogStoreOnDisk = ScriptLogStoreOnDisk()
+    # qbutler: script-log download attempts and the pause between them (Butler: 3 x 2 s).
+    retries: int = Field(3, ge=1)
+    retryDelaySeconds: float = Field(2.0, ge=0)
+
+
+# ----------------------------------------------------------------------------- UDP
+
+
+class UdpMessageQueue(Section):
+    maxConcurrent: int = Field(10, ge=1)
+    maxSize: int = Field(200, ge=1)
+    backpressureThreshold: int = Field(80, ge=1, le=100)
+
+
+class UdpRateLimit(Section):
+    enable: bool = False
+    maxMessagesPerMinute: int = Field(600, ge=1)
+
+
+class UdpDeduplication(Section):
+    enable: bool = True
+    ttlMinutes: float = Field(10, gt=0)
+
+
+class UdpServerConfig(Section):
+    enable: bool = False
+    serverHost: str = "localhost"
+    portTaskFailure: Port = 9998
+    maxMessageSize: int = Field(65507, ge=1, le=65535)
+    enableSourceValidation: bool = False
+    allowedSources: Annotated[list[str], NullableList] = Field(default_factory=list)
+    messageQueue: UdpMessageQueue = UdpMessageQueue()
+    rateLimit: UdpRateLimit = UdpRateLimit()
+    deduplication: UdpDeduplication = UdpDeduplication()
+
+
+# ----------------------------------------------------------------------------- routing shared by channels
+
+
+class AlertEnableByCustomProperty(Section):
+    enable: bool = False
+    customPropertyName: str = ""
+    enabledValue: str = ""
+
+
+class AlertByEmailAddress(Section):
+    customPropertyName: str = ""
+
+
+class OwnerRef(Section):
+    directory: str = ""
+    userId: str = ""
+
+
+class IncludeOwner(Section):
+    includeAll: bool = True
+    user: Annotated[list[OwnerRef], NullableList] = Field(default_factory=list)
+
+
+class ExcludeOwner(Section):
+    user: Annotated[list[OwnerRef], NullableList] = Field(default_factory=list)
+
+
+class AppOwnerAlert(Section):
+    enable: bool = False
+    includeOwner: IncludeOwner = IncludeOwner()
+    excludeOwner: ExcludeOwner = ExcludeOwner()
+
+
+# ----------------------------------------------------------------------------- Slack and Teams
+
+
+class ChatEvent(Section):
+    """`reloadTaskFailure` / `reloadTaskAborted` of Slack and Teams."""
+
+    enable: bool = False
+    webhookURL: str = ""
+    messageType: MessageType = "formatted"
+    basicMsgTemplate: str = 'Qlik Sense reload failed: "{{taskName}}"'
+    rateLimit: float = Field(300, ge=0)
+    headScriptLogLines: int = Field(10, ge=0)
+    tailScriptLogLines: int = Field(10, ge=0)
+    # Empty: qbutler's own default template for the channel and event.
+    templateFile: str = ""
+    # qbutler: alert only for tasks with this custom property value (Butler alerts on every task).
+    alertEnableByCustomProperty: AlertEnableByCustomProperty = AlertEnableByCustomProperty()
+
+
+class SlackEvent(ChatEvent):
+    channel: str = ""
+    fromUser: str = "Qlik Sense"
+    iconEmoji: str = ":ghost:"
+
+
+class SlackRestMessage(Section):
+    webhookURL: str = ""
+
+
+class SlackNotification(Section):
+    enable: bool = False
+    restMessage: SlackRestMessage = SlackRestMessage()
+    reloadTaskFailure: SlackEvent = SlackEvent()
+    reloadTaskAborted: SlackEvent = SlackEvent(basicMsgTemplate='Qlik Sense reload aborted: "{{taskName}}"')
+
+
+class TeamsNotification(Section):
+    enable: bool = False
+    reloadTaskFailure: ChatEvent = ChatEvent()
+    reloadTaskAborted: ChatEvent = ChatEvent(basicMsgTemplate='Qlik Sense reload aborted: "{{taskName}}"')
+
+
+# ----------------------------------------------------------------------------- email
+
+
+class EmailEvent(Section):
+    enable: bool = False
+    appOwnerAlert: AppOwnerAlert = AppOwnerAlert()
+    alertEnableByCustomProperty: AlertEnableByCustomProperty = AlertEnableByCustomProperty()
+    alertEnabledByEmailAddress: AlertByEmailAddress = AlertByEmailAddress()
+    rateLimit: float = Field(300, ge=0)
+    headScriptLogLines: int = Field(15, ge=0)
+    tailScriptLogLines: int = Field(15, ge=0)
+    priority: Annotated[Literal["high", "normal", "low"], BeforeValidator(_lower)] = "normal"
+    subject: str = 'Qlik Sense reload failed: "{{taskName}}"'
+    # Empty directory or file name: qbutler's own default template for the event.
+    bodyFileDirectory: str = ""
+    htmlTemplateFile: str = ""
+    fromAddress: str = "qbutler <noreply@localhost>"
+    recipients: Annotated[list[str], NullableList] = Field(default_factory=list)
+
+
+class SmtpTls(Section):
+    serverName: str | None = None
+    ignoreTLS: bool = False
+    requireTLS: bool = False
+    rejectUnauthorized: bool = True
+
+
+class SmtpAuth(Section):
+    enable: bool = False
+    user: str = ""
+    password: str = ""
+
+
+class SmtpConfig(Section):
+    host: str = "localhost"
+    port: Port = 25
+    # true: TLS from the first byte (port 465); false: STARTTLS when offered (or required).
+    secure: bool = False
+    tls: SmtpTls = SmtpTls()
+    auth: SmtpAuth = SmtpAuth()
+
+
+class EmailNotification(Section):
+    enable: bool = False
+    reloadTaskSuccess: EmailEvent = EmailEvent(subject='Qlik Sense reload success: "{{taskName}}"')
+    reloadTaskAborted: EmailEvent = EmailEvent(subject='Qlik Sense reload aborted: "{{taskName}}"')
+    reloadTaskFailure: EmailEvent = EmailEvent()
+    smtp: SmtpConfig = SmtpConfig()
+
+
+# ----------------------------------------------------------------------------- webhooks
+
+
+class WebhookCert(Section):
+    enable: bool = False
+    rejectUnauthorized: bool = True
+    certCA: str = ""
+
+
+class Webhook(Section):
+    description: str = ""
+    webhookURL: str
+    httpMethod: HttpMethod = "POST"
+    cert: WebhookCert = WebhookCert()
+    # qbutler: when set, POST/PUT bodies are signed: header `X-Qbutler-Signature:
+    # t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">` (GET requests are not signed).
+    secret: str = ""
+    signatureHeader: str = "X-Qbutler-Signature"
+
+
+class WebhookEvent(Section):
+    rateLimit: float = Field(300, ge=0)
+    webhooks: Annotated[list[Webhook], NullableList] = Field(default_factory=list)
+    # qbutler: alert only for tasks with this custom property value (Butler calls on every task).
+    alertEnableByCustomProperty: AlertEnableByCustomProperty = AlertEnableByCustomProperty()
+
+
+class WebhookNotification(Section):
+    enable: bool = False
+    reloadTaskFailure: WebhookEvent = WebhookEvent()
+    reloadTaskAborted: WebhookEvent = WebhookEvent()
+
+
+# ----------------------------------------------------------------------------- delivery
+
+
+class AlertDelivery(Section):
+    """qbutler: how alerts are delivered (`Butler.alertDelivery`; Butler sends once, no retry)."""
+
+    # Attempts per message before it is given up (logged as an error).
+    maxAttempts: int = Field(8, ge=1)
+    # First retry delay; doubles per attempt up to the cap, each with +-50% jitter. A Retry-After
+    # answer sets the delay instead (capped at maxRetryAfterSeconds).
+    initialBackoffSeconds: float = Field(1.0, gt=0)
+    maxBackoffSeconds: float = Field(60.0, gt=0)
+    maxRetryAfterSeconds: float = Field(600.0, gt=0)
+    # Per-request timeout for webhook-style channels and SMTP.
+    timeoutSeconds: float = Field(10.0, gt=0)
+    # Messages sent at the same time, over all channels.
+    concurrency: int = Field(20, ge=1)

@@ -1,0 +1,182 @@
+"""Delivering alert messages: a durable outbox, retries with backoff, and rate limits.
+
+A message is written to the outbox before it is queued and removed once delivered or given up,
+so messages waiting (or between retries) at a crash or restart are sent after the restart.
+A failure that can pass (connection error, timeout, 5xx, 408, 429, SMTP 4xx) is retried after a
+capped exponential backoff with jitter, or after the receiver's Retry-After; any other failure is
+final. Crash between a receiver's "OK" and the outbox removal is the one case that sends twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections import Counter
+from typing import Any
+
+from qbutler.activity import ActivityFeed
+from qbutler.alerts.channels.base import Channel, DeliveryError, Message
+from qbutler.alerts.config import AlertDelivery
+from qbutler.alerts.journal import Journal
+from qbutler.alerts.ratelimit import RateLimits
+
+log = logging.getLogger("qbutler.alerts.delivery")
+
+
+class Deliverer:
+    def __init__(self, settings: AlertDelivery, outbox: Journal, channels: dict[str, Channel],
+                 limits: RateLimits, activity: ActivityFeed | None = None):
+        self.settings = settings
+        self.outbox = outbox
+        self.channels = channels
+        self.limits = limits
+        self.activity = activity
+        self.counts: Counter[str] = Counter()
+        self._queue: asyncio.Queue[tuple[str, Message]] = asyncio.Queue()
+        self._workers: list[asyncio.Task[None]] = []
+        self._timers: set[asyncio.TimerHandle] = set()
+        self._idle = asyncio.Event()
+        self._in_flight = 0
+
+    async def start(self) -> None:
+        reloaded = 0
+        for record_id, record in self.outbox.load():
+            message = Message.from_dict(record)
+            if message.rate_key:
+                self.limits.hold(message.rate_key)
+            self._queue.put_nowait((record_id, message))
+            reloaded += 1
+        self._in_flight = reloaded
+        if reloaded:
+            log.info("Alert outbox: %d message(s) from before the restart queued for delivery", reloaded)
+        self._update_idle()
+        self._workers = [asyncio.create_task(self._work(), name=f"qbutler-alert-sender-{n}")
+                         for n in range(self.settings.concurrency)]
+
+    async def stop(self) -> None:
+        for timer in self._timers:
+            timer.cancel()
+        self._timers.clear()
+        for worker in self._workers:
+            worker.cancel()
+        for worker in self._workers:
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker
+        self._workers = []
+
+    async def submit(self, message: Message) -> bool:
+        """Queue a message unless its rate limit holds it back; durable once this returns True."""
+        if message.rate_key and not self.limits.try_hold(message.rate_key, message.rate_seconds):
+            self.counts["rate_limited"] += 1
+            log.info("Alert to %s %s for task %s held back by its rate limit (%ss)", message.channel,
+                     message.target, message.about.get("taskId"), message.rate_seconds)
+            return False
+        record_id = self.outbox.new_id()
+        try:
+            await self.outbox.put(record_id, message.to_dict())
+        except OSError:
+            if message.rate_key:
+                self.limits.failed(message.rate_key)
+            raise
+        self._in_flight += 1
+        self._update_idle()
+        self._queue.put_nowait((record_id, message))
+        return True
+
+    async def wait_idle(self) -> None:
+        """Until nothing is queued, being sent or waiting for a retry (tests and shutdown)."""
+        await self._idle.wait()
+
+    @property
+    def pending(self) -> int:
+        return self._in_flight
+
+    def _update_idle(self) -> None:
+        if self._in_flight:
+            self._idle.clear()
+        else:
+            self._idle.set()
+
+    # ---------------------------------------------------------------- sending
+
+    async def _work(self) -> None:
+        while True:
+            record_id, message = await self._queue.get()
+            await self._attempt(record_id, message)
+
+    async def _attempt(self, record_id: str, message: Message) -> None:
+        channel = self.channels.get(message.channel)
+        message.attempts += 1
+        try:
+            if channel is None:
+                raise DeliveryError(f"channel {message.channel!r} is not configured", retryable=False)
+            await channel.send(message.payload)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            error = exc if isinstance(exc, DeliveryError) else DeliveryError(
+                f"{type(exc).__name__}: {exc}", retryable=False)
+            await self._failed(record_id, message, error)
+            if not isinstance(exc, DeliveryError):
+                log.exception("Unexpected error sending to %s", message.channel)
+            return
+        await self._finish(record_id, message)
+        self.counts["delivered"] += 1
+        if message.rate_key:
+            self.limits.delivered(message.rate_key, message.rate_seconds)
+        log.info("Alert delivered: %s %s, task %s, execution %s (attempt %d)", message.channel, message.target,
+                 message.about.get("taskId"), message.about.get("executionId"), message.attempts)
+        if self.activity is not None:
+            summary = f"{message.channel} alert sent for {message.about.get('taskName')}"
+            self.activity.publish("alert.delivered", summary, channel=message.channel, target=message.target,
+                                  **message.about, attempts=message.attempts, latency=time.time() - message.created)
+
+    async def _failed(self, record_id: str, message: Message, error: DeliveryError) -> None:
+        if error.retryable and message.attempts < self.settings.maxAttempts:
+            delay = self._delay(message.attempts, error.retry_after)
+            self.counts["retried"] += 1
+            log.warning("Alert to %s %s failed (attempt %d of %d), retrying in %.1fs: %s", message.channel,
+                        message.target, message.attempts, self.settings.maxAttempts, delay, error)
+            with contextlib.suppress(OSError):
+                # Keep the attempt count across a restart.
+                await self.outbox.put(record_id, message.to_dict())
+            loop = asyncio.get_running_loop()
+            timer: asyncio.TimerHandle | None = None
+
+            def requeue() -> None:
+                self._timers.discard(timer)  # type: ignore[arg-type]
+                self._queue.put_nowait((record_id, message))
+
+            timer = loop.call_later(delay, requeue)
+            self._timers.add(timer)
+            return
+        await self._finish(record_id, message)
+        self.counts["failed"] += 1
+        if message.rate_key:
+            self.limits.failed(message.rate_key)
+        reason = "not retryable" if not error.retryable else f"gave up after {message.attempts} attempts"
+        log.error("Alert to %s %s for task %s (execution %s) NOT delivered, %s: %s", message.channel,
+                  message.target, message.about.get("taskId"), message.about.get("executionId"), reason, error)
+        if self.activity is not None:
+            self.activity.publish("alert.failed", f"{message.channel} alert failed: {error}",
+                                  channel=message.channel, target=message.target, **message.about)
+
+    async def _finish(self, record_id: str, message: Message) -> None:
+        try:
+            await self.outbox.remove(record_id)
+        except OSError as exc:
+            log.error("Alert outbox record %s could not be removed: %s", record_id, exc)
+        self._in_flight -= 1
+        self._update_idle()
+
+    def _delay(self, attempts: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return min(retry_after, self.settings.maxRetryAfterSeconds)
+        base = min(self.settings.initialBackoffSeconds * 2 ** (attempts - 1), self.settings.maxBackoffSeconds)
+        return base * (0.5 + random.random())
+
+    def stats(self) -> dict[str, Any]:
+        return {**self.counts, "pending": self._in_flight}

@@ -1,0 +1,35 @@
+"""Routing an enriched event to the channels that want it, through the rate limits to delivery."""
+
+from __future__ import annotations
+
+import logging
+
+from qbutler.alerts.channels.base import Channel
+from qbutler.alerts.delivery import Deliverer
+from qbutler.events.enrich import EnrichedEvent
+
+log = logging.getLogger("qbutler.alerts.router")
+
+
+class Router:
+    def __init__(self, channels: dict[str, Channel], deliverer: Deliverer):
+        self.channels = channels
+        self.deliverer = deliverer
+
+    def wants_script_log(self) -> bool:
+        """MQTT and webhooks carry no script log; fetching it is needed for the other channels only."""
+        return any(name in self.channels for name in ("slack", "teams", "email"))
+
+    async def route(self, enriched: EnrichedEvent) -> int:
+        """Queue every message the event calls for; the number queued (rate-limited ones are not)."""
+        queued = 0
+        for name, channel in self.channels.items():
+            try:
+                messages = channel.messages(enriched)
+            except Exception:
+                # One channel's bug must not cost the other channels their alert.
+                log.exception("Building the %s alert for task %s failed", name, enriched.event.taskId)
+                continue
+            for message in messages:
+                queued += await self.deliverer.submit(message)
+        return queued

@@ -1,0 +1,167 @@
+"""The alert component (`Service.alerts`): task events in, alerts out.
+
+datagram → `events.udp` → `events.log4net.parse` → dedup (KV, by ExecutionId) → inbox → `events.enrich`
+→ `Router` → outbox → `Deliverer` → channels. The inbox keeps a received event until its messages
+are in the outbox, so a restart in between processes it again instead of losing it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import httpx
+
+from qbutler.activity import ActivityFeed
+from qbutler.alerts.channels.base import Channel
+from qbutler.alerts.channels.email import EmailChannel
+from qbutler.alerts.channels.mqtt import MqttChannel
+from qbutler.alerts.channels.slack import SlackChannel
+from qbutler.alerts.channels.teams import TeamsChannel
+from qbutler.alerts.channels.webhook import WebhookChannel
+from qbutler.alerts.dedup import Dedup
+from qbutler.alerts.delivery import Deliverer
+from qbutler.alerts.journal import Journal
+from qbutler.alerts.ratelimit import RateLimits
+from qbutler.alerts.router import Router
+from qbutler.config import Config
+from qbutler.events.enrich import Enricher, TaskNotFound
+from qbutler.events.log4net import TaskEvent
+from qbutler.events.udp import UdpListener
+from qbutler.kv.store import Store
+from qbutler.mqtt import MqttClient
+from qbutler.sense.qrs import QrsClient
+
+log = logging.getLogger("qbutler.alerts")
+
+
+class Alerts:
+    def __init__(self, config: Config, *, kv: Store, qrs: QrsClient, mqtt: MqttClient | None,
+                 activity: ActivityFeed | None = None):
+        butler = config.Butler
+        self.config = config
+        self.mqtt = mqtt
+        self.activity = activity
+        delivery = butler.alertDelivery
+        self.http = httpx.AsyncClient(timeout=delivery.timeoutSeconds,
+                                      limits=httpx.Limits(max_connections=delivery.concurrency * 2))
+        self.slack = SlackChannel(config, self.http)
+        every: dict[str, Channel] = {
+            "slack": self.slack,
+            "teams": TeamsChannel(config, self.http),
+            "email": EmailChannel(config, delivery.timeoutSeconds),
+            "webhook": WebhookChannel(config, self.http, delivery.timeoutSeconds),
+            "mqtt": MqttChannel(config, mqtt),
+        }
+        switched_on = {"slack": butler.slackNotification.enable, "teams": butler.teamsNotification.enable,
+                       "email": butler.emailNotification.enable, "webhook": butler.webhookNotification.enable,
+                       "mqtt": butler.mqttConfig.enable}
+        self.limits = RateLimits()
+        # Every channel can deliver (messages in the outbox outlive a config change); only the
+        # switched-on ones receive new events.
+        self.deliverer = Deliverer(delivery, Journal(config.data_dir / "alerts" / "outbox"), every,
+                                   self.limits, activity)
+        self.router = Router({name: ch for name, ch in every.items() if switched_on[name]}, self.deliverer)
+        self.inbox = Journal(config.data_dir / "alerts" / "inbox")
+        self.dedup = Dedup(kv, butler.udpServerConfig.deduplication)
+        self.enricher = Enricher(qrs, butler.scriptLog)
+        self.listener: UdpListener | None = None
+        self._resumed: set[asyncio.Task[None]] = set()
+        if butler.udpServerConfig.enable:
+            self.listener = UdpListener(butler.udpServerConfig, self.handle)
+
+    async def start(self) -> None:
+        await self.deliverer.start()
+        for record_id, record in self.inbox.load():
+            event = TaskEvent.from_dict(record["event"])
+            log.info("Resuming %s event of task %s (execution %s) received before the restart",
+                     event.outcome, event.taskId, event.executionId)
+            resume = asyncio.create_task(self._resume(record_id, event, reserved=record.get("reserved", True)))
+            self._resumed.add(resume)
+            resume.add_done_callback(self._resumed.discard)
+        if self.listener is not None:
+            await self.listener.start()
+            if self.mqtt is not None and self.config.Butler.mqttConfig.taskFailureServerStatusTopic:
+                await self._publish_status("start")
+
+    async def stop(self) -> None:
+        if self.listener is not None:
+            await self.listener.stop()
+            await self._keep_waiting_events()
+        for resume in list(self._resumed):
+            resume.cancel()
+        await self.deliverer.stop()
+        await self.http.aclose()
+
+    async def _keep_waiting_events(self) -> None:
+        """Events still queued at shutdown go to the inbox, so the next start processes them."""
+        assert self.listener is not None
+        kept = 0
+        while not self.listener.queue.empty():
+            event, received_at = self.listener.queue.get_nowait()
+            # Not reserved yet: the next start checks dedup for them first.
+            await self.inbox.put(self.inbox.new_id(), {"event": event.to_dict(), "received": received_at,
+                                                       "reserved": False})
+            kept += 1
+        if kept:
+            log.info("%d received event(s) kept for processing after the restart", kept)
+
+    async def _publish_status(self, status: str) -> None:
+        assert self.mqtt is not None
+        try:
+            await self.mqtt.publish(self.config.Butler.mqttConfig.taskFailureServerStatusTopic, status)
+        except Exception as exc:
+            log.warning("Could not publish the UDP server status to MQTT: %s", exc)
+
+    async def handle(self, event: TaskEvent, received_at: float) -> None:
+        """One datagram's event, from the UDP listener's workers."""
+        if not await self.dedup.reserve(event.executionId):
+            if self.listener is not None:
+                self.listener.drops["duplicate"] += 1
+            log.info("Duplicate %s event for execution %s ignored", event.outcome, event.executionId)
+            return
+        record_id = self.inbox.new_id()
+        try:
+            await self.inbox.put(record_id, {"event": event.to_dict(), "received": received_at})
+        except BaseException:
+            await self.dedup.release(event.executionId)
+            raise
+        await self._process(record_id, event)
+
+    async def _resume(self, record_id: str, event: TaskEvent, reserved: bool) -> None:
+        try:
+            if not reserved and not await self.dedup.reserve(event.executionId):
+                log.info("Duplicate %s event for execution %s ignored", event.outcome, event.executionId)
+                await self.inbox.remove(record_id)
+                return
+            await self._process(record_id, event)
+        except Exception:
+            log.exception("Resuming the event of execution %s failed", event.executionId)
+
+    async def _process(self, record_id: str, event: TaskEvent) -> None:
+        started = time.monotonic()
+        try:
+            queued = await self._enrich_and_route(event)
+        except asyncio.CancelledError:
+            # Shutdown: the inbox record and the reservation stay, the next start resumes the event.
+            raise
+        except Exception as exc:
+            # Released, so a resent datagram is processed; the inbox record goes, as it cannot succeed now.
+            await self.dedup.release(event.executionId)
+            await self.inbox.remove(record_id)
+            if isinstance(exc, TaskNotFound):
+                log.warning("%s: %s event ignored", exc, event.outcome)
+                return
+            raise
+        await self.dedup.processed(event.executionId)
+        await self.inbox.remove(record_id)
+        log.info("%s event of task %r (execution %s): %d alert message(s) queued in %.0f ms", event.outcome,
+                 event.taskName, event.executionId, queued, 1000 * (time.monotonic() - started))
+
+    async def _enrich_and_route(self, event: TaskEvent) -> int:
+        enriched = await self.enricher.enrich(event, want_script_log=self.router.wants_script_log())
+        if enriched.task_type != 0:
+            log.info("Task %s is of type %s: no reload alert", event.taskId, enriched.task_type)
+            return 0
+        return await self.router.route(enriched)
