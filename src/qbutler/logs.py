@@ -30,7 +30,8 @@ class _UtcFormatter(logging.Formatter):
 FORMAT = "%(asctime)s %(levelname)s: %(message)s"
 
 
-def setup_logging(level: str, file_logging: bool = False, log_directory: Path | None = None) -> None:
+def setup_logging(level: str, file_logging: bool = False, log_directory: Path | None = None,
+                  console: bool = True) -> None:
     """Configure the root 'qbutler' logger; safe to call again (handlers are replaced)."""
     logger = logging.getLogger("qbutler")
     for handler in list(logger.handlers):
@@ -38,9 +39,10 @@ def setup_logging(level: str, file_logging: bool = False, log_directory: Path | 
         handler.close()
     logger.setLevel(LEVELS[level])
     logger.propagate = False
-    console = logging.StreamHandler(sys.stderr)
-    console.setFormatter(_UtcFormatter(FORMAT))
-    logger.addHandler(console)
+    if console:
+        stream = logging.StreamHandler(sys.stderr)
+        stream.setFormatter(_UtcFormatter(FORMAT))
+        logger.addHandler(stream)
     if file_logging and log_directory is not None:
         log_directory.mkdir(parents=True, exist_ok=True)
         rotating = logging.handlers.TimedRotatingFileHandler(

@@ -124,6 +124,8 @@ async def set_value(request: Request, ctx: Any) -> Response:
         await _call(ctx.kv.set(namespace, key, body["value"], ttl, max_keys=limit or None),
                     "Failed adding key-value to namespace")
         echo["value"] = body["value"]
+        ctx.activity.publish("kv.set", f"{namespace}/{key} = {str(body['value'])[:40]}"
+                             + (f" (ttl {ttl} ms)" if ttl > 0 else ""), namespace=namespace, key=key)
     echo["ttl"] = ttl
     return json_response(echo, 201)
 

@@ -102,12 +102,11 @@ class Scheduler:
         return reserve
 
     def _observe(self, firing: Firing) -> None:
-        activity = getattr(self.service, "activity", None)
-        if activity is not None:
-            activity.publish(f"scheduler.{firing.outcome}",
-                             f"Schedule {firing.name or firing.schedule_id}: {firing.outcome}",
-                             scheduleId=firing.schedule_id, taskId=firing.task_id,
-                             occurrence=iso(firing.occurrence), catchUp=firing.catch_up, error=firing.error)
+        self.service.activity.publish(f"scheduler.{firing.outcome}",
+                                      f"Schedule {firing.name or firing.schedule_id}: {firing.outcome}",
+                                      scheduleId=firing.schedule_id, taskId=firing.task_id,
+                                      occurrence=iso(firing.occurrence), catchUp=firing.catch_up,
+                                      error=firing.error)
         for observer in self.observers:
             observer(firing)
 
