@@ -108,6 +108,8 @@ class Collection:
     docs: Callable[[], list[Any]]
     full: Callable[[Any], dict[str, Any]]
     condensed: Callable[[Any], dict[str, Any]]
+    # The entity with this (lower-case) id, or None; by default a scan of docs().
+    get: Callable[[str], Any] | None = None
 
 
 class QrsApp:
@@ -129,7 +131,7 @@ class QrsApp:
 
     async def handle(self, request: Request) -> Response:
         raw = await request.body()
-        path = request.url.path
+        path: str = request.scope["path"]  # what request.url.path gives, without building a URL
         raw_query = request.scope.get("query_string", b"").decode("latin-1")
         body = _decode_body(raw)
         self.state.record_call("qrs", request.method, path, unquote(raw_query.replace("+", " ")), body)
@@ -227,28 +229,34 @@ class QrsApp:
                 lambda: list(s.apps.values()),
                 lambda a: shapes.full_app(a, site),
                 lambda a: shapes.condensed_app(a, site),
+                lambda aid: s.apps.get(aid),
             ),
             "task": Collection(
                 lambda: list(s.tasks.values()),
                 lambda t: shapes.full_task(t, site),
                 shapes.condensed_task,
+                lambda tid: s.tasks.get(tid),
             ),
             "reloadtask": Collection(
                 lambda: s.tasks_of_type(TASK_RELOAD),
                 lambda t: shapes.full_task(t, site),
                 shapes.condensed_task,
+                lambda tid: _of_type(s.tasks.get(tid), TASK_RELOAD),
             ),
             "externalprogramtask": Collection(
                 lambda: s.tasks_of_type(TASK_EXTERNAL),
                 lambda t: shapes.full_task(t, site),
                 shapes.condensed_task,
+                lambda tid: _of_type(s.tasks.get(tid), TASK_EXTERNAL),
             ),
             "usersynctask": Collection(
                 lambda: s.tasks_of_type(TASK_USERSYNC),
                 lambda t: shapes.full_task(t, site),
                 shapes.condensed_task,
+                lambda tid: _of_type(s.tasks.get(tid), TASK_USERSYNC),
             ),
-            "user": Collection(lambda: list(s.users.values()), shapes.full_user, shapes.condensed_user),
+            "user": Collection(lambda: list(s.users.values()), shapes.full_user, shapes.condensed_user,
+                                 lambda uid: s.users.get(uid)),
             "tag": Collection(lambda: list(s.tags.values()), shapes.full_tag, shapes.tag_ref),
             "stream": Collection(
                 lambda: list(s.streams.values()),
@@ -336,6 +344,11 @@ class QrsApp:
     def _by_id(self, coll: Collection) -> Handler:
         async def handler(ctx: Ctx) -> Response:
             entity_id = _require_guid(ctx.params[0])
+            if coll.get is not None:
+                entity = coll.get(entity_id)
+                if entity is not None:
+                    return json_response(coll.full(entity))
+                raise HttpError(404)
             for entity in coll.docs():
                 if entity.id == entity_id:
                     return json_response(coll.full(entity))
@@ -514,6 +527,10 @@ def _manual_task(state: State, app_id: str, name: str) -> Task:
     state.tasks[tid] = task
     state.execution_results[initial.id] = initial
     return task
+
+
+def _of_type(task: Task | None, task_type: int) -> Task | None:
+    return task if task is not None and task.task_type == task_type else None
 
 
 def _require_guid(raw: str) -> str:

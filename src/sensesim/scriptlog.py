@@ -18,7 +18,10 @@ _FROM_FILE = re.compile(r"FROM\s+\[([^\]]+)\]", re.IGNORECASE)
 
 
 def log_timestamp(when: datetime) -> str:
-    local = when.astimezone()
+    return _local_stamp(when.astimezone())
+
+
+def _local_stamp(local: datetime) -> str:
     offset = local.strftime("%z") or "+0000"
     return local.strftime("%Y%m%dT%H%M%S.") + f"{local.microsecond // 1000:03d}" + offset
 
@@ -97,8 +100,11 @@ def render(
     texts = header + body
     span = max((stop - start).total_seconds(), 0.0)
     step = span / max(len(texts) - 1, 1)
+    # One conversion to local time per log (it looks up the zone each time): a run lasts seconds,
+    # so its lines share the start's UTC offset.
+    local_start = start.astimezone()
     rendered = [
-        f"{log_timestamp(start + timedelta(seconds=step * index))} {text}".rstrip()
+        f"{_local_stamp(local_start + timedelta(seconds=step * index))} {text}".rstrip()
         for index, text in enumerate(texts)
     ]
     return "\r\n".join(rendered) + "\r\n"

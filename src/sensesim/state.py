@@ -78,8 +78,10 @@ def iso(dt: datetime | None) -> str:
     """QRS date format: ISO-8601 UTC with milliseconds and Z; None is the QRS null date."""
     if dt is None:
         return NULL_DATE
-    dt = dt.astimezone(UTC)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+    if dt.tzinfo is not UTC:
+        dt = dt.astimezone(UTC)
+    return (f"{dt.year:04d}-{dt.month:02d}-{dt.day:02d}T{dt.hour:02d}:{dt.minute:02d}:{dt.second:02d}."
+            f"{dt.microsecond // 1000:03d}Z")
 
 
 def parse_iso(text: str) -> datetime:
