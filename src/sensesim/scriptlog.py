@@ -18,12 +18,18 @@ _FROM_FILE = re.compile(r"FROM\s+\[([^\]]+)\]", re.IGNORECASE)
 
 
 def log_timestamp(when: datetime) -> str:
-    return _local_stamp(when.astimezone())
+    local = when.astimezone()
+    return _local_stamp(local, _utc_offset(local))
 
 
-def _local_stamp(local: datetime) -> str:
-    offset = local.strftime("%z") or "+0000"
-    return local.strftime("%Y%m%dT%H%M%S.") + f"{local.microsecond // 1000:03d}" + offset
+def _utc_offset(local: datetime) -> str:
+    return local.strftime("%z") or "+0000"
+
+
+def _local_stamp(local: datetime, offset: str) -> str:
+    # Formatted by hand: strftime costs several times as much, for every line of every log.
+    return (f"{local.year:04d}{local.month:02d}{local.day:02d}T{local.hour:02d}{local.minute:02d}"
+            f"{local.second:02d}.{local.microsecond // 1000:03d}{offset}")
 
 
 def statements(script: str) -> list[tuple[int, str]]:
@@ -103,8 +109,9 @@ def render(
     # One conversion to local time per log (it looks up the zone each time): a run lasts seconds,
     # so its lines share the start's UTC offset.
     local_start = start.astimezone()
+    offset = _utc_offset(local_start)
     rendered = [
-        f"{_local_stamp(local_start + timedelta(seconds=step * index))} {text}".rstrip()
+        f"{_local_stamp(local_start + timedelta(seconds=step * index), offset)} {text}".rstrip()
         for index, text in enumerate(texts)
     ]
     return "\r\n".join(rendered) + "\r\n"

@@ -14,6 +14,7 @@ import time
 import httpx
 
 from qbutler.activity import ActivityFeed
+from qbutler.aiohttp_transport import AiohttpTransport
 from qbutler.alerts.channels.base import Channel
 from qbutler.alerts.channels.email import EmailChannel
 from qbutler.alerts.channels.mqtt import MqttChannel
@@ -45,7 +46,7 @@ class Alerts:
         self.activity = activity
         delivery = butler.alertDelivery
         self.http = httpx.AsyncClient(timeout=delivery.timeoutSeconds,
-                                      limits=httpx.Limits(max_connections=delivery.concurrency * 2))
+                                      transport=AiohttpTransport(max_connections=delivery.concurrency * 2))
         self.slack = SlackChannel(config, self.http)
         every: dict[str, Channel] = {
             "slack": self.slack,
