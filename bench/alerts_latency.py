@@ -8,7 +8,9 @@ outgoing webhook. Each alert is matched to its datagram by ExecutionId: every on
 exactly once; the latency is from sending the datagram to the receiver reading the request.
 
 Smaller bursts (100 and 10 datagrams in one second) show the latency of one alert when qbutler
-is not working through a backlog.
+is not working through a backlog. CPU is each process's user+system time from the first datagram
+to the last delivery, as a share of one core (2 cores: all three together cannot exceed 200%);
+"bench" is this process: the datagram sender and the receivers.
 
     python bench/alerts_latency.py [--runs 1] [--bursts 1000,100,10] [--markdown]
 """
@@ -35,14 +37,19 @@ import orjson
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "src"), str(ROOT / "tests"), str(ROOT / "tests" / "alerts")]
+sys.path[:0] = [str(ROOT / "src"), str(ROOT / "tests"), str(ROOT / "tests" / "alerts"), str(ROOT / "bench")]
 
 from alertkit import HttpReceiver  # noqa: E402
+from cpu import own_cpu, process_cpu  # noqa: E402
 
 from support.sense import sense_config  # noqa: E402
 
 TASKS = 100
 EXECUTION = re.compile(rb"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def cpu_now(*pids: int) -> list[float]:
+    return [process_cpu(pid) for pid in pids] + [own_cpu()]
 
 
 def free_port(kind: int = socket.SOCK_STREAM) -> int:
@@ -174,6 +181,7 @@ async def one_run(certs: Path, folder: Path, count: int) -> dict[str, Any]:
                 datagrams.append((execution, b";".join(fields)))
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
+                cpu_before = cpu_now(process.pid, site.process.pid)
                 start = time.perf_counter()
                 for index, (execution, payload) in enumerate(datagrams):
                     # Evenly over one second.
@@ -185,7 +193,10 @@ async def one_run(certs: Path, folder: Path, count: int) -> dict[str, Any]:
                 send_seconds = time.perf_counter() - start
             deadline = time.monotonic() + 90
             while time.monotonic() < deadline and len(receiver.requests) < 2 * len(datagrams):  # noqa: ASYNC110
-                await asyncio.sleep(0.1)
+                await asyncio.sleep(0.02)
+            elapsed = time.perf_counter() - start
+            cpu = [(after - before) / elapsed
+                   for before, after in zip(cpu_before, cpu_now(process.pid, site.process.pid), strict=True)]
             await asyncio.sleep(1.0)  # duplicates would show up now
         finally:
             process.terminate()
@@ -193,7 +204,8 @@ async def one_run(certs: Path, folder: Path, count: int) -> dict[str, Any]:
     finally:
         site.stop()
     await receiver.stop()
-    result: dict[str, Any] = {"sent": len(datagrams), "send_seconds": send_seconds}
+    result: dict[str, Any] = {"sent": len(datagrams), "send_seconds": send_seconds, "seconds": elapsed,
+                              "cpu": dict(zip(("qbutler", "sensesim", "bench"), cpu, strict=True))}
     for path, name in (("/slack", "slack"), ("/hook", "webhook")):
         latencies: list[float] = []
         counts: Counter[str] = Counter()
@@ -224,6 +236,7 @@ async def main() -> None:
     args = parser.parse_args()
     bursts = [int(b) for b in args.bursts.split(",")]
     rows = []
+    cpus: list[tuple[int, float, dict[str, float]]] = []
     with tempfile.TemporaryDirectory() as tmp:
         certs = Path(tmp) / "certs"
         for count in bursts:
@@ -235,8 +248,11 @@ async def main() -> None:
                 r = runs[-1]
                 print(f"{count} datagrams, run {run + 1}: sent in {r['send_seconds']:.2f}s; " + "; ".join(
                     f"{c}: {r[c]['delivered']} once, {r[c]['missing']} missing, {r[c]['duplicates']} dup, "
-                    f"p50 {r[c]['p50'] * 1000:.0f} ms, p95 {r[c]['p95'] * 1000:.0f} ms" for c in ("slack", "webhook")),
-                    flush=True)
+                    f"p50 {r[c]['p50'] * 1000:.0f} ms, p95 {r[c]['p95'] * 1000:.0f} ms" for c in ("slack", "webhook"))
+                    + f"; all delivered after {r['seconds']:.2f}s, CPU "
+                    + ", ".join(f"{name} {share:.0%}" for name, share in r["cpu"].items()), flush=True)
+            cpu = {name: statistics.median(r["cpu"][name] for r in runs) for name in runs[0]["cpu"]}
+            cpus.append((count, statistics.median(r["seconds"] for r in runs), cpu))
             for channel in ("slack", "webhook"):
                 rows.append((count, channel, statistics.median(r[channel]["p50"] for r in runs),
                              statistics.median(r[channel]["p95"] for r in runs),
@@ -245,12 +261,24 @@ async def main() -> None:
     for count, channel, p50, p95, exact in rows:
         print(f"  {count:5} datagrams  {channel:8} p50 {p50 * 1000:6.0f} ms   p95 {p95 * 1000:6.0f} ms   "
               f"every alert exactly once: {'yes' if exact else 'NO'}")
+    for count, seconds, cpu in cpus:
+        print(f"  {count:5} datagrams  all delivered after {seconds:.2f} s; CPU "
+              + ", ".join(f"{name} {share:.0%}" for name, share in cpu.items())
+              + f"; qbutler {cpu['qbutler'] * seconds / count * 1000:.2f} ms and sensesim "
+                f"{cpu['sensesim'] * seconds / count * 1000:.2f} ms CPU per alert")
     if args.markdown:
         print("\n| Burst | Channel | p50 datagram→delivery | p95 | Every alert exactly once |")
         print("|---|---|---|---|---|")
         for count, channel, p50, p95, exact in rows:
             print(f"| {count} in 1 s | {channel} | {p50 * 1000:.0f} ms | {p95 * 1000:.0f} ms | "
                   f"{'yes' if exact else 'no'} |")
+        print("\n| Burst | All delivered after | CPU qbutler | CPU sensesim | CPU bench | "
+              "qbutler CPU per alert | sensesim CPU per alert |")
+        print("|---|---|---|---|---|---|---|")
+        for count, seconds, cpu in cpus:
+            print(f"| {count} in 1 s | {seconds:.2f} s | {cpu['qbutler']:.0%} | {cpu['sensesim']:.0%} | "
+                  f"{cpu['bench']:.0%} | {cpu['qbutler'] * seconds / count * 1000:.2f} ms | "
+                  f"{cpu['sensesim'] * seconds / count * 1000:.2f} ms |")
 
 
 if __name__ == "__main__":

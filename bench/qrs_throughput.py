@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import resource
 import sys
 import tempfile
 import time
@@ -30,19 +28,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT / "tests"), str(ROOT / "bench")]
 
 from alerts_latency import SenseSim  # noqa: E402
+from cpu import own_cpu, process_cpu  # noqa: E402
 
 from support.sense import sense_config  # noqa: E402
-
-
-def process_cpu(pid: int) -> float:
-    """user+system seconds of a child process so far (from /proc, as it is still running)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def own_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 async def measure(qrs: Any, site: SenseSim, paths: list[str], method: str, seconds: float,

@@ -22,7 +22,6 @@ import asyncio
 import json
 import logging
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -33,7 +32,9 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+sys.path[:0] = [str(ROOT / "src"), str(ROOT / "bench")]
+
+from cpu import own_cpu, process_cpu  # noqa: E402
 
 from qbutler.config import parse_config  # noqa: E402
 from qbutler.scheduler.runner import Firing  # noqa: E402
@@ -84,7 +85,7 @@ class NoTasks:
         await asyncio.sleep(0)
 
 
-async def measure(config: dict, folder: Path, seconds: float, isolated: bool) -> dict:
+async def measure(config: dict, folder: Path, seconds: float, isolated: bool, sensesim_pid: int) -> dict:
     service = Service(parse_config(config, folder))
     scheduler = service.scheduler
     assert scheduler is not None
@@ -96,13 +97,12 @@ async def measure(config: dict, folder: Path, seconds: float, isolated: bool) ->
         # Start measuring at a whole second, after connections are warm.
         await asyncio.sleep(3 - time.time() % 1)
         scheduler.observers.append(firings.append)
-        begin, cpu_begin = time.time(), resource.getrusage(resource.RUSAGE_SELF)
+        begin, cpu_begin, sense_begin = time.time(), own_cpu(), process_cpu(sensesim_pid)
         await asyncio.sleep(seconds)
         scheduler.observers.remove(firings.append)
-        end, cpu_end = time.time(), resource.getrusage(resource.RUSAGE_SELF)
+        end, cpu, sense_cpu = time.time(), own_cpu() - cpu_begin, process_cpu(sensesim_pid) - sense_begin
     finally:
         await service.stop()
-    cpu = (cpu_end.ru_utime - cpu_begin.ru_utime) + (cpu_end.ru_stime - cpu_begin.ru_stime)
     fired = [f for f in firings if f.outcome in ("started", "failed")]
     late = [(f.started_at - f.occurrence) * 1000 for f in fired]
     sent = [(f.sent_at - f.occurrence) * 1000 for f in fired if f.sent_at is not None]
@@ -110,7 +110,8 @@ async def measure(config: dict, folder: Path, seconds: float, isolated: bool) ->
             "failed": sum(f.outcome == "failed" for f in firings),
             "p50_ms": statistics.median(late), "p99_ms": percentile(late, 0.99), "max_ms": max(late),
             "sent_p50_ms": statistics.median(sent), "sent_p99_ms": percentile(sent, 0.99),
-            "cpu_percent": 100 * cpu / (end - begin), "seconds": end - begin}
+            "cpu_percent": 100 * cpu / (end - begin), "sensesim_cpu_percent": 100 * sense_cpu / (end - begin),
+            "seconds": end - begin}
 
 
 def main() -> None:
@@ -131,7 +132,7 @@ def main() -> None:
                          for i in range(options.schedules)]
             (folder / "schedule.yaml").write_text(yaml.safe_dump({"butlerSchedule": schedules}), encoding="utf-8")
             config = qbutler_config(info, folder, options.max_concurrent_starts)
-            result = run(measure(config, folder, options.seconds, options.isolated))
+            result = run(measure(config, folder, options.seconds, options.isolated, sensesim.pid))
         finally:
             sensesim.terminate()
             sensesim.wait(10)
@@ -143,12 +144,14 @@ def main() -> None:
     print(f"  lateness  p50 {result['p50_ms']:.1f} ms  p99 {result['p99_ms']:.1f} ms  max {result['max_ms']:.1f} ms")
     print(f"  sent      p50 {result['sent_p50_ms']:.1f} ms  p99 {result['sent_p99_ms']:.1f} ms "
           "(start call out, after queueing for QRS)")
-    print(f"  CPU       {result['cpu_percent']:.0f}% of one core (qbutler's process)")
+    print(f"  CPU       {result['cpu_percent']:.0f}% of one core (qbutler's process), "
+          f"sensesim {result['sensesim_cpu_percent']:.0f}%")
     if options.markdown:
         print(f"| {options.schedules} schedules, every second, {result['seconds']:.0f} s, {mode} | "
               f"{result['firings']} | "
               f"{result['p50_ms']:.1f} ms | {result['p99_ms']:.1f} ms | {result['max_ms']:.1f} ms | "
-              f"{result['sent_p50_ms']:.0f} / {result['sent_p99_ms']:.0f} ms | {result['cpu_percent']:.0f}% |")
+              f"{result['sent_p50_ms']:.0f} / {result['sent_p99_ms']:.0f} ms | {result['cpu_percent']:.0f}% | "
+              f"{result['sensesim_cpu_percent']:.0f}% |")
 
 
 if __name__ == "__main__":

@@ -126,8 +126,9 @@ class QrsClient:
         async with self._http().request(method, URL(url, encoded=True), data=body,
                                         headers={"X-Qlik-Xrfkey": xrfkey}) as answer:
             content = await answer.read()
-            return httpx.Response(answer.status, headers=answer.raw_headers, content=content,
-                                  request=httpx.Request(method, url))
+            # No httpx.Request attached: parsing the URL again cost more than the rest of the
+            # answer, and callers read only status, headers and body.
+            return httpx.Response(answer.status, headers=answer.raw_headers, content=content)
 
     async def request(self, method: str, path: str, *, params: dict[str, Any] | None = None,
                       json: Any = None, expect: tuple[int, ...] = (200, 201, 204)) -> httpx.Response:
