@@ -6,8 +6,9 @@ process runs the QrsClient with `--concurrency` calls in flight for `--seconds` 
 - `reloadtask/{id}`: the per-event lookup of the alert path (a full task entity);
 - `task/{id}/start`: the scheduler's and REST API's task start (sensesim starts a run each time).
 
-The rate is completed calls per second; CPU is each process's user+system time over the run as a
-share of one core (the machine has 2 cores, so the two processes together cannot exceed 200%).
+The client runs on uvloop, as in `qbutler serve`. The rate is completed calls per second; CPU is
+each process's user+system time over the run as a share of one core (the machine has 2 cores,
+so the two processes together cannot exceed 200%).
 
     python bench/qrs_throughput.py [--seconds 5] [--concurrency 20] [--markdown]
 """
@@ -92,4 +93,6 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    from qbutler.service import run
+
+    run(main())  # on uvloop, as `qbutler serve` runs
