@@ -32,12 +32,12 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import orjson
-from croniter import croniter
 
 from qbutler.activity import ActivityFeed
 from qbutler.appdump import dump_app
 from qbutler.config import AppSnapshots as SnapshotSettings
 from qbutler.config import Config
+from qbutler.scheduler.cron import CronExpression
 from qbutler.sense.engine import EngineClient, EngineError, EngineUnavailable
 from qbutler.sense.qrs import QrsClient
 
@@ -216,11 +216,12 @@ async def list_apps(qrs: QrsClient, qrs_filter: str = "") -> list[tuple[str, str
     return sorted(((a["id"], a.get("name", "")) for a in apps), key=lambda a: (a[1].lower(), a[0]))
 
 
-def next_fire(schedule: str, timezone: str, after: datetime) -> datetime:
-    """The first time `schedule` fires after `after` (5 fields, or 6 with seconds first)."""
-    local = after.astimezone(ZoneInfo(timezone))
-    seconds_first = len(schedule.split()) == 6
-    return croniter(schedule, local, second_at_beginning=seconds_first).get_next(datetime)
+def next_fire(schedule: str, timezone: str, after: datetime, dialect: str = "standard") -> datetime:
+    """The first time `schedule` fires after `after` (5 fields, or 6 with seconds first), with the
+    scheduler's rules for wall times that daylight saving skips or repeats."""
+    zone = ZoneInfo(timezone)
+    instant = CronExpression.parse(schedule, dialect).next_fire(after.timestamp(), zone)
+    return datetime.fromtimestamp(instant, zone)
 
 
 Progress = Callable[[AppResult], None]
@@ -306,7 +307,7 @@ class AppSnapshotJob:
             # From the later of now and the last fire time: a timer that wakes a little early
             # must not fire the same occurrence twice.
             now = datetime.now(UTC)
-            due = next_fire(self.settings.schedule, self.settings.timezone, max(now, due))
+            due = next_fire(self.settings.schedule, self.settings.timezone, max(now, due), self.settings.cronDialect)
             await asyncio.sleep(max(0.0, (due - now).total_seconds()))
             try:
                 await self.run()
