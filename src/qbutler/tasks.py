@@ -21,7 +21,7 @@ import orjson
 from qbutler.activity import ActivityFeed
 from qbutler.api.schema import js_number_text
 from qbutler.config import Config
-from qbutler.kv.store import Store
+from qbutler.kv.store import ReservedNamespace, Store, is_internal
 from qbutler.sense.qrs import QrsClient, QrsError
 
 log = logging.getLogger("qbutler.tasks")
@@ -308,6 +308,8 @@ class TaskStarter:
         if not self.kv_enabled:
             log.warning("Start task: KV item ignored because the key-value store endpoints are disabled")
             return None
+        if is_internal(str(namespace)):
+            raise ReservedNamespace(str(namespace))
         return KvWrite(str(namespace), str(key), kv_text(value), parse_ttl(payload.get("ttl")))
 
     async def _check_kv_room(self, writes: list[KvWrite]) -> None:

@@ -175,6 +175,19 @@ async def test_kv_items_honour_the_namespace_key_limit_all_or_nothing(connect):
         assert await c.starts() == [c.task_ids[SALES]]
 
 
+async def test_kv_items_may_not_write_qbutlers_internal_namespaces(connect):
+    async with connect() as c:
+        body = [{"type": "keyvaluestore", "payload": {"namespace": "etl", "key": "k", "value": "v"}},
+                {"type": "keyvaluestore", "payload": {"namespace": "qbutler.udp-dedup", "key": "k", "value": "v"}},
+                {"type": "starttaskid", "payload": {"taskId": c.task_ids[SALES]}}]
+        response = await c.api.put("/v4/reloadtask/-/start", json=body)
+        assert response.status_code == 400
+        assert response.json()["message"] == ("Namespace qbutler.udp-dedup is reserved for qbutler's internal "
+                                              "records (namespaces starting with 'qbutler.')")
+        assert await c.qrs_calls() == []
+        assert await c.running.service.kv.namespaces() == []
+
+
 async def test_kv_items_ignored_when_kv_endpoints_are_off(connect):
     from support.qbutler import ALL_SWITCHES
 

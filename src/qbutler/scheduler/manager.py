@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from qbutler.config import Config
+from qbutler.kv.store import internal_namespace
 from qbutler.scheduler.clock import Clock, SystemClock
 from qbutler.scheduler.cron import Dialect, iso
 from qbutler.scheduler.model import STARTED_STATES, Schedule, ScheduleError, check_schedule, schedule_label
@@ -22,8 +23,9 @@ from qbutler.scheduler.store import ScheduleFileError, ScheduleStore
 
 log = logging.getLogger("qbutler.scheduler")
 
-# KV namespace of the per-occurrence reservations shared between instances.
-RESERVATION_NAMESPACE = "qbutler-scheduler"
+# KV namespace of the per-occurrence reservations shared between instances (internal: hidden
+# from the REST endpoints).
+RESERVATION_NAMESPACE = internal_namespace("scheduler")
 
 
 class ScheduleNotFound(KeyError):
