@@ -35,6 +35,7 @@ import orjson
 
 from qbutler.activity import ActivityFeed
 from qbutler.appdump import dump_app
+from qbutler.background import cancel_and_wait
 from qbutler.config import AppSnapshots as SnapshotSettings
 from qbutler.config import Config
 from qbutler.scheduler.cron import CronExpression
@@ -295,11 +296,8 @@ class AppSnapshotJob:
         self._loop = asyncio.create_task(self._run_on_schedule(), name="app-snapshots")
 
     async def stop(self) -> None:
-        if self._loop is not None:
-            self._loop.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._loop
-            self._loop = None
+        await cancel_and_wait(self._loop)
+        self._loop = None
 
     async def _run_on_schedule(self) -> None:
         due = datetime.now(UTC)

@@ -4,7 +4,6 @@ and CLI use (list, create, update, delete, start, stop, status)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import socket
@@ -12,6 +11,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from qbutler.background import cancel_and_wait
 from qbutler.config import Config
 from qbutler.kv.store import internal_namespace
 from qbutler.scheduler.clock import Clock, SystemClock
@@ -76,10 +76,7 @@ class Scheduler:
         log.info("SCHEDULER: %d schedule(s) loaded from %s", len(entries), self.store.path)
 
     async def stop(self) -> None:
-        if self._watcher is not None:
-            self._watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watcher
+        await cancel_and_wait(self._watcher)
         if self.runner is not None:
             await self.runner.stop()
         await self.state.stop()
