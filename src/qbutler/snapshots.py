@@ -18,12 +18,9 @@ something is one commit, so `git log -p apps/<appId>.json` shows what changed wh
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
-import os
 import re
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -38,6 +35,7 @@ from qbutler.appdump import dump_app
 from qbutler.background import cancel_and_wait
 from qbutler.config import AppSnapshots as SnapshotSettings
 from qbutler.config import Config
+from qbutler.durable import write_atomic
 from qbutler.scheduler.cron import CronExpression
 from qbutler.sense.engine import EngineClient, EngineError, EngineUnavailable
 from qbutler.sense.qrs import QrsClient
@@ -122,21 +120,6 @@ def render_snapshot(dump: dict[str, Any], omit_keys: list[str] | tuple[str, ...]
 # ----------------------------------------------------------------------------- files
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise
-
-
 class SnapshotFolder:
     """The files of one snapshot directory (blocking file I/O; callers run it in a thread)."""
 
@@ -163,8 +146,8 @@ class SnapshotFolder:
         if previous == digest:
             return "unchanged"
         stamp = when.astimezone(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-        _write_atomically(self.directory / "versions" / app_id / f"{stamp}-{digest[:12]}.json", data)
-        _write_atomically(current, data)
+        write_atomic(self.directory / "versions" / app_id / f"{stamp}-{digest[:12]}.json", data)
+        write_atomic(current, data)
         if self.keep_versions:
             for old in self.versions(app_id)[:-self.keep_versions]:
                 old.unlink()

@@ -21,8 +21,8 @@ from typing import Any
 import orjson
 
 from qbutler.background import cancel_and_wait
+from qbutler.durable import write_atomic
 from qbutler.scheduler.cron import iso, parse_iso
-from qbutler.scheduler.store import write_atomic
 
 log = logging.getLogger("qbutler.scheduler")
 
