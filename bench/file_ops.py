@@ -14,9 +14,7 @@ import argparse
 import asyncio
 import os
 import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,21 +22,17 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
-import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+
+from ping import free_port, start_qbutler  # noqa: E402
 
 from qbutler.files import Sandbox  # noqa: E402
 
 SMALL = 4 * 1024
 LARGE = 64 * 1024 * 1024
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def make_site(folder: Path) -> tuple[Path, Path, Path]:
@@ -95,26 +89,6 @@ async def sandbox_round(folder: Path) -> dict[str, tuple[float, float]]:
     return results
 
 
-def start_qbutler(folder: Path, port: int, source: Path, target: Path) -> subprocess.Popen[bytes]:
-    pair = [{"fromDirectory": str(source), "toDirectory": str(target)}]
-    config = {"Butler": {"logLevel": "warn",
-                         "restServerConfig": {"enable": True, "serverHost": "127.0.0.1", "serverPort": port},
-                         "restServerEndpointsEnable": {"fileCopy": True},
-                         "fileCopyApprovedDirectories": pair}}
-    file = folder / "qbutler.yaml"
-    file.write_text(yaml.safe_dump(config), encoding="utf-8")
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    process = subprocess.Popen([sys.executable, "-m", "qbutler", "serve", "-c", str(file)], env=env, cwd=folder)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return process
-        except OSError:
-            time.sleep(0.05)
-    process.kill()
-    raise RuntimeError("qbutler did not start")
-
 
 async def http_round(url: str, source: Path, target: Path, concurrency: int, seconds: float) -> dict[str, float]:
     latencies: list[float] = []
@@ -153,7 +127,9 @@ def main() -> None:
             rounds.append(asyncio.run(sandbox_round(Path(folder) / f"round{index}")))
         source, target, _ = make_site(Path(folder) / "http")
         port = free_port()
-        process = start_qbutler(Path(folder), port, source, target)
+        pair = {"fromDirectory": str(source), "toDirectory": str(target)}
+        process = start_qbutler(Path(folder), port, restServerEndpointsEnable={"fileCopy": True},
+                                fileCopyApprovedDirectories=[pair])
         try:
             url = f"http://127.0.0.1:{port}/v4/filecopy"
             http_runs = [asyncio.run(http_round(url, source, target, 8, args.seconds)) for _ in range(args.rounds)]

@@ -12,20 +12,16 @@ transaction is fsync'd (WAL, synchronous=FULL, group commit). Reports medians ov
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import shutil
-import socket
 import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-import yaml
-from ping import _ms, free_port
+from ping import _ms, free_port, start_qbutler
 
 ROOT = Path(__file__).resolve().parents[1]
 NAMESPACE = "bench"
@@ -52,26 +48,6 @@ request = function()
 end
 """
 
-
-def start_qbutler(folder: Path, port: int, backend: str) -> subprocess.Popen[bytes]:
-    config = {"Butler": {"logLevel": "warn",
-                         "restServerConfig": {"enable": True, "serverHost": "127.0.0.1", "serverPort": port},
-                         "restServerEndpointsEnable": {"keyValueStore": True},
-                         "keyValueStore": {"backend": backend},
-                         "qbutler": {"dataDirectory": "data"}}}
-    file = folder / "qbutler.yaml"
-    file.write_text(yaml.safe_dump(config), encoding="utf-8")
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    process = subprocess.Popen([sys.executable, "-m", "qbutler", "serve", "-c", str(file)], env=env, cwd=folder)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return process
-        except OSError:
-            time.sleep(0.05)
-    process.kill()
-    raise RuntimeError("qbutler did not start")
 
 
 def run_wrk(url: str, script: Path, seconds: int) -> dict[str, float]:
@@ -102,7 +78,8 @@ def main() -> None:
         scripts = {"GET": folder / "get.lua", "POST": folder / "post.lua"}
         scripts["GET"].write_text(GET_SCRIPT, encoding="utf-8")
         scripts["POST"].write_text(POST_SCRIPT, encoding="utf-8")
-        process = start_qbutler(folder, port, args.backend)
+        process = start_qbutler(folder, port, restServerEndpointsEnable={"keyValueStore": True},
+                                keyValueStore={"backend": args.backend}, qbutler={"dataDirectory": "data"})
         try:
             run_wrk(url, scripts["POST"], 2)  # creates the 1,000 keys and warms up
             runs: dict[str, list[dict[str, float]]] = {"GET": [], "POST": []}

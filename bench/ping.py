@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import yaml
@@ -34,10 +35,12 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_qbutler(folder: Path, port: int) -> subprocess.Popen[bytes]:
+def start_qbutler(folder: Path, port: int, **butler: Any) -> subprocess.Popen[bytes]:
+    """`qbutler serve` as a subprocess with REST on loopback `port` and `butler` added to its
+    Butler section (the other benches import this); returns once the port accepts connections."""
     config = {"Butler": {"logLevel": "warn",
                          "restServerConfig": {"enable": True, "serverHost": "127.0.0.1", "serverPort": port},
-                         "restServerEndpointsEnable": {"butlerping": True}}}
+                         **butler}}
     file = folder / "qbutler.yaml"
     file.write_text(yaml.safe_dump(config), encoding="utf-8")
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
@@ -99,7 +102,7 @@ def main() -> None:
     url = f"http://127.0.0.1:{port}/v4/butlerping"
     tool = "wrk" if shutil.which("wrk") else "python"
     with tempfile.TemporaryDirectory() as folder:
-        process = start_qbutler(Path(folder), port)
+        process = start_qbutler(Path(folder), port, restServerEndpointsEnable={"butlerping": True})
         try:
             runs = [run_wrk(url, args.seconds) if tool == "wrk" else asyncio.run(run_python(url, args.seconds))
                     for _ in range(args.runs)]

@@ -79,6 +79,23 @@ def serve(
         raise typer.Exit(1) from None
 
 
+@app.command()
+def demo(
+    check: Annotated[bool, typer.Option("--check", help="Run headless, exercise every capability once, "
+                                                      "print a pass/fail table; exit 1 on any failure.")] = False,
+    folder: Annotated[Path | None, typer.Option("--dir", help="Keep the demo's files (config, certificates, "
+                                                             "logs, data) in this folder.")] = None,
+    port: Annotated[int, typer.Option("--port", help="REST API port (0: a free port).")] = 0,
+) -> None:
+    """Run qbutler against a simulated Sense site, with a live view of what happens."""
+    from qbutler.demo import run as demo_run
+    from qbutler.service import run
+
+    if check:
+        raise typer.Exit(0 if run(demo_run.check(folder, port)) else 1)
+    run(demo_run.live(folder, port))
+
+
 @config_app.command("check")
 def config_check(configfile: Annotated[Path, typer.Argument(help="Config file to validate.")]) -> None:
     """Validate a config file: exit 0 when valid, 1 with every error otherwise."""

@@ -14,13 +14,13 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from croniter import croniter
 from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
 )
 from pydantic_core import PydanticCustomError
@@ -37,6 +37,7 @@ from qbutler.alerts.config import (
     WebhookNotification,
 )
 from qbutler.config_types import NullableList, Port, Section
+from qbutler.scheduler.cron import CronError, CronExpression
 
 ENV_PREFIX = "QBUTLER__"
 
@@ -272,13 +273,6 @@ class MqttConfig(Section):
     reconnectMaxDelaySeconds: float = Field(30.0, gt=0)
     # qbutler: how long one publish waits for the broker's acknowledgement before it is queued.
     publishTimeoutSeconds: float = Field(5.0, gt=0)
-def _cron_expression(value: Any) -> Any:
-    fields = str(value).split()
-    if len(fields) not in (5, 6) or not croniter.is_valid(str(value), second_at_beginning=len(fields) == 6):
-        raise PydanticCustomError("cron", "expected a cron expression of 5 fields, or 6 with seconds first")
-    return value
-
-
 def _time_zone(value: Any) -> Any:
     try:
         ZoneInfo(str(value))
@@ -300,8 +294,11 @@ class AppSnapshots(Section):
 
     # Run on `schedule` while qbutler serves; `qbutler app snapshot` works either way.
     enable: bool = False
+    # How `schedule` is read (see qbutler.scheduler.cron): `standard` crontab (months 1-12, weekday
+    # 0-7) or `butler`, the dialect of Butler's schedule file (months 0-11, weekday 0-6).
+    cronDialect: Literal["butler", "standard"] = "standard"
     # Cron: 5 fields, or 6 with seconds first (as in Butler's schedules).
-    schedule: Annotated[str, BeforeValidator(_cron_expression)] = "0 2 * * *"
+    schedule: str = "0 2 * * *"
     timezone: Annotated[str, BeforeValidator(_time_zone)] = "UTC"
     # QRS filter on apps (e.g. "stream.name eq 'Finance'"); empty snapshots every app.
     filter: str = ""
@@ -314,6 +311,18 @@ class AppSnapshots(Section):
     # Dotted paths left out of the files, so that a reload alone is no new version.
     omitKeys: Annotated[list[str], NullableList] = ["properties.qLastReloadTime"]
     git: AppSnapshotsGit = AppSnapshotsGit()
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule_parses(cls, value: str, info: ValidationInfo) -> str:
+        # cronDialect is declared first, so it is validated (or failed) by now.
+        dialect = info.data.get("cronDialect")
+        if dialect is not None:
+            try:
+                CronExpression.parse(value, dialect)
+            except CronError as exc:
+                raise PydanticCustomError("cron", "{problem}", {"problem": str(exc)}) from None
+        return value
 
 
 class QbutlerSettings(Section):

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import aiomqtt
 
 from qbutler.activity import ActivityFeed
+from qbutler.background import cancel_and_wait
 from qbutler.config import Config
 from qbutler.tasks import TaskStarter
 
@@ -97,11 +98,8 @@ class MqttClient:
             with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
                 await client.publish(self.settings.statusTopic, OFFLINE, qos=self.settings.qos, retain=True,
                                      timeout=2)
-        if self._loop_task is not None:
-            self._loop_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._loop_task
-            self._loop_task = None
+        await cancel_and_wait(self._loop_task)
+        self._loop_task = None
         for handler in list(self._handlers):
             handler.cancel()
         if self.outbox:

@@ -18,12 +18,9 @@ something is one commit, so `git log -p apps/<appId>.json` shows what changed wh
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
-import os
 import re
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -32,12 +29,14 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import orjson
-from croniter import croniter
 
 from qbutler.activity import ActivityFeed
 from qbutler.appdump import dump_app
+from qbutler.background import cancel_and_wait
 from qbutler.config import AppSnapshots as SnapshotSettings
 from qbutler.config import Config
+from qbutler.durable import write_atomic
+from qbutler.scheduler.cron import CronExpression
 from qbutler.sense.engine import EngineClient, EngineError, EngineUnavailable
 from qbutler.sense.qrs import QrsClient
 
@@ -121,21 +120,6 @@ def render_snapshot(dump: dict[str, Any], omit_keys: list[str] | tuple[str, ...]
 # ----------------------------------------------------------------------------- files
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise
-
-
 class SnapshotFolder:
     """The files of one snapshot directory (blocking file I/O; callers run it in a thread)."""
 
@@ -162,8 +146,8 @@ class SnapshotFolder:
         if previous == digest:
             return "unchanged"
         stamp = when.astimezone(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-        _write_atomically(self.directory / "versions" / app_id / f"{stamp}-{digest[:12]}.json", data)
-        _write_atomically(current, data)
+        write_atomic(self.directory / "versions" / app_id / f"{stamp}-{digest[:12]}.json", data)
+        write_atomic(current, data)
         if self.keep_versions:
             for old in self.versions(app_id)[:-self.keep_versions]:
                 old.unlink()
@@ -216,11 +200,12 @@ async def list_apps(qrs: QrsClient, qrs_filter: str = "") -> list[tuple[str, str
     return sorted(((a["id"], a.get("name", "")) for a in apps), key=lambda a: (a[1].lower(), a[0]))
 
 
-def next_fire(schedule: str, timezone: str, after: datetime) -> datetime:
-    """The first time `schedule` fires after `after` (5 fields, or 6 with seconds first)."""
-    local = after.astimezone(ZoneInfo(timezone))
-    seconds_first = len(schedule.split()) == 6
-    return croniter(schedule, local, second_at_beginning=seconds_first).get_next(datetime)
+def next_fire(schedule: str, timezone: str, after: datetime, dialect: str = "standard") -> datetime:
+    """The first time `schedule` fires after `after` (5 fields, or 6 with seconds first), with the
+    scheduler's rules for wall times that daylight saving skips or repeats."""
+    zone = ZoneInfo(timezone)
+    instant = CronExpression.parse(schedule, dialect).next_fire(after.timestamp(), zone)
+    return datetime.fromtimestamp(instant, zone)
 
 
 Progress = Callable[[AppResult], None]
@@ -294,11 +279,8 @@ class AppSnapshotJob:
         self._loop = asyncio.create_task(self._run_on_schedule(), name="app-snapshots")
 
     async def stop(self) -> None:
-        if self._loop is not None:
-            self._loop.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._loop
-            self._loop = None
+        await cancel_and_wait(self._loop)
+        self._loop = None
 
     async def _run_on_schedule(self) -> None:
         due = datetime.now(UTC)
@@ -306,7 +288,7 @@ class AppSnapshotJob:
             # From the later of now and the last fire time: a timer that wakes a little early
             # must not fire the same occurrence twice.
             now = datetime.now(UTC)
-            due = next_fire(self.settings.schedule, self.settings.timezone, max(now, due))
+            due = next_fire(self.settings.schedule, self.settings.timezone, max(now, due), self.settings.cronDialect)
             await asyncio.sleep(max(0.0, (due - now).total_seconds()))
             try:
                 await self.run()

@@ -21,7 +21,7 @@ import orjson
 from qbutler.activity import ActivityFeed
 from qbutler.api.schema import js_number_text
 from qbutler.config import Config
-from qbutler.kv.store import Store
+from qbutler.kv.store import ReservedNamespace, Store, is_internal
 from qbutler.sense.qrs import QrsClient, QrsError
 
 log = logging.getLogger("qbutler.tasks")
@@ -40,6 +40,15 @@ INTERMEDIATE = {0, 1, 2, 3, 4, 5, 10, 13, 14}
 
 class TaskStartError(Exception):
     """A task could not be started or looked up (QRS unreachable, refused, or failed)."""
+
+
+class KvLimitExceeded(Exception):
+    """The request's KV items would take a namespace past Butler.keyValueStore.maxKeysPerNamespace."""
+
+    def __init__(self, namespace: str, limit: int, held: int, new_keys: int):
+        super().__init__(f"Namespace {namespace} holds {held} keys; the {new_keys} new key(s) of this request would "
+                         f"exceed its maximum of {limit} keys (Butler.keyValueStore.maxKeysPerNamespace); "
+                         "nothing was applied")
 
 
 class InvalidStartRequest(Exception):
@@ -179,6 +188,8 @@ class TaskStarter:
         self.wait_settings = butler.startTaskWait
         self.qrs = qrs
         self.kv = kv
+        # The same key limit as REST writes (0: none).
+        self.kv_limit = butler.keyValueStore.maxKeysPerNamespace or None
         # Butler writes KV pairs from a start call only while the KV endpoints are switched on.
         self.kv_enabled = kv_enabled
         self.activity = activity
@@ -258,7 +269,8 @@ class TaskStarter:
             elif kind == "starttaskcustomproperty":
                 cp_items.append((payload["customPropertyName"], payload["customPropertyValue"]))
 
-        # Phase 1: QRS reads only. A failure here leaves nothing applied.
+        # Phase 1: reads only (KV room, then QRS). A failure here leaves nothing applied.
+        await self._check_kv_room(kv_writes)
         try:
             id_tasks = await self._classify_ids(id_candidates, report)
             for tag in tag_items:
@@ -296,11 +308,27 @@ class TaskStarter:
         if not self.kv_enabled:
             log.warning("Start task: KV item ignored because the key-value store endpoints are disabled")
             return None
+        if is_internal(str(namespace)):
+            raise ReservedNamespace(str(namespace))
         return KvWrite(str(namespace), str(key), kv_text(value), parse_ttl(payload.get("ttl")))
 
-    async def _write_kv(self, writes: list[KvWrite]) -> None:
+    async def _check_kv_room(self, writes: list[KvWrite]) -> None:
+        """Refuse the request when its new keys do not fit their namespace's key limit."""
+        if self.kv_limit is None:
+            return
+        keys_by_namespace: dict[str, set[str]] = {}
         for write in writes:
-            await self.kv.set(write.namespace, write.key, write.value, write.ttl_ms)
+            keys_by_namespace.setdefault(write.namespace, set()).add(write.key)
+        for namespace, keys in keys_by_namespace.items():
+            new_keys = [key for key in keys if await self.kv.get(namespace, key) is None]
+            held = await self.kv.count(namespace)
+            if new_keys and held + len(new_keys) > self.kv_limit:
+                raise KvLimitExceeded(namespace, self.kv_limit, held, len(new_keys))
+
+    async def _write_kv(self, writes: list[KvWrite]) -> None:
+        # max_keys again: a concurrent writer may have filled the namespace since the check.
+        for write in writes:
+            await self.kv.set(write.namespace, write.key, write.value, write.ttl_ms, max_keys=self.kv_limit)
 
     async def _classify_ids(self, candidates: list[Any], report: StartReport) -> list[MatchedTask]:
         """Syntax, then the filter, then existence (REST reference §7.3), reported in request order;

@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 import pytest
 
-from qbutler.config import Config, parse_config
+from qbutler.config import Config, ConfigError, parse_config
 from qbutler.sense.engine import EngineClient
 from qbutler.sense.qrs import QrsClient
 from qbutler.snapshots import AppSnapshotJob, render_snapshot
@@ -220,3 +220,33 @@ def test_schedule_fire_times_read_the_cron_in_its_time_zone() -> None:
                                                                                                 tzinfo=UTC)
     # Six fields: seconds first, as in Butler's schedules.
     assert next_fire("*/20 * * * * *", "UTC", after) == datetime(2026, 1, 15, 0, 30, 20, tzinfo=UTC)
+
+
+def test_schedule_is_checked_by_the_schedulers_cron_reader(tmp_path: Path) -> None:
+    def settings(**snapshots: Any) -> dict[str, Any]:
+        return {"Butler": {"appSnapshots": snapshots}}
+
+    # Standard dialect by default: an expression that can never fire (30 February) is refused
+    # when the config is read, not when the schedule loop first looks for a fire time.
+    with pytest.raises(ConfigError) as refused:
+        parse_config(settings(schedule="0 2 30 2 *"), tmp_path)
+    assert "none of these days occurs in the chosen months" in str(refused.value)
+    assert "appSnapshots.schedule" in str(refused.value)
+    # Butler's dialect on request: months 0-11, so 0 is January.
+    config = parse_config(settings(schedule="0 2 1 0 *", cronDialect="butler"), tmp_path)
+    assert config.Butler.appSnapshots.cronDialect == "butler"
+    with pytest.raises(ConfigError, match="out of range 1-12"):
+        parse_config(settings(schedule="0 2 1 0 *"), tmp_path)
+
+
+def test_schedule_fire_times_follow_the_schedulers_daylight_saving_rules() -> None:
+    from datetime import UTC, datetime
+
+    from qbutler.snapshots import next_fire
+
+    # 29 March 2026 02:30 does not exist in Stockholm: it fires once, at the jump to 03:00 CEST.
+    spring = next_fire("30 2 * * *", "Europe/Stockholm", datetime(2026, 3, 28, 12, tzinfo=UTC))
+    assert spring == datetime(2026, 3, 29, 1, 0, tzinfo=UTC)
+    # The butler dialect reads month 1 as February.
+    assert next_fire("0 0 1 1 *", "UTC", datetime(2026, 1, 15, tzinfo=UTC), "butler") == datetime(
+        2026, 2, 1, tzinfo=UTC)

@@ -102,7 +102,8 @@ async def test_failed_write_changes_nothing(tmp_path: Path):
 WRITER = """
 import sys
 from pathlib import Path
-from qbutler.scheduler.store import dump_schedules, write_atomic
+from qbutler.durable import write_atomic
+from qbutler.scheduler.store import dump_schedules
 path = Path(sys.argv[1])
 versions = [dump_schedules([{"id": str(i), "name": "x" * 20000, "tags": [str(n) for n in range(2000)]}])
             for i in range(2)]

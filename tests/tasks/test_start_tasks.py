@@ -153,6 +153,41 @@ async def test_kv_items_are_written_even_when_nothing_starts(connect):
         assert (await c.api.get("/v4/keyvalues/etl/keyexists", params={"key": "skipped"})).json()["keyExists"] is False
 
 
+async def test_kv_items_honour_the_namespace_key_limit_all_or_nothing(connect):
+    async with connect(keyValueStore={"maxKeysPerNamespace": 2}) as c:
+        kv = c.running.service.kv
+        await kv.set("etl", "a", "1")
+        start = {"type": "starttaskid", "payload": {"taskId": c.task_ids[SALES]}}
+        # Overwriting `a` needs no room, but two new keys do not fit beside it.
+        body = [{"type": "keyvaluestore", "payload": {"namespace": "etl", "key": key, "value": "2"}}
+                for key in ("a", "b", "c")] + [start]
+        response = await c.api.put("/v4/reloadtask/-/start", json=body)
+        assert response.status_code == 400
+        message = response.json()["message"]
+        assert "Namespace etl" in message and "maximum of 2 keys" in message
+        assert "maxKeysPerNamespace" in message and "nothing was applied" in message
+        assert await c.qrs_calls() == []
+        assert [(e.key, e.value) for e in await kv.entries("etl")] == [("a", "1")]
+        # One new key fits.
+        response = await c.api.put("/v4/reloadtask/-/start", json=[*body[:2], start])
+        assert response.status_code == 200
+        assert [(e.key, e.value) for e in await kv.entries("etl")] == [("a", "2"), ("b", "2")]
+        assert await c.starts() == [c.task_ids[SALES]]
+
+
+async def test_kv_items_may_not_write_qbutlers_internal_namespaces(connect):
+    async with connect() as c:
+        body = [{"type": "keyvaluestore", "payload": {"namespace": "etl", "key": "k", "value": "v"}},
+                {"type": "keyvaluestore", "payload": {"namespace": "qbutler.udp-dedup", "key": "k", "value": "v"}},
+                {"type": "starttaskid", "payload": {"taskId": c.task_ids[SALES]}}]
+        response = await c.api.put("/v4/reloadtask/-/start", json=body)
+        assert response.status_code == 400
+        assert response.json()["message"] == ("Namespace qbutler.udp-dedup is reserved for qbutler's internal "
+                                              "records (namespaces starting with 'qbutler.')")
+        assert await c.qrs_calls() == []
+        assert await c.running.service.kv.namespaces() == []
+
+
 async def test_kv_items_ignored_when_kv_endpoints_are_off(connect):
     from support.qbutler import ALL_SWITCHES
 

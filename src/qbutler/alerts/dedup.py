@@ -8,9 +8,9 @@ is processed; once processing succeeded the id stays for the configured TTL.
 from __future__ import annotations
 
 from qbutler.alerts.config import UdpDeduplication
-from qbutler.kv.store import Store
+from qbutler.kv.store import Store, internal_namespace
 
-NAMESPACE = "qbutler.udp-dedup"
+NAMESPACE = internal_namespace("udp-dedup")
 
 
 class Dedup:

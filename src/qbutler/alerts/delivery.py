@@ -22,6 +22,7 @@ from qbutler.alerts.channels.base import Channel, DeliveryError, Message
 from qbutler.alerts.config import AlertDelivery
 from qbutler.alerts.journal import Journal
 from qbutler.alerts.ratelimit import RateLimits
+from qbutler.background import cancel_and_wait
 
 log = logging.getLogger("qbutler.alerts.delivery")
 
@@ -60,11 +61,7 @@ class Deliverer:
         for timer in self._timers:
             timer.cancel()
         self._timers.clear()
-        for worker in self._workers:
-            worker.cancel()
-        for worker in self._workers:
-            with contextlib.suppress(asyncio.CancelledError):
-                await worker
+        await cancel_and_wait(*self._workers)
         self._workers = []
 
     async def submit(self, message: Message) -> bool:

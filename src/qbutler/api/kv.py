@@ -10,7 +10,7 @@ import orjson
 
 from qbutler.api.http import TEXT_TYPE, HttpError, Request, Response, empty_response, json_response
 from qbutler.api.routing import RouteTable
-from qbutler.kv.store import NamespaceFull
+from qbutler.kv.store import NamespaceFull, ReservedNamespace, is_internal
 
 log = logging.getLogger("qbutler.kv")
 
@@ -39,6 +39,13 @@ async def _call(operation: Awaitable[T], failure: str) -> T:
         raise HttpError(500, failure) from None
 
 
+def _public(namespace: str) -> str:
+    """The namespace a client named; 400 for one of qbutler's internal namespaces."""
+    if is_internal(namespace):
+        raise HttpError(400, str(ReservedNamespace(namespace)))
+    return namespace
+
+
 def namespace_not_found(namespace: str) -> HttpError:
     return HttpError(400, f"Namespace not found: {namespace}")
 
@@ -64,7 +71,8 @@ async def _lookup(ctx: Any, namespace: str, key: str) -> dict[str, str] | None:
     responses={200: {"type": "array", "items": {"type": "string"}}},
 )
 async def list_namespaces(request: Request, ctx: Any) -> list[str]:
-    return await _call(ctx.kv.namespaces(), "Failed getting all namespaces")
+    namespaces = await _call(ctx.kv.namespaces(), "Failed getting all namespaces")
+    return [namespace for namespace in namespaces if not is_internal(namespace)]
 
 
 @routes.get(
@@ -76,7 +84,7 @@ async def list_namespaces(request: Request, ctx: Any) -> list[str]:
     documented={400: "Namespace or key not found"},
 )
 async def get_value(request: Request, ctx: Any) -> Response:
-    namespace, key = request.params["namespace"], request.query["key"]
+    namespace, key = _public(request.params["namespace"]), request.query["key"]
     found = await _call(_lookup(ctx, namespace, key), "Failed getting key-value data")
     if found is None:
         raise key_not_found(namespace, key)
@@ -94,7 +102,7 @@ async def get_value(request: Request, ctx: Any) -> Response:
     documented={400: "Namespace not found"},
 )
 async def key_exists(request: Request, ctx: Any) -> dict[str, Any]:
-    namespace, key = request.params["namespace"], request.query["key"]
+    namespace, key = _public(request.params["namespace"]), request.query["key"]
     found = await _call(_lookup(ctx, namespace, key), "Failed getting key-value data")
     return {"keyExists": found is not None, "keyValue": found or {}}
 
@@ -110,7 +118,7 @@ async def key_exists(request: Request, ctx: Any) -> dict[str, Any]:
     documented={201: "Key stored", 400: "Key missing or namespace full"},
 )
 async def set_value(request: Request, ctx: Any) -> Response:
-    namespace = request.params["namespace"]
+    namespace = _public(request.params["namespace"])
     body = request.json
     key = body.get("key")
     if not key:
@@ -137,7 +145,7 @@ async def set_value(request: Request, ctx: Any) -> Response:
     documented={204: "Key deleted", 400: "Key missing, or namespace or key not found"},
 )
 async def delete_key(request: Request, ctx: Any) -> Response:
-    namespace, key = request.params["namespace"], request.params["key"]
+    namespace, key = _public(request.params["namespace"]), request.params["key"]
     if not key:
         raise HttpError(400, "Required parameter is missing")
 
@@ -158,7 +166,7 @@ async def delete_key(request: Request, ctx: Any) -> Response:
     documented={204: "Namespace deleted", 400: "Namespace not found"},
 )
 async def delete_namespace(request: Request, ctx: Any) -> Response:
-    namespace = request.params["namespace"]
+    namespace = _public(request.params["namespace"])
     if not await _call(ctx.kv.delete_namespace(namespace), "Failed clearing namespace"):
         raise namespace_not_found(namespace)
     return empty_response(204)
@@ -172,7 +180,7 @@ async def delete_namespace(request: Request, ctx: Any) -> Response:
     documented={200: "The namespace and its keys", 400: "Namespace not found"},
 )
 async def list_keys(request: Request, ctx: Any) -> Response:
-    namespace = request.params["namespace"]
+    namespace = _public(request.params["namespace"])
     entries = await _call(ctx.kv.entries(namespace), "Failed getting list of keys in namespace")
     if not entries:
         raise namespace_not_found(namespace)

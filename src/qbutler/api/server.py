@@ -47,7 +47,7 @@ class AsgiListener:
         sock = _bind(self.host, self.port)
         self.port = sock.getsockname()[1]
         server_config = uvicorn.Config(
-            self.app, http="httptools", ws="none", lifespan="off", log_config=None,
+            self.app, http="httptools", ws="none", lifespan="off", log_config=None, interface="asgi3",
             access_log=False, server_header=False, timeout_graceful_shutdown=5, **self.options,
         )
         self._server = _EmbeddedServer(server_config)

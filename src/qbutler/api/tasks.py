@@ -6,7 +6,8 @@ from typing import Any
 
 from qbutler.api.http import HttpError, Request, Response, ValidationFailed, text_json_response
 from qbutler.api.routing import RouteTable
-from qbutler.tasks import ITEM_TYPES, InvalidStartRequest, TaskStartError
+from qbutler.kv.store import NamespaceFull, ReservedNamespace
+from qbutler.tasks import ITEM_TYPES, InvalidStartRequest, KvLimitExceeded, TaskStartError
 
 routes = RouteTable("Qlik Sense tasks")
 
@@ -45,6 +46,8 @@ async def start_tasks(request: Request, ctx: Any) -> Response:
                                      wait=request.query.get("wait") is True)
     except InvalidStartRequest as exc:
         raise ValidationFailed(str(exc)) from None
+    except (KvLimitExceeded, NamespaceFull, ReservedNamespace) as exc:
+        raise HttpError(400, str(exc)) from None
     except TaskStartError as exc:
         raise HttpError(500, f"Failed starting task: {exc}") from None
     # Butler sends this pre-stringified: indented JSON as text/plain.

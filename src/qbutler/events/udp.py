@@ -18,6 +18,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 
 from qbutler.alerts.config import UdpServerConfig
+from qbutler.background import cancel_and_wait
 from qbutler.events.log4net import DatagramError, TaskEvent, parse
 
 log = logging.getLogger("qbutler.events.udp")
@@ -75,11 +76,7 @@ class UdpListener(asyncio.DatagramProtocol):
         if self._transport is not None:
             self._transport.close()
             self._transport = None
-        for worker in self._workers:
-            worker.cancel()
-        for worker in self._workers:
-            with contextlib.suppress(asyncio.CancelledError):
-                await worker
+        await cancel_and_wait(*self._workers)
         self._workers = []
 
     async def _resolve_sources(self) -> set[str]:

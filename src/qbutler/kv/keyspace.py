@@ -6,6 +6,8 @@ check followed by a change (set-if-absent, the key limit) cannot interleave with
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from qbutler.kv.store import Entry
 
 
@@ -66,3 +68,23 @@ class KeySpace:
         for entry in gone:
             self.remove(entry.namespace, entry.key)
         return len(gone)
+
+
+class KeySpaceReads:
+    """The Store's read methods answered from a KeySpace (the memory store's keys, the sqlite
+    store's mirror): a subclass sets `_space` and `_clock`."""
+
+    _space: KeySpace
+    _clock: Callable[[], float]
+
+    async def get(self, namespace: str, key: str) -> Entry | None:
+        return self._space.get(namespace, key, self._clock())
+
+    async def namespaces(self) -> list[str]:
+        return self._space.namespaces(self._clock())
+
+    async def entries(self, namespace: str) -> list[Entry]:
+        return self._space.entries(namespace, self._clock())
+
+    async def count(self, namespace: str) -> int:
+        return self._space.count(namespace, self._clock())

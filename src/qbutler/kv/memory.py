@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from qbutler.kv.keyspace import KeySpace
+from qbutler.kv.keyspace import KeySpace, KeySpaceReads
 from qbutler.kv.store import Entry, NamespaceFull, expiry, normalise_ttl, wall_clock
 from qbutler.kv.sweeper import Sweeper
 
 
-class MemoryStore:
+class MemoryStore(KeySpaceReads):
     def __init__(self, clock: Callable[[], float] = wall_clock, sweep_interval: float = 60.0,
                  space: KeySpace | None = None):
         self._space = space if space is not None else KeySpace()
@@ -21,9 +21,6 @@ class MemoryStore:
 
     async def stop(self) -> None:
         await self._sweeper.stop()
-
-    async def get(self, namespace: str, key: str) -> Entry | None:
-        return self._space.get(namespace, key, self._clock())
 
     async def set(self, namespace: str, key: str, value: str, ttl_ms: int | None = None, *,
                   max_keys: int | None = None) -> Entry:
@@ -53,15 +50,6 @@ class MemoryStore:
         existed = self._space.count(namespace, self._clock()) > 0
         self._space.drop(namespace)
         return existed
-
-    async def namespaces(self) -> list[str]:
-        return self._space.namespaces(self._clock())
-
-    async def entries(self, namespace: str) -> list[Entry]:
-        return self._space.entries(namespace, self._clock())
-
-    async def count(self, namespace: str) -> int:
-        return self._space.count(namespace, self._clock())
 
     async def sweep(self) -> int:
         """Drop expired keys; returns how many."""

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from qbutler.kv.filelock import FileLock
-from qbutler.kv.keyspace import KeySpace
+from qbutler.kv.keyspace import KeySpace, KeySpaceReads
 from qbutler.kv.store import Entry, NamespaceFull, StoreUnavailable, expiry, normalise_ttl, wall_clock
 from qbutler.kv.sweeper import Sweeper
 
@@ -128,7 +128,7 @@ class _Write:
     future: asyncio.Future[Any]
 
 
-class SqliteStore:
+class SqliteStore(KeySpaceReads):
     def __init__(self, path: Path, clock: Callable[[], float] = wall_clock, sweep_interval: float = 60.0):
         self.path = path
         self._clock = clock
@@ -201,19 +201,7 @@ class SqliteStore:
             self._executor = None
         self._lock.release()
 
-    # ------------------------------------------------------------------ reads (from the mirror)
-
-    async def get(self, namespace: str, key: str) -> Entry | None:
-        return self._space.get(namespace, key, self._clock())
-
-    async def namespaces(self) -> list[str]:
-        return self._space.namespaces(self._clock())
-
-    async def entries(self, namespace: str) -> list[Entry]:
-        return self._space.entries(namespace, self._clock())
-
-    async def count(self, namespace: str) -> int:
-        return self._space.count(namespace, self._clock())
+    # Reads are answered from the mirror (KeySpaceReads).
 
     # ------------------------------------------------------------------ writes (group commit)
 

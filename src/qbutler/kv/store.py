@@ -55,6 +55,30 @@ class NamespaceFull(Exception):
         self.limit = limit
 
 
+# Namespaces whose name starts with this (in any case) hold qbutler's own records: alert dedup and
+# scheduler reservations. They share the store (and so its durability and cross-instance
+# atomicity), but the REST endpoints and task-start items neither list nor touch them, so a load
+# script cannot delete a reservation and break exactly-once processing.
+INTERNAL_PREFIX = "qbutler."
+
+
+def internal_namespace(name: str) -> str:
+    return INTERNAL_PREFIX + name
+
+
+def is_internal(namespace: str) -> bool:
+    return namespace[:len(INTERNAL_PREFIX)].lower() == INTERNAL_PREFIX
+
+
+class ReservedNamespace(Exception):
+    """A client named a namespace of qbutler's internal records."""
+
+    def __init__(self, namespace: str):
+        super().__init__(f"Namespace {namespace} is reserved for qbutler's internal records "
+                         f"(namespaces starting with '{INTERNAL_PREFIX}')")
+        self.namespace = namespace
+
+
 class StoreUnavailable(OSError):
     """The store cannot be used (in use by another process, unreachable server, bad file).
 

@@ -4,7 +4,6 @@ and CLI use (list, create, update, delete, start, stop, status)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import socket
@@ -12,7 +11,9 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from qbutler.background import cancel_and_wait
 from qbutler.config import Config
+from qbutler.kv.store import internal_namespace
 from qbutler.scheduler.clock import Clock, SystemClock
 from qbutler.scheduler.cron import Dialect, iso
 from qbutler.scheduler.model import STARTED_STATES, Schedule, ScheduleError, check_schedule, schedule_label
@@ -22,8 +23,9 @@ from qbutler.scheduler.store import ScheduleFileError, ScheduleStore
 
 log = logging.getLogger("qbutler.scheduler")
 
-# KV namespace of the per-occurrence reservations shared between instances.
-RESERVATION_NAMESPACE = "qbutler-scheduler"
+# KV namespace of the per-occurrence reservations shared between instances (internal: hidden
+# from the REST endpoints).
+RESERVATION_NAMESPACE = internal_namespace("scheduler")
 
 
 class ScheduleNotFound(KeyError):
@@ -74,10 +76,7 @@ class Scheduler:
         log.info("SCHEDULER: %d schedule(s) loaded from %s", len(entries), self.store.path)
 
     async def stop(self) -> None:
-        if self._watcher is not None:
-            self._watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watcher
+        await cancel_and_wait(self._watcher)
         if self.runner is not None:
             await self.runner.stop()
         await self.state.stop()

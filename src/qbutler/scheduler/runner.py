@@ -13,7 +13,6 @@ Rules:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import heapq
 import itertools
 import logging
@@ -21,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from qbutler.background import cancel_and_wait
 from qbutler.scheduler.clock import Clock
 from qbutler.scheduler.cron import iso
 from qbutler.scheduler.model import Schedule
@@ -150,11 +150,8 @@ class Runner:
         self._loop_task = asyncio.create_task(self._run_loop(), name="scheduler-loop")
 
     async def stop(self) -> None:
-        if self._loop_task is not None:
-            self._loop_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._loop_task
-            self._loop_task = None
+        await cancel_and_wait(self._loop_task)
+        self._loop_task = None
         firings = [job.firing for job in self.jobs.values() if job.firing is not None and not job.firing.done()]
         if firings:
             # Give task starts already sent a moment to finish, so their outcome is recorded.

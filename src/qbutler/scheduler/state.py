@@ -13,7 +13,6 @@ that second, which can cause one repeated catch-up run.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,8 +20,9 @@ from typing import Any
 
 import orjson
 
+from qbutler.background import cancel_and_wait
+from qbutler.durable import write_atomic
 from qbutler.scheduler.cron import iso, parse_iso
-from qbutler.scheduler.store import write_atomic
 
 log = logging.getLogger("qbutler.scheduler")
 
@@ -81,11 +81,8 @@ class StateFile:
         self._flusher = asyncio.create_task(self._flush_forever(), name="scheduler-state-flush")
 
     async def stop(self) -> None:
-        if self._flusher is not None:
-            self._flusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._flusher
-            self._flusher = None
+        await cancel_and_wait(self._flusher)
+        self._flusher = None
         await self.flush()
 
     async def flush(self) -> None:

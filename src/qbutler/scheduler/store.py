@@ -8,15 +8,14 @@ folder): a crash at any moment leaves either the old or the new file, never a mi
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import copy
-import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from qbutler.durable import write_atomic
 
 ROOT_KEY = "butlerSchedule"
 
@@ -65,30 +64,6 @@ def parse_schedules(text: str, source: str) -> list[dict[str, Any]]:
         if not isinstance(entry, dict):
             raise ScheduleFileError(f"{source}: '{ROOT_KEY}' entry {index + 1} is not a mapping of fields")
     return entries
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Replace `path` with `data` so that readers and crashes see the old or the new content only."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        with contextlib.suppress(FileNotFoundError):
-            os.chmod(temporary, path.stat().st_mode & 0o7777)
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise
-    # The rename itself is durable only once the folder is synced.
-    folder = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(folder)
-    finally:
-        os.close(folder)
 
 
 Signature = tuple[int, int, int] | None

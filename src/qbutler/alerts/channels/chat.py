@@ -3,13 +3,18 @@ fallback when the template fails."""
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any
 
-from qbutler.alerts.channels.base import log
+import httpx
+
+from qbutler.alerts.channels.base import EVENT_KEYS, Message, about, enabled_for_task, log, post_json, safe_target
 from qbutler.alerts.config import ChatEvent
+from qbutler.alerts.context import build_context
 from qbutler.alerts.render import RenderError, default_template, render_json, render_source
 from qbutler.config import Config
+from qbutler.events.enrich import EnrichedEvent
 
 
 def chat_content(config: Config, event: ChatEvent, context: dict[str, Any], *, channel: str, default: str,
@@ -30,3 +35,45 @@ def chat_content(config: Config, event: ChatEvent, context: dict[str, Any], *, c
         log.error("%s basic message template failed: %s", channel, exc)
         text = f"Qlik Sense reload {context['eventType']}: {context['taskName']}"
     return basic(text, context["qlikSenseQMC"], context["qlikSenseHub"])
+
+
+class WebhookChatChannel(ABC):
+    """A chat service reached by one JSON POST to the event's `webhookURL` (Slack, Teams): what
+    decides whether an event is sent, its context and its rate-limit key are the same for both;
+    a subclass names its config section and builds the body."""
+
+    name: str
+    text_limit: int
+
+    def __init__(self, config: Config, client: httpx.AsyncClient):
+        self.config = config
+        self.settings = self.section(config)
+        self.client = client
+
+    @abstractmethod
+    def section(self, config: Config) -> Any:
+        """The channel's config section (`Butler.slackNotification`, ...)."""
+
+    @abstractmethod
+    def body(self, event: Any, context: dict[str, Any]) -> dict[str, Any]:
+        """The JSON posted for one event."""
+
+    def messages(self, enriched: EnrichedEvent) -> list[Message]:
+        key = EVENT_KEYS[enriched.event.outcome]
+        event = getattr(self.settings, key, None)
+        if not self.settings.enable or event is None or not event.enable or not event.webhookURL:
+            return []
+        if not enabled_for_task(enriched, event.alertEnableByCustomProperty):
+            return []
+        context = build_context(enriched, self.config, head_lines=event.headScriptLogLines,
+                                tail_lines=event.tailScriptLogLines, text_limit=self.text_limit, user_slashes=True)
+        return [Message(channel=self.name, target=safe_target(event.webhookURL),
+                        payload={"url": event.webhookURL, "body": self.body(event, context)},
+                        rate_key=f"{self.name}|{key}|{enriched.event.taskId}", rate_seconds=event.rateLimit,
+                        about=about(enriched))]
+
+    async def send(self, payload: dict[str, Any]) -> None:
+        await post_json(self.client, payload["url"], payload["body"])
+
+    async def aclose(self) -> None:  # noqa: B027 - nothing to close
+        """The HTTP client is shared and closed by its owner."""

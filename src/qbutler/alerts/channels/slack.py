@@ -4,14 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
-
-from qbutler.alerts.channels.base import EVENT_KEYS, Message, about, enabled_for_task, post_json, safe_target
-from qbutler.alerts.channels.chat import chat_content
+from qbutler.alerts.channels.chat import WebhookChatChannel, chat_content
 from qbutler.alerts.config import SlackEvent
-from qbutler.alerts.context import build_context
 from qbutler.config import Config
-from qbutler.events.enrich import EnrichedEvent
 
 # A section's text may hold 3000 characters; leave room for the labels around an excerpt.
 TEXT_LIMIT = 2800
@@ -43,33 +38,15 @@ def rest_message_body(channel: str, from_user: str, msg: str, emoji: str | None)
     return body
 
 
-class SlackChannel:
+class SlackChannel(WebhookChatChannel):
     name = "slack"
+    text_limit = TEXT_LIMIT
 
-    def __init__(self, config: Config, client: httpx.AsyncClient):
-        self.config = config
-        self.settings = config.Butler.slackNotification
-        self.client = client
+    def section(self, config: Config) -> Any:
+        return config.Butler.slackNotification
 
-    def messages(self, enriched: EnrichedEvent) -> list[Message]:
-        key = EVENT_KEYS[enriched.event.outcome]
-        event: SlackEvent | None = getattr(self.settings, key, None)
-        if not self.settings.enable or event is None or not event.enable or not event.webhookURL:
-            return []
-        if not enabled_for_task(enriched, event.alertEnableByCustomProperty):
-            return []
-        context = build_context(enriched, self.config, head_lines=event.headScriptLogLines,
-                                tail_lines=event.tailScriptLogLines, text_limit=TEXT_LIMIT, user_slashes=True)
+    def body(self, event: SlackEvent, context: dict[str, Any]) -> dict[str, Any]:
         body: dict[str, Any] = {"username": event.fromUser, "channel": event.channel, "icon_emoji": event.iconEmoji}
         body.update(chat_content(self.config, event, context, channel="Slack", default="slack-reload.hbs",
                                  basic=lambda text, qmc, hub: {"blocks": basic_blocks(text, qmc, hub)}))
-        return [Message(channel=self.name, target=safe_target(event.webhookURL),
-                        payload={"url": event.webhookURL, "body": body},
-                        rate_key=f"slack|{key}|{enriched.event.taskId}", rate_seconds=event.rateLimit,
-                        about=about(enriched))]
-
-    async def send(self, payload: dict[str, Any]) -> None:
-        await post_json(self.client, payload["url"], payload["body"])
-
-    async def aclose(self) -> None:
-        """The HTTP client is shared and closed by its owner."""
+        return body

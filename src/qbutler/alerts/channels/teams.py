@@ -9,14 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
-
-from qbutler.alerts.channels.base import EVENT_KEYS, Message, about, enabled_for_task, post_json, safe_target
-from qbutler.alerts.channels.chat import chat_content
+from qbutler.alerts.channels.chat import WebhookChatChannel, chat_content
 from qbutler.alerts.config import ChatEvent
-from qbutler.alerts.context import build_context
 from qbutler.config import Config
-from qbutler.events.enrich import EnrichedEvent
 
 # Teams refuses messages over ~28 KB; three excerpts of this size leave room for the rest.
 TEXT_LIMIT = 6000
@@ -36,32 +31,13 @@ def basic_card(text: str, qmc: str, hub: str) -> dict[str, Any]:
                            "text": text}], actions)
 
 
-class TeamsChannel:
+class TeamsChannel(WebhookChatChannel):
     name = "teams"
+    text_limit = TEXT_LIMIT
 
-    def __init__(self, config: Config, client: httpx.AsyncClient):
-        self.config = config
-        self.settings = config.Butler.teamsNotification
-        self.client = client
+    def section(self, config: Config) -> Any:
+        return config.Butler.teamsNotification
 
-    def messages(self, enriched: EnrichedEvent) -> list[Message]:
-        key = EVENT_KEYS[enriched.event.outcome]
-        event: ChatEvent | None = getattr(self.settings, key, None)
-        if not self.settings.enable or event is None or not event.enable or not event.webhookURL:
-            return []
-        if not enabled_for_task(enriched, event.alertEnableByCustomProperty):
-            return []
-        context = build_context(enriched, self.config, head_lines=event.headScriptLogLines,
-                                tail_lines=event.tailScriptLogLines, text_limit=TEXT_LIMIT, user_slashes=True)
-        return [Message(channel=self.name, target=safe_target(event.webhookURL),
-                        payload={"url": event.webhookURL, "body": chat_content(
-                            self.config, event, context, channel="Teams", default="teams-reload.hbs",
-                            basic=basic_card)},
-                        rate_key=f"teams|{key}|{enriched.event.taskId}", rate_seconds=event.rateLimit,
-                        about=about(enriched))]
-
-    async def send(self, payload: dict[str, Any]) -> None:
-        await post_json(self.client, payload["url"], payload["body"])
-
-    async def aclose(self) -> None:
-        """The HTTP client is shared and closed by its owner."""
+    def body(self, event: ChatEvent, context: dict[str, Any]) -> dict[str, Any]:
+        return chat_content(self.config, event, context, channel="Teams", default="teams-reload.hbs",
+                            basic=basic_card)
