@@ -26,7 +26,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from ping import free_port, start_qbutler  # noqa: E402
+from ping import free_port, start_qbutler, summarize  # noqa: E402
 
 from qbutler.files import Sandbox  # noqa: E402
 
@@ -109,9 +109,7 @@ async def http_round(url: str, source: Path, target: Path, concurrency: int, sec
         begin = time.perf_counter()
         await asyncio.gather(*(worker(client, i) for i in range(concurrency)))
         elapsed = time.perf_counter() - begin
-    latencies.sort()
-    return {"req_s": len(latencies) / elapsed, "p50_ms": latencies[len(latencies) // 2],
-            "p99_ms": latencies[int(len(latencies) * 0.99)]}
+    return summarize(latencies, elapsed)
 
 
 def main() -> None:

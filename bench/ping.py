@@ -87,9 +87,14 @@ async def run_python(url: str, seconds: int) -> dict[str, float]:
         begin = time.perf_counter()
         await asyncio.gather(*(worker(client) for _ in range(50)))
         elapsed = time.perf_counter() - begin
-    latencies.sort()
-    return {"req_s": len(latencies) / elapsed, "p50_ms": latencies[len(latencies) // 2],
-            "p99_ms": latencies[int(len(latencies) * 0.99)]}
+    return summarize(latencies, elapsed)
+
+
+def summarize(latencies_ms: list[float], elapsed: float) -> dict[str, float]:
+    """Throughput and latency percentiles of one load run."""
+    ordered = sorted(latencies_ms)
+    return {"req_s": len(ordered) / elapsed, "p50_ms": ordered[len(ordered) // 2],
+            "p99_ms": ordered[int(len(ordered) * 0.99)]}
 
 
 def main() -> None:
