@@ -10,7 +10,7 @@ import pytest
 
 from sensesim.certs import ensure_certs
 from sensesim.server import Site
-from support.sensesim_support import ADMIN, FAST, XRFKEY, Qrs, UdpListener, client_context
+from support.sensesim_support import FAST, Qrs, UdpListener, admin_qrs
 
 
 @pytest.fixture(scope="session")
@@ -35,13 +35,8 @@ async def site(certs_dir: Path, udp: UdpListener) -> AsyncIterator[Site]:
 
 @pytest.fixture
 async def qrs(site: Site, certs_dir: Path) -> AsyncIterator[Qrs]:
-    async with httpx.AsyncClient(
-        base_url=site.qrs_url,
-        verify=client_context(certs_dir),
-        headers={"X-Qlik-Xrfkey": XRFKEY, "X-Qlik-User": ADMIN},
-        timeout=10,
-    ) as client:
-        yield Qrs(client)
+    async with admin_qrs(site, certs_dir, client_timeout=10) as client:
+        yield client
 
 
 @pytest.fixture

@@ -11,10 +11,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from sensesim.server import Site
-from support.sensesim_support import ADMIN, SALES_APP, SALES_TASK, XRFKEY, Qrs, UdpListener, client_context
+from support.sensesim_support import SALES_APP, SALES_TASK, XRFKEY, Qrs, UdpListener, admin_qrs
 
 NULL_GUID = "00000000-0000-0000-0000-000000000000"
 NULL_DATE = "1753-01-01T00:00:00.000Z"
@@ -95,13 +93,8 @@ async def test_status_progression_is_observable(certs_dir: Path, udp: UdpListene
             trigger_delay_ms=150,
             default_duration_ms=200,
         ) as site,
-        httpx.AsyncClient(
-            base_url=site.qrs_url,
-            verify=client_context(certs_dir),
-            headers={"X-Qlik-Xrfkey": XRFKEY, "X-Qlik-User": ADMIN},
-        ) as client,
+        admin_qrs(site, certs_dir) as qrs,
     ):
-        qrs = Qrs(client)
         for name, terminal in (("Reload Sales Dashboard", 7), ("Reload Finance Report", 8)):
             tid = await task_id(qrs, name)
             await qrs.post(f"/qrs/task/{tid}/start")
@@ -170,13 +163,8 @@ async def test_stop_aborts_a_running_task(certs_dir: Path, udp: UdpListener) -> 
             trigger_delay_ms=10,
             abort_step_ms=10,
         ) as site,
-        httpx.AsyncClient(
-            base_url=site.qrs_url,
-            verify=client_context(certs_dir),
-            headers={"X-Qlik-Xrfkey": XRFKEY, "X-Qlik-User": ADMIN},
-        ) as client,
+        admin_qrs(site, certs_dir) as qrs,
     ):
-        qrs = Qrs(client)
         await qrs.post(f"/qrs/task/{SALES_TASK}/start")
         await qrs.wait_status(SALES_TASK, {2})
         session = (await qrs.json("/qrs/executionsession/full"))[0]
@@ -317,13 +305,9 @@ async def test_double_slash_success_marker(certs_dir: Path, udp: UdpListener) ->
             success_marker="double",
             time_scale=0.02,
         ) as site,
-        httpx.AsyncClient(
-            base_url=site.qrs_url,
-            verify=client_context(certs_dir),
-            headers={"X-Qlik-Xrfkey": XRFKEY, "X-Qlik-User": ADMIN},
-        ) as client,
+        admin_qrs(site, certs_dir) as qrs,
     ):
-        await Qrs(client).post(f"/qrs/task/{SALES_TASK}/start")
+        await qrs.post(f"/qrs/task/{SALES_TASK}/start")
         assert (await udp.receive()).startswith(b"/scheduler-task-success//;sensesim-node1;")
 
 
@@ -338,13 +322,9 @@ async def test_datagrams_go_to_every_target(certs_dir: Path) -> None:
                 udp_targets=[("127.0.0.1", first.port), ("localhost", second.port)],
                 time_scale=0.02,
             ) as site,
-            httpx.AsyncClient(
-                base_url=site.qrs_url,
-                verify=client_context(certs_dir),
-                headers={"X-Qlik-Xrfkey": XRFKEY, "X-Qlik-User": ADMIN},
-            ) as client,
+            admin_qrs(site, certs_dir) as qrs,
         ):
-            await Qrs(client).post(f"/qrs/task/{SALES_TASK}/start")
+            await qrs.post(f"/qrs/task/{SALES_TASK}/start")
             assert await first.receive() == await second.receive()
     finally:
         first.close()

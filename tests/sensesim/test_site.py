@@ -11,7 +11,7 @@ import pytest
 import websockets
 
 from sensesim.server import Site
-from support.sensesim_support import ADMIN, SALES_APP, XRFKEY, Qrs, UdpListener, client_context
+from support.sensesim_support import ADMIN, SALES_APP, UdpListener, admin_qrs, client_context
 
 
 async def test_describe_lists_every_listener(site: Site) -> None:
@@ -80,12 +80,7 @@ async def test_demo_site_runs_every_task(certs_dir: Path, udp: UdpListener) -> N
         udp_targets=[("127.0.0.1", udp.port)],
         time_scale=0.005,
     ) as site:
-        async with httpx.AsyncClient(
-            base_url=site.qrs_url,
-            verify=client_context(certs_dir),
-            headers={"X-Qlik-Xrfkey": XRFKEY, "X-Qlik-User": ADMIN},
-        ) as client:
-            qrs = Qrs(client)
+        async with admin_qrs(site, certs_dir) as qrs:
             tasks = await qrs.json("/qrs/task")
             assert (await qrs.post("/qrs/task/start/many", [t["id"] for t in tasks])).status_code == 204
             await site.runner.idle()

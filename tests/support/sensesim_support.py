@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import ssl
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -83,3 +85,15 @@ class Qrs:
             if asyncio.get_running_loop().time() > deadline:
                 raise AssertionError(f"task {task_id} stuck in status {result['status']}")
             await asyncio.sleep(0.005)
+
+
+@contextlib.asynccontextmanager
+async def admin_qrs(site: Any, certs: Path, client_timeout: float = 5.0) -> AsyncIterator[Qrs]:
+    """A QRS client for `site` with the client certificate, an xrfkey and an admin user."""
+    async with httpx.AsyncClient(
+        base_url=site.qrs_url,
+        verify=client_context(certs),
+        headers={"X-Qlik-Xrfkey": XRFKEY, "X-Qlik-User": ADMIN},
+        timeout=client_timeout,
+    ) as client:
+        yield Qrs(client)
