@@ -24,6 +24,8 @@ def write_atomic(path: Path, data: bytes) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
         raise
+    if os.name == "nt":
+        return  # NTFS journals the rename; Windows cannot open a folder for fsync.
     # The rename itself is durable only once the folder is synced.
     folder = os.open(path.parent, os.O_RDONLY)
     try:

@@ -11,6 +11,7 @@ import aiomqtt
 import orjson
 from alertkit import FINANCE_TASK, alert_config, task_id
 
+from qbutler.alerts.journal import read_records
 from support.qbutler import running_service
 from support.waiting import until
 
@@ -96,7 +97,7 @@ async def test_mqtt_alerts_wait_in_the_outbox_while_the_broker_is_down(site, udp
         tid = await run_failure(running, site)
         await until(lambda: receiver.at("/slack"), within=15)
         outbox = tmp_path / "q" / "data" / "alerts" / "outbox"
-        await until(lambda: len(list(outbox.glob("*.json"))) == 2, within=15)  # the two MQTT messages
+        await until(lambda: len(read_records(outbox)[0]) == 2, within=15)  # the two MQTT messages
         mosquitto.start()
         received: list[tuple[str, str]] = []
         async with aiomqtt.Client("127.0.0.1", mosquitto.port) as subscriber:

@@ -9,12 +9,14 @@ from pathlib import Path
 
 from alertkit import FINANCE_TASK, alert_config, site_start
 
+from qbutler.alerts.journal import read_records
 from support.qbutler import running_service
 from support.waiting import until
 
 
-def records(folder: Path, box: str) -> list[Path]:
-    return sorted((folder / "data" / "alerts" / box).glob("*.json"))
+def records(folder: Path, box: str) -> list[str]:
+    """The ids of the records in the instance's inbox or outbox."""
+    return list(read_records(folder / "data" / "alerts" / box)[0])
 
 
 async def test_queued_deliveries_survive_a_kill(site, udp_port, receiver, qbutler_process, tmp_path: Path):
