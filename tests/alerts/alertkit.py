@@ -54,7 +54,8 @@ class HttpReceiver:
 
     def url(self, path: str) -> str:
         assert self.listener is not None
-        return f"http://127.0.0.1:{self.listener.port}{path}"
+        scheme = "https" if self.listener.options.get("ssl_certfile") else "http"
+        return f"{scheme}://127.0.0.1:{self.listener.port}{path}"
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         body = b""
@@ -72,8 +73,10 @@ class HttpReceiver:
                     "headers": [(k.encode(), v.encode()) for k, v in headers.items()]})
         await send({"type": "http.response.body", "body": b"ok" if status < 300 else b"nope"})
 
-    async def start(self) -> None:
-        self.listener = AsgiListener(self, "127.0.0.1", 0)
+    async def start(self, tls: tuple[Path, Path] | None = None) -> None:
+        """Plain HTTP, or HTTPS with `tls` = (certificate file, key file)."""
+        options = {"ssl_certfile": str(tls[0]), "ssl_keyfile": str(tls[1])} if tls else {}
+        self.listener = AsgiListener(self, "127.0.0.1", 0, **options)
         await self.listener.start()
 
     async def stop(self) -> None:

@@ -9,10 +9,11 @@ from urllib.parse import parse_qsl
 
 import aiomqtt
 import orjson
-from alertkit import FINANCE_TASK, alert_config, task_id
+from alertkit import FINANCE_TASK, HttpReceiver, alert_config, task_id
 
 from qbutler.alerts.journal import read_records
 from support.qbutler import running_service
+from support.tls import self_signed
 from support.waiting import until
 
 
@@ -84,6 +85,28 @@ async def test_get_webhooks_carry_the_fields_as_query_and_put_ones_are_signed(si
     assert "x-qbutler-signature" not in get.headers
     [put] = receiver.at("/put")
     assert put.method == "PUT" and put.json()["taskId"] == tid and put.headers["x-sig"].startswith("t=")
+
+
+async def test_https_webhooks_are_verified_against_their_own_ca_or_not_sent(site, udp_port, receiver,
+                                                                           tmp_path: Path):
+    secure = HttpReceiver()
+    await secure.start(tls=self_signed(tmp_path, "hooks"))
+    try:
+        trusted = {"webhookURL": secure.url("/own-ca"), "cert": {"enable": True, "certCA": str(tmp_path / "hooks.pem")}}
+        # Same receiver, verified against the public CAs: its certificate is not trusted there.
+        untrusted = {"webhookURL": secure.url("/public-ca")}
+        config = alert_config(site, udp_port, receiver, alertDelivery={"maxAttempts": 2},
+                              webhookNotification={"reloadTaskFailure": {"webhooks": [trusted, untrusted]}})
+        async with running_service(config, tmp_path / "q") as running:
+            tid = await run_failure(running, site)
+            await until(lambda: secure.at("/own-ca"), within=15)
+            await running.service.alerts.deliverer.wait_idle()
+            stats = running.service.alerts.deliverer.stats()
+    finally:
+        await secure.stop()
+    assert secure.at("/own-ca")[0].json()["taskId"] == tid
+    assert secure.at("/public-ca", delivered_only=False) == []  # the TLS handshake failed: nothing sent
+    assert stats["failed"] == 1
 
 
 async def test_mqtt_alerts_wait_in_the_outbox_while_the_broker_is_down(site, udp_port, receiver, mosquitto,

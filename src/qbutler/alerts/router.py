@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from qbutler.alerts.channels.base import Channel
@@ -22,14 +23,16 @@ class Router:
 
     async def route(self, enriched: EnrichedEvent) -> int:
         """Queue every message the event calls for; the number queued (rate-limited ones are not)."""
-        queued = 0
+        messages = []
         for name, channel in self.channels.items():
             try:
-                messages = channel.messages(enriched)
+                messages.extend(channel.messages(enriched))
             except Exception:
                 # One channel's bug must not cost the other channels their alert.
                 log.exception("Building the %s alert for task %s failed", name, enriched.event.taskId)
-                continue
-            for message in messages:
-                queued += await self.deliverer.submit(message)
-        return queued
+        # Together, so they share one outbox write; one failed write does not stop the others.
+        results = await asyncio.gather(*(self.deliverer.submit(m) for m in messages), return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        return sum(results)

@@ -10,11 +10,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-
-import httpx
+from collections.abc import Awaitable
 
 from qbutler.activity import ActivityFeed
-from qbutler.aiohttp_transport import AiohttpTransport
 from qbutler.alerts.channels.base import Channel
 from qbutler.alerts.channels.email import EmailChannel
 from qbutler.alerts.channels.mqtt import MqttChannel
@@ -23,6 +21,7 @@ from qbutler.alerts.channels.teams import TeamsChannel
 from qbutler.alerts.channels.webhook import WebhookChannel
 from qbutler.alerts.dedup import Dedup
 from qbutler.alerts.delivery import Deliverer
+from qbutler.alerts.http import HttpSender
 from qbutler.alerts.journal import Journal
 from qbutler.alerts.ratelimit import RateLimits
 from qbutler.alerts.router import Router
@@ -45,14 +44,13 @@ class Alerts:
         self.mqtt = mqtt
         self.activity = activity
         delivery = butler.alertDelivery
-        self.http = httpx.AsyncClient(timeout=delivery.timeoutSeconds,
-                                      transport=AiohttpTransport(max_connections=delivery.concurrency * 2))
+        self.http = HttpSender(timeout=delivery.timeoutSeconds, max_connections=delivery.concurrency * 2)
         self.slack = SlackChannel(config, self.http)
         every: dict[str, Channel] = {
             "slack": self.slack,
             "teams": TeamsChannel(config, self.http),
             "email": EmailChannel(config, delivery.timeoutSeconds),
-            "webhook": WebhookChannel(config, self.http, delivery.timeoutSeconds),
+            "webhook": WebhookChannel(config, self.http),
             "mqtt": MqttChannel(config, mqtt),
         }
         switched_on = {"slack": butler.slackNotification.enable, "teams": butler.teamsNotification.enable,
@@ -123,12 +121,10 @@ class Alerts:
             log.info("Duplicate %s event for execution %s ignored", event.outcome, event.executionId)
             return
         record_id = self.inbox.new_id()
-        try:
-            await self.inbox.put(record_id, {"event": event.to_dict(), "received": received_at})
-        except BaseException:
-            await self.dedup.release(event.executionId)
-            raise
-        await self._process(record_id, event)
+        # Written while QRS is asked; awaited before any message is queued.
+        stored = asyncio.ensure_future(self.inbox.put(record_id, {"event": event.to_dict(),
+                                                                  "received": received_at}))
+        await self._process(record_id, event, stored)
 
     async def _resume(self, record_id: str, event: TaskEvent, reserved: bool) -> None:
         try:
@@ -140,10 +136,10 @@ class Alerts:
         except Exception:
             log.exception("Resuming the event of execution %s failed", event.executionId)
 
-    async def _process(self, record_id: str, event: TaskEvent) -> None:
+    async def _process(self, record_id: str, event: TaskEvent, stored: Awaitable[None] | None = None) -> None:
         started = time.monotonic()
         try:
-            queued = await self._enrich_and_route(event)
+            queued = await self._enrich_and_route(event, stored)
         except asyncio.CancelledError:
             # Shutdown: the inbox record and the reservation stay, the next start resumes the event.
             raise
@@ -155,13 +151,14 @@ class Alerts:
                 log.warning("%s: %s event ignored", exc, event.outcome)
                 return
             raise
-        await self.dedup.processed(event.executionId)
-        await self.inbox.remove(record_id)
+        await asyncio.gather(self.dedup.processed(event.executionId), self.inbox.remove(record_id))
         log.info("%s event of task %r (execution %s): %d alert message(s) queued in %.0f ms", event.outcome,
                  event.taskName, event.executionId, queued, 1000 * (time.monotonic() - started))
 
-    async def _enrich_and_route(self, event: TaskEvent) -> int:
-        enriched = await self.enricher.enrich(event, want_script_log=self.router.wants_script_log())
+    async def _enrich_and_route(self, event: TaskEvent, stored: Awaitable[None] | None) -> int:
+        enrich = self.enricher.enrich(event, want_script_log=self.router.wants_script_log())
+        # The event is on disk (when it is new) before its messages are queued.
+        enriched, *_ = await asyncio.gather(enrich, *([stored] if stored is not None else []))
         if enriched.task_type != 0:
             log.info("Task %s is of type %s: no reload alert", event.taskId, enriched.task_type)
             return 0

@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from qbutler.alerts.channels.base import Message, safe_target
+from qbutler.alerts.channels.base import Message
 from qbutler.alerts.channels.slack import rest_message_body
+from qbutler.alerts.http import safe_target
 from qbutler.api.http import HttpError, Request, Response, json_response
 from qbutler.api.routing import RouteTable
 

@@ -7,13 +7,10 @@ message's payload, raising `DeliveryError` to say whether trying again can help.
 
 from __future__ import annotations
 
-import email.utils
 import logging
 import time
 from dataclasses import dataclass, field, fields
 from typing import Any, Protocol
-
-import httpx
 
 from qbutler.alerts.config import AlertEnableByCustomProperty
 from qbutler.events.enrich import EnrichedEvent
@@ -77,48 +74,3 @@ def enabled_for_task(enriched: EnrichedEvent, rule: AlertEnableByCustomProperty)
     if not rule.enable:
         return True
     return rule.enabledValue in enriched.task_custom_property(rule.customPropertyName)
-
-
-def safe_target(url: str) -> str:
-    """A webhook URL for logs: scheme, host and port only (the path is often the secret)."""
-    try:
-        parsed = httpx.URL(url)
-    except Exception:
-        return "(invalid URL)"
-    port = f":{parsed.port}" if parsed.port else ""
-    return f"{parsed.scheme}://{parsed.host}{port}/…"
-
-
-def retry_after_seconds(value: str | None) -> float | None:
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
-def check_http(response: httpx.Response, target: str) -> None:
-    """Raise DeliveryError for an unsuccessful answer: 5xx, 408 and 429 can be retried."""
-    status = response.status_code
-    if status < 300:
-        return
-    body = response.text.strip().replace("\n", " ")[:200]
-    retryable = status >= 500 or status in (408, 429)
-    raise DeliveryError(f"{target} answered {status}: {body or '(empty body)'}", retryable=retryable,
-                        retry_after=retry_after_seconds(response.headers.get("retry-after")))
-
-
-async def post_json(client: httpx.AsyncClient, url: str, body: Any) -> None:
-    target = safe_target(url)
-    try:
-        response = await client.post(url, json=body)
-    except httpx.TransportError as exc:
-        raise DeliveryError(f"{target}: {type(exc).__name__}: {exc}", retryable=True) from None
-    check_http(response, target)

@@ -7,11 +7,10 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any
 
-import httpx
-
-from qbutler.alerts.channels.base import EVENT_KEYS, Message, about, enabled_for_task, log, post_json, safe_target
+from qbutler.alerts.channels.base import EVENT_KEYS, Message, about, enabled_for_task, log
 from qbutler.alerts.config import ChatEvent
 from qbutler.alerts.context import build_context
+from qbutler.alerts.http import HttpSender, safe_target
 from qbutler.alerts.render import RenderError, default_template, render_json, render_source
 from qbutler.config import Config
 from qbutler.events.enrich import EnrichedEvent
@@ -45,10 +44,10 @@ class WebhookChatChannel(ABC):
     name: str
     text_limit: int
 
-    def __init__(self, config: Config, client: httpx.AsyncClient):
+    def __init__(self, config: Config, http: HttpSender):
         self.config = config
         self.settings = self.section(config)
-        self.client = client
+        self.http = http
 
     @abstractmethod
     def section(self, config: Config) -> Any:
@@ -73,7 +72,7 @@ class WebhookChatChannel(ABC):
                         about=about(enriched))]
 
     async def send(self, payload: dict[str, Any]) -> None:
-        await post_json(self.client, payload["url"], payload["body"])
+        await self.http.post_json(payload["url"], payload["body"])
 
     async def aclose(self) -> None:  # noqa: B027 - nothing to close
         """The HTTP client is shared and closed by its owner."""

@@ -11,21 +11,16 @@ import hashlib
 import hmac
 import ssl
 import time
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
-import httpx
 import orjson
+from yarl import URL
 
-from qbutler.alerts.channels.base import (
-    EVENT_KEYS,
-    DeliveryError,
-    Message,
-    about,
-    check_http,
-    enabled_for_task,
-    safe_target,
-)
+from qbutler.alerts.channels.base import EVENT_KEYS, DeliveryError, Message, about, enabled_for_task
 from qbutler.alerts.config import Webhook, WebhookEvent
+from qbutler.alerts.http import JSON_HEADERS, HttpSender, safe_target
 from qbutler.config import Config
 from qbutler.events.enrich import EnrichedEvent
 
@@ -50,14 +45,23 @@ def webhook_fields(enriched: EnrichedEvent) -> dict[str, str]:
                      "executionId": event.executionId, "logMessage": event.logMessage}
 
 
+@lru_cache(maxsize=32)
+def _ssl_context(ca_file: Path, reject_unauthorized: bool) -> ssl.SSLContext:
+    """Verification against the webhook's own CA (read once per file and setting)."""
+    context = ssl.create_default_context(cafile=str(ca_file))
+    if not reject_unauthorized:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
 class WebhookChannel:
     name = "webhook"
 
-    def __init__(self, config: Config, client: httpx.AsyncClient, timeout: float):
+    def __init__(self, config: Config, http: HttpSender):
         self.config = config
         self.settings = config.Butler.webhookNotification
-        self.client = client
-        self.timeout = timeout
+        self.http = http
 
     def messages(self, enriched: EnrichedEvent) -> list[Message]:
         outcome = enriched.event.outcome
@@ -74,42 +78,27 @@ class WebhookChannel:
                         about=about(enriched))
                 for index, hook in enumerate(event.webhooks)]
 
-    def _verify(self, hook: Webhook) -> ssl.SSLContext | bool:
-        if not hook.cert.enable:
-            return True
-        context = ssl.create_default_context(cafile=str(self.config.resolve_path(hook.cert.certCA)))
-        if not hook.cert.rejectUnauthorized:
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-        return context
-
     async def send(self, payload: dict[str, Any]) -> None:
         hook = Webhook.model_validate(payload["hook"])
         fields: dict[str, str] = payload["fields"]
         target = f"{hook.httpMethod} {safe_target(hook.webhookURL)}"
         try:
-            url = httpx.URL(hook.webhookURL)
-            verify = self._verify(hook)
-        except (httpx.InvalidURL, OSError, ssl.SSLError) as exc:
+            url = URL(hook.webhookURL)
+            context = (_ssl_context(self.config.resolve_path(hook.cert.certCA), hook.cert.rejectUnauthorized)
+                       if hook.cert.enable else None)
+        except (ValueError, TypeError, OSError, ssl.SSLError) as exc:
             raise DeliveryError(f"{target}: unusable webhook settings: {exc}", retryable=False) from None
         headers: dict[str, str] = {}
         content: bytes | None = None
         if hook.httpMethod == "GET":
-            url = url.copy_with(params=fields)
+            url = url.with_query(fields)
         else:
             content = orjson.dumps(fields)
-            headers["Content-Type"] = "application/json"
+            headers.update(JSON_HEADERS)
             if hook.secret:
                 headers[hook.signatureHeader] = signature(hook.secret, int(time.time()), content)
-        try:
-            if verify is True:
-                response = await self.client.request(hook.httpMethod, url, content=content, headers=headers)
-            else:
-                async with httpx.AsyncClient(verify=verify, timeout=self.timeout) as client:
-                    response = await client.request(hook.httpMethod, url, content=content, headers=headers)
-        except httpx.TransportError as exc:
-            raise DeliveryError(f"{target}: {type(exc).__name__}: {exc}", retryable=True) from None
-        check_http(response, target)
+        await self.http.send(hook.httpMethod, url, target=target, content=content, headers=headers,
+                             ssl_context=context)
 
     async def aclose(self) -> None:
         """The HTTP client is shared and closed by its owner."""

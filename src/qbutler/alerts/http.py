@@ -1,0 +1,100 @@
+"""Sending alert messages over HTTP(S): one aiohttp connection pool for Slack, Teams and webhooks.
+
+Every released connection stays alive for the next message, so a burst of alerts to the same
+receiver costs no new TLS handshakes. An unsuccessful send raises `DeliveryError`, saying whether
+trying again can help: connection errors, timeouts, 5xx, 408 and 429 can, other answers cannot.
+Certificates are verified against certifi's CA bundle unless a call brings its own SSL context.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import ssl
+import time
+from functools import lru_cache
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+import certifi
+import orjson
+from yarl import URL
+
+from qbutler import __version__
+from qbutler.alerts.channels.base import DeliveryError
+
+JSON_HEADERS = {"Content-Type": "application/json"}
+
+
+@lru_cache(maxsize=256)
+def safe_target(url: str) -> str:
+    """A webhook URL for logs: scheme, host and port only (the path is often the secret)."""
+    try:
+        parsed = urlsplit(url)
+        port = f":{parsed.port}" if parsed.port else ""
+    except ValueError:
+        return "(invalid URL)"
+    if not parsed.scheme or not parsed.hostname:
+        return "(invalid URL)"
+    return f"{parsed.scheme}://{parsed.hostname}{port}/…"
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+class HttpSender:
+    def __init__(self, *, timeout: float, max_connections: int = 100):
+        self._timeout = aiohttp.ClientTimeout(sock_connect=timeout, sock_read=timeout)
+        self._max_connections = max_connections
+        self._session: aiohttp.ClientSession | None = None
+
+    def _http(self) -> aiohttp.ClientSession:
+        """Opened on first use, inside the event loop that sends."""
+        if self._session is None:
+            verified = ssl.create_default_context(cafile=certifi.where())
+            connector = aiohttp.TCPConnector(ssl=verified, limit=self._max_connections, limit_per_host=0)
+            self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout,
+                                                  headers={"User-Agent": f"qbutler/{__version__}"})
+        return self._session
+
+    async def post_json(self, url: str, body: Any) -> None:
+        await self.send("POST", url, target=safe_target(url), content=orjson.dumps(body), headers=JSON_HEADERS)
+
+    async def send(self, method: str, url: str | URL, *, target: str, content: bytes | None = None,
+                   headers: dict[str, str] | None = None,
+                   ssl_context: ssl.SSLContext | None = None) -> None:
+        """One request; DeliveryError unless the receiver answered 1xx-2xx."""
+        try:
+            async with self._http().request(method, url, data=content, headers=headers, allow_redirects=False,
+                                            ssl=ssl_context if ssl_context is not None else True) as answer:
+                status = answer.status
+                if status < 300:
+                    await answer.read()
+                    return
+                text = (await answer.text(errors="replace")).strip().replace("\n", " ")[:200]
+                retry_after = answer.headers.get("Retry-After")
+        except (aiohttp.InvalidURL, ValueError) as exc:
+            raise DeliveryError(f"{target}: unusable URL: {exc}", retryable=False) from None
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            detail = str(exc) or ("timed out" if isinstance(exc, TimeoutError) else "no details")
+            raise DeliveryError(f"{target}: {type(exc).__name__}: {detail}", retryable=True) from None
+        raise DeliveryError(f"{target} answered {status}: {text or '(empty body)'}",
+                            retryable=status >= 500 or status in (408, 429),
+                            retry_after=retry_after_seconds(retry_after))
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
