@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 from typing import Any, Protocol
@@ -114,6 +115,9 @@ class Service:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         await self.start()
+        # What start-up built (config, modules, compiled templates) lives until the end; frozen,
+        # the garbage collector stops scanning it again on every collection.
+        gc.freeze()
         log.info("qbutler started")
         try:
             await stop.wait()

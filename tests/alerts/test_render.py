@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 
 import orjson
@@ -10,7 +11,7 @@ import pytest
 
 from qbutler.alerts.channels.slack import SlackChannel
 from qbutler.alerts.channels.teams import TeamsChannel
-from qbutler.alerts.context import build_context
+from qbutler.alerts.context import build_context, time_formats
 from qbutler.alerts.render import RenderError, render_json, render_source
 from qbutler.config import parse_config
 from qbutler.events.enrich import EnrichedEvent, Owner
@@ -160,3 +161,40 @@ def test_routing_by_custom_property_works_for_every_chat_channel(tmp_path: Path)
     assert len(teams.messages(event)) == 1
     event.task["customProperties"] = []
     assert teams.messages(event) == []
+
+
+@pytest.fixture
+def new_york(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.mark.usefixtures("new_york")
+@pytest.mark.parametrize(("utc", "local"), [
+    ("2026-11-24T15:04:05.123Z", ["2026-11-24 10:04:05", "11/24/2026, 10:04:05 AM", "Nov 24, 2026, 10:04:05 AM",
+                                  "November 24, 2026 at 10:04:05 AM EST"]),
+    ("2026-07-01T04:30:00.000Z", ["2026-07-01 00:30:00", "7/1/2026, 12:30:00 AM", "Jul 1, 2026, 12:30:00 AM",
+                                  "July 1, 2026 at 12:30:00 AM EDT"]),
+    ("2026-03-08T17:00:09.000Z", ["2026-03-08 13:00:09", "3/8/2026, 1:00:09 PM", "Mar 8, 2026, 1:00:09 PM",
+                                  "March 8, 2026 at 1:00:09 PM EDT"]),
+])
+def test_timestamps_in_the_hosts_zone_in_butlers_five_formats(utc: str, local: list[str]):
+    formats = time_formats(utc, "startTime")
+    assert formats["startTimeUTC"] == utc
+    assert [formats[f"startTimeLocal{n}"] for n in range(1, 5)] == local
+    assert formats["startTimeLocal5"] == formats["startTimeLocal4"]
+    assert set(time_formats("1753-01-01T00:00:00.000Z", "stopTime").values()) == {"-"}  # Sense's "never"
+
+
+def test_an_edited_template_file_is_used_for_the_next_message(tmp_path: Path):
+    template = tmp_path / "slack.hbs"
+    template.write_text('{"text": "first {{taskName}}"}', encoding="utf-8")
+    assert render_json(template, {"taskName": "t"}) == {"text": "first t"}
+    template.write_text('{"text": "second {{taskName}}"}', encoding="utf-8")
+    assert render_json(template, {"taskName": "t"}) == {"text": "second t"}
+    template.unlink()
+    with pytest.raises(RenderError, match="cannot be read"):
+        render_json(template, {"taskName": "t"})

@@ -26,8 +26,12 @@ def status_text(status: Any) -> str:
         return "Unknown"
 
 
+MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+          "November", "December")
+
+
 def time_formats(iso: Any, prefix: str) -> dict[str, str]:
-    """`<prefix>UTC` and `<prefix>Local1..5` (host's zone); '-' for Sense's null date."""
+    """`<prefix>UTC` and `<prefix>Local1..5` (host's zone, US English); '-' for Sense's null date."""
     text = str(iso or "")
     keys = [f"{prefix}UTC", *(f"{prefix}Local{n}" for n in range(1, 6))]
     if not text or text.startswith("1753"):
@@ -36,14 +40,17 @@ def time_formats(iso: Any, prefix: str) -> dict[str, str]:
         local = datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone()
     except ValueError:
         return {keys[0]: text, **dict.fromkeys(keys[1:], text)}
-    hour12 = local.strftime("%I").lstrip("0") or "12"
-    ampm = local.strftime("%p")
-    full = f"{local:%B} {local.day}, {local.year} at {hour12}:{local:%M:%S} {ampm} {local.tzname()}"
+    # Built from the fields rather than strftime: five formats per timestamp, several timestamps
+    # per alert, and strftime's month and AM/PM names would follow the host's locale.
+    year, month, day = local.year, local.month, local.day
+    clock = f"{local.hour % 12 or 12}:{local.minute:02d}:{local.second:02d} {'PM' if local.hour >= 12 else 'AM'}"
+    name = MONTHS[month - 1]
+    full = f"{name} {day}, {year} at {clock} {local.tzname()}"
     return {
         keys[0]: text,
-        keys[1]: local.strftime("%Y-%m-%d %H:%M:%S"),
-        keys[2]: f"{local.month}/{local.day}/{local.year}, {hour12}:{local:%M:%S} {ampm}",
-        keys[3]: f"{local:%b} {local.day}, {local.year}, {hour12}:{local:%M:%S} {ampm}",
+        keys[1]: f"{year:04d}-{month:02d}-{day:02d} {local.hour:02d}:{local.minute:02d}:{local.second:02d}",
+        keys[2]: f"{month}/{day}/{year}, {clock}",
+        keys[3]: f"{name[:3]} {day}, {year}, {clock}",
         keys[4]: full,
         keys[5]: full,
     }

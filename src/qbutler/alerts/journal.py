@@ -69,6 +69,7 @@ class Journal:
         self.folder = folder
         self.path = folder / FILE_NAME
         self.compact_bytes = compact_bytes
+        self._pid = os.getpid()  # a system call each time on Linux
         # Live records as their file lines: what a rewrite writes.
         self._live: dict[str, bytes] = {}
         self._live_bytes = 0
@@ -82,7 +83,7 @@ class Journal:
 
     def new_id(self) -> str:
         # Sortable: write time, then a per-process sequence for records of the same nanosecond.
-        return f"{time.time_ns():020d}-{os.getpid()}-{next(_sequence):08d}"
+        return f"{time.time_ns():020d}-{self._pid}-{next(_sequence):08d}"
 
     def load(self) -> list[tuple[str, dict[str, Any]]]:
         """Every stored record, oldest first. Call once, before the first put."""

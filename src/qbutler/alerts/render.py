@@ -100,11 +100,24 @@ def render_source(source: str, context: dict[str, Any], mode: Mode, name: str = 
         raise RenderError(f"{name}: {type(exc).__name__}: {exc}") from None
 
 
+# Template files as last read, by path: (modification time, size), text. An edited file is read again.
+_files: dict[Path, tuple[tuple[int, int], str]] = {}
+
+
 def read_template(path: Path) -> str:
     try:
-        return path.read_text(encoding="utf-8")
+        stat = path.stat()
+        version = (stat.st_mtime_ns, stat.st_size)
+        cached = _files.get(path)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise RenderError(f"template file {path} cannot be read: {exc.strerror or exc}") from None
+    if len(_files) >= 256:
+        _files.clear()
+    _files[path] = (version, text)
+    return text
 
 
 def render_file(path: Path, context: dict[str, Any], mode: Mode) -> str:
