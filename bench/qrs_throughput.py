@@ -93,6 +93,6 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    from qbutler.service import run
+    from qbutler.runtime import run
 
     run(main())  # on uvloop, as `qbutler serve` runs

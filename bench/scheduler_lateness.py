@@ -37,8 +37,9 @@ sys.path[:0] = [str(ROOT / "src"), str(ROOT / "bench")]
 from cpu import own_cpu, process_cpu  # noqa: E402
 
 from qbutler.config import parse_config  # noqa: E402
+from qbutler.runtime import run  # noqa: E402
 from qbutler.scheduler.runner import Firing  # noqa: E402
-from qbutler.service import Service, run  # noqa: E402
+from qbutler.service import Service  # noqa: E402
 
 TASK = "3c9e2f5a-6d1b-4c8e-9a0f-2b7d4e6f8a1c"
 

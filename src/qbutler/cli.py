@@ -62,7 +62,8 @@ def serve(
                                                  help=f"Override Butler.logLevel: {', '.join(LEVELS)}.")] = None,
 ) -> None:
     """Run qbutler until SIGINT or SIGTERM."""
-    from qbutler.service import Service, run
+    from qbutler.runtime import run
+    from qbutler.service import Service
 
     config = load_or_exit(configfile)
     if loglevel is not None:
@@ -89,7 +90,7 @@ def demo(
 ) -> None:
     """Run qbutler against a simulated Sense site, with a live view of what happens."""
     from qbutler.demo import run as demo_run
-    from qbutler.service import run
+    from qbutler.runtime import run
 
     if check:
         raise typer.Exit(0 if run(demo_run.check(folder, port)) else 1)

@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import signal
-from typing import Any, Protocol
+from typing import Protocol
 
 from qbutler.activity import ActivityFeed
 from qbutler.alerts.service import Alerts
@@ -17,6 +16,7 @@ from qbutler.config import Config
 from qbutler.files import Sandbox
 from qbutler.kv import open_store
 from qbutler.mqtt import MqttClient
+from qbutler.runtime import stop_on_signals
 from qbutler.scheduler.manager import Scheduler
 from qbutler.sense.engine import EngineClient
 from qbutler.sense.qrs import QrsClient
@@ -110,10 +110,8 @@ class Service:
                 log.exception("Error while stopping %s", type(component).__name__)
 
     async def run_until_signalled(self) -> None:
-        loop = asyncio.get_running_loop()
         stop = asyncio.Event()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
+        undo_signals = stop_on_signals(stop)
         await self.start()
         # What start-up built (config, modules, compiled templates) lives until the end; frozen,
         # the garbage collector stops scanning it again on every collection.
@@ -124,16 +122,5 @@ class Service:
             log.info("Shutting down")
         finally:
             await self.stop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.remove_signal_handler(sig)
+            undo_signals()
         log.info("qbutler stopped")
-
-
-def run(coro: Any) -> Any:
-    """Run a coroutine on uvloop where available (faster sockets), else asyncio's loop."""
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.run(coro)
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        return runner.run(coro)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import signal
 from pathlib import Path
 
 from rich.console import Console
@@ -14,6 +13,7 @@ from qbutler.demo import environment as demo
 from qbutler.demo.check import Result, run_checks
 from qbutler.demo.environment import DemoEnvironment, Options
 from qbutler.demo.view import render
+from qbutler.runtime import stop_on_signals
 
 
 def try_this(env: DemoEnvironment) -> list[tuple[str, str]]:
@@ -46,9 +46,7 @@ def header(env: DemoEnvironment) -> str:
 async def live(folder: Path | None, port: int) -> None:
     console = Console()
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    stop_on_signals(stop)  # for the rest of the run
     console.print("Starting the simulated Sense site and qbutler…")
     async with DemoEnvironment(Options(folder=folder, port=port)) as env:
         commands = try_this(env)
