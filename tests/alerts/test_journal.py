@@ -9,6 +9,8 @@ import shutil
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from qbutler.alerts.journal import FILE_NAME, Journal
 
@@ -104,3 +106,38 @@ async def test_a_failed_write_raises_and_leaves_no_half_applied_change(tmp_path:
     (tmp_path / FILE_NAME).write_bytes(saved)
     await journal.put("after", {"v": 3})
     assert reopened(tmp_path) == [("before", {"v": 1}), ("replaced", {"attempts": 1}), ("after", {"v": 3})]
+
+
+operations = st.lists(st.tuples(st.sampled_from(["put", "remove"]), st.integers(0, 9),
+                                st.text(max_size=30)), max_size=60)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ops=operations, torn=st.binary(max_size=40), restarts=st.sets(st.integers(0, 59)))
+def test_any_sequence_of_writes_restarts_and_a_torn_tail_loads_as_acknowledged(
+        tmp_path_factory: pytest.TempPathFactory, ops: list[tuple[str, int, str]], torn: bytes, restarts: set[int]):
+    folder = tmp_path_factory.mktemp("journal")
+    expected: dict[str, dict] = {}
+
+    async def play() -> None:
+        journal = Journal(folder, compact_bytes=600)
+        journal.load()
+        for index, (op, key, text) in enumerate(ops):
+            if index in restarts:
+                # A crash in the middle of a write, then a restart that goes on writing.
+                with open(folder / FILE_NAME, "ab") as file:
+                    file.write(torn.replace(b"\n", b""))
+                journal = Journal(folder, compact_bytes=600)
+                assert journal.load() == list(expected.items())
+            record_id = f"id{key}"
+            if op == "put":
+                await journal.put(record_id, {"text": text, "index": index})
+                expected[record_id] = {"text": text, "index": index}
+            else:
+                await journal.remove(record_id)
+                expected.pop(record_id, None)
+
+    asyncio.run(play())
+    with open(folder / FILE_NAME, "ab") as file:
+        file.write(torn.replace(b"\n", b""))  # a write cut short by a crash
+    assert reopened(folder) == list(expected.items())
