@@ -8,12 +8,13 @@ from typing import Any
 
 import pytest
 
-from sensesim.certs import ensure_certs, server_ssl_context
-from sensesim.engine import EngineOptions, EngineServer, start_engine
+from sensesim.certs import ensure_certs
+from sensesim.engine import EngineOptions, EngineServer
 from sensesim.state import State, load_seed
 from support.appdump import SALES
 from support.net import free_port
 from support.sense import running_site
+from support.sensesim_support import running_engine
 
 
 @pytest.fixture(scope="session")
@@ -39,9 +40,8 @@ def engine_options() -> EngineOptions:
 @pytest.fixture
 async def demo_engine(demo_state: State, engine_certs: Path, engine_options: EngineOptions
                       ) -> AsyncIterator[EngineServer]:
-    server = await start_engine(demo_state, server_ssl_context(engine_certs), "127.0.0.1", 0, engine_options)
-    yield server
-    await server.close()
+    async with running_engine(demo_state, engine_certs, engine_options) as server:
+        yield server
 
 
 @pytest.fixture

@@ -19,9 +19,10 @@ from qbutler.sense.engine import (
     EngineTimeout,
     EngineUnavailable,
 )
-from sensesim.certs import ensure_certs, server_ssl_context
-from sensesim.engine import EngineOptions, EngineServer, start_engine
+from sensesim.certs import ensure_certs
+from sensesim.engine import EngineOptions, EngineServer
 from sensesim.state import State, load_seed
+from support.sensesim_support import running_engine
 
 SALES = "5e1f8a2c-3b4d-4c6e-8f0a-1b2c3d4e5f60"  # the minimal seed's rich app
 USER = [{"name": "X-Qlik-User", "value": "UserDirectory=Internal;UserId=sa_repository"}]
@@ -44,9 +45,8 @@ def options() -> EngineOptions:
 
 @pytest.fixture
 async def server(state: State, certs: Path, options: EngineOptions) -> AsyncIterator[EngineServer]:
-    engine = await start_engine(state, server_ssl_context(certs), "127.0.0.1", 0, options)
-    yield engine
-    await engine.close()
+    async with running_engine(state, certs, options) as engine:
+        yield engine
 
 
 def engine_config(certs: Path, port: int, folder: Path, **engine: Any) -> Config:

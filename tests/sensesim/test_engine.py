@@ -21,6 +21,7 @@ from websockets.exceptions import InvalidMessage, InvalidStatus
 from sensesim.certs import ensure_certs, server_ssl_context
 from sensesim.engine import EngineOptions, EngineServer, start_engine
 from sensesim.state import State, build_state, load_seed
+from support.sensesim_support import client_context, running_engine
 
 ADMIN = "UserDirectory=INTERNAL; UserId=sa_repository"
 SALES = "5e1f8a2c-3b4d-4c6e-8f0a-1b2c3d4e5f60"  # the rich app of the minimal seed
@@ -45,20 +46,12 @@ def options() -> EngineOptions:
 
 @pytest.fixture
 async def engine(state: State, certs: Path, options: EngineOptions) -> AsyncIterator[EngineServer]:
-    server = await start_engine(state, server_ssl_context(certs), "127.0.0.1", 0, options)
-    yield server
-    await server.close()
+    async with running_engine(state, certs, options) as server:
+        yield server
 
 
 def app_id(state: State, name: str) -> str:
     return next(a.id for a in state.apps.values() if a.name == name)
-
-
-def client_ssl(certs: Path, with_cert: bool = True) -> ssl.SSLContext:
-    ctx = ssl.create_default_context(cafile=str(certs / "root.pem"))
-    if with_cert:
-        ctx.load_cert_chain(certs / "client.pem", certs / "client_key.pem")
-    return ctx
 
 
 class Rpc:
@@ -116,7 +109,7 @@ async def session(
     headers = {"X-Qlik-User": user} if user is not None else {}
     async with connect(
         f"wss://localhost:{engine.port}{path}",
-        ssl=client_ssl(certs, with_cert),
+        ssl=client_context(certs, with_cert),
         additional_headers=headers,
         proxy=None,
         open_timeout=5,

@@ -97,3 +97,16 @@ async def admin_qrs(site: Any, certs: Path, client_timeout: float = 5.0) -> Asyn
         timeout=client_timeout,
     ) as client:
         yield Qrs(client)
+
+
+@contextlib.asynccontextmanager
+async def running_engine(state: Any, certs_dir: Path, options: Any = None) -> AsyncIterator[Any]:
+    """sensesim's Engine alone (wss on a free loopback port) serving `state`."""
+    from sensesim.certs import server_ssl_context
+    from sensesim.engine import EngineOptions, start_engine
+
+    server = await start_engine(state, server_ssl_context(certs_dir), "127.0.0.1", 0, options or EngineOptions())
+    try:
+        yield server
+    finally:
+        await server.close()
