@@ -141,3 +141,16 @@ def test_any_sequence_of_writes_restarts_and_a_torn_tail_loads_as_acknowledged(
     with open(folder / FILE_NAME, "ab") as file:
         file.write(torn.replace(b"\n", b""))  # a write cut short by a crash
     assert reopened(folder) == list(expected.items())
+
+
+async def test_a_write_whose_caller_is_cancelled_still_reaches_the_disk(tmp_path: Path):
+    journal = Journal(tmp_path)
+    journal.load()
+    first = asyncio.create_task(journal.put("first", {"v": 1}))
+    await asyncio.sleep(0)  # its write is under way
+    # Begun, then the caller is cancelled before the write finishes (a shutdown in mid-event).
+    waiting = journal.begin_put("second", {"v": 2})
+    waiting.cancel()
+    first.cancel()
+    await journal.put("third", {"v": 3})
+    assert reopened(tmp_path) == [("first", {"v": 1}), ("second", {"v": 2}), ("third", {"v": 3})]

@@ -98,11 +98,16 @@ class Journal:
 
     async def put(self, record_id: str, record: dict[str, Any]) -> None:
         """Store (or replace) a record; on disk when this returns, OSError when it could not be."""
+        await self.begin_put(record_id, record)
+
+    def begin_put(self, record_id: str, record: dict[str, Any]) -> asyncio.Future[None]:
+        """`put`, queued for the next write before this returns (so a cancelled caller cannot
+        skip it); the future is done once the record is on disk."""
         self._check_loaded()
         line = orjson.dumps(["p", record_id, record]) + b"\n"
         previous = self._keep(record_id, line)
         self._puts.append((record_id, line, previous))
-        await self._append(line)
+        return self._append(line)
 
     async def remove(self, record_id: str) -> None:
         self._check_loaded()
@@ -127,14 +132,14 @@ class Journal:
             self._live_bytes -= len(line)
         return line
 
-    async def _append(self, line: bytes) -> None:
+    def _append(self, line: bytes) -> asyncio.Future[None]:
         self._pending.append(line)
         if self._batch is None:
             self._batch = asyncio.get_running_loop().create_future()
-        batch = self._batch
         if self._flusher is None:
             self._flusher = asyncio.create_task(self._flush())
-        await asyncio.shield(batch)
+        # Shielded: a caller that is cancelled must not cancel the batch shared with others.
+        return asyncio.shield(self._batch)
 
     async def _flush(self) -> None:
         try:

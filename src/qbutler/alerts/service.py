@@ -122,8 +122,7 @@ class Alerts:
             return
         record_id = self.inbox.new_id()
         # Written while QRS is asked; awaited before any message is queued.
-        stored = asyncio.ensure_future(self.inbox.put(record_id, {"event": event.to_dict(),
-                                                                  "received": received_at}))
+        stored = self.inbox.begin_put(record_id, {"event": event.to_dict(), "received": received_at})
         await self._process(record_id, event, stored)
 
     async def _resume(self, record_id: str, event: TaskEvent, reserved: bool) -> None:
