@@ -9,6 +9,7 @@ from urllib.parse import parse_qsl
 
 import aiomqtt
 import orjson
+import pytest
 from alertkit import FINANCE_TASK, HttpReceiver, alert_config, task_id
 
 from qbutler.alerts.journal import read_records
@@ -107,6 +108,24 @@ async def test_https_webhooks_are_verified_against_their_own_ca_or_not_sent(site
     assert secure.at("/own-ca")[0].json()["taskId"] == tid
     assert secure.at("/public-ca", delivered_only=False) == []  # the TLS handshake failed: nothing sent
     assert stats["failed"] == 1
+
+
+async def test_alerts_go_through_the_proxy_named_in_the_environment(site, udp_port, receiver, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch):
+    proxy = HttpReceiver()
+    await proxy.start()
+    try:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url(""))
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")  # the receivers of the other channels are reached directly
+        hooks = [{"webhookURL": "http://hooks.example.invalid/through-proxy"}]
+        config = alert_config(site, udp_port, receiver, webhookNotification={"reloadTaskFailure": {"webhooks": hooks}})
+        async with running_service(config, tmp_path / "q") as running:
+            tid = await run_failure(running, site)
+            await until(lambda: proxy.at("/through-proxy") and receiver.at("/slack"), within=15)
+    finally:
+        await proxy.stop()
+    [request] = proxy.at("/through-proxy")
+    assert request.headers["host"] == "hooks.example.invalid" and request.json()["taskId"] == tid
 
 
 async def test_mqtt_alerts_wait_in_the_outbox_while_the_broker_is_down(site, udp_port, receiver, mosquitto,

@@ -4,6 +4,7 @@ Every released connection stays alive for the next message, so a burst of alerts
 receiver costs no new TLS handshakes. An unsuccessful send raises `DeliveryError`, saying whether
 trying again can help: connection errors, timeouts, 5xx, 408 and 429 can, other answers cannot.
 Certificates are verified against certifi's CA bundle unless a call brings its own SSL context.
+The proxy environment variables (HTTP_PROXY, HTTPS_PROXY, NO_PROXY) are honoured.
 """
 
 from __future__ import annotations
@@ -65,7 +66,10 @@ class HttpSender:
         if self._session is None:
             verified = ssl.create_default_context(cafile=certifi.where())
             connector = aiohttp.TCPConnector(ssl=verified, limit=self._max_connections, limit_per_host=0)
-            self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout,
+            # trust_env: HTTP_PROXY / HTTPS_PROXY / NO_PROXY apply, as they do to Butler's axios;
+            # no cookie jar: one receiver's cookies are no business of the next message.
+            self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout, trust_env=True,
+                                                  cookie_jar=aiohttp.DummyCookieJar(),
                                                   headers={"User-Agent": f"qbutler/{__version__}"})
         return self._session
 
