@@ -76,6 +76,7 @@ async def test_events_waiting_at_a_clean_shutdown_are_processed_after_the_start(
         # QRS slows down: one event is being enriched, two wait in the queue when qbutler stops.
         await control.fault(service="qrs", match="/qrs/reloadtask/", delayMs=3000)
         fields = datagram["payload"].split(";")
+        first = fields[9]
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
             for n in range(3):
                 fields[9] = f"14a81bf5-f81c-4047-b1a1-{n:012d}"
@@ -89,5 +90,5 @@ async def test_events_waiting_at_a_clean_shutdown_are_processed_after_the_start(
         await asyncio.sleep(0.3)
     executions = sorted(re.search(r"Execution ([0-9a-f-]{36})", r.body.decode()).group(1)
                         for r in receiver.at("/slack"))
-    assert executions[:3] == [f"14a81bf5-f81c-4047-b1a1-{n:012d}" for n in range(3)]
-    assert len(receiver.at("/slack")) == 4 and records(folder, "inbox") == []
+    assert executions == sorted([first, *(f"14a81bf5-f81c-4047-b1a1-{n:012d}" for n in range(3))])
+    assert records(folder, "inbox") == []
