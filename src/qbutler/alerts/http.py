@@ -32,16 +32,21 @@ JSON_HEADERS = {"Content-Type": "application/json"}
 
 
 @lru_cache(maxsize=256)
-def safe_target(url: str) -> str:
-    """A webhook URL for logs: scheme, host and port only (the path is often the secret)."""
+def _origin(url: str) -> tuple[str, str, int | None]:
+    """Scheme (lower case), host and port of a URL; empty strings where it has none."""
     try:
         parsed = urlsplit(url)
-        port = f":{parsed.port}" if parsed.port else ""
+        return parsed.scheme.lower(), parsed.hostname or "", parsed.port
     except ValueError:
+        return "", "", None
+
+
+def safe_target(url: str) -> str:
+    """A webhook URL for logs: scheme, host and port only (the path is often the secret)."""
+    scheme, host, port = _origin(url)
+    if not scheme or not host:
         return "(invalid URL)"
-    if not parsed.scheme or not parsed.hostname:
-        return "(invalid URL)"
-    return f"{parsed.scheme}://{parsed.hostname}{port}/…"
+    return f"{scheme}://{host}{f':{port}' if port else ''}/…"
 
 
 def retry_after_seconds(value: str | None) -> float | None:
@@ -57,15 +62,6 @@ def retry_after_seconds(value: str | None) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - time.time())
-
-
-@lru_cache(maxsize=256)
-def _scheme_and_host(url: str) -> tuple[str, str]:
-    try:
-        parsed = urlsplit(url)
-    except ValueError:
-        return "", ""
-    return parsed.scheme.lower(), parsed.hostname or ""
 
 
 class HttpSender:
@@ -106,7 +102,7 @@ class HttpSender:
                    headers: dict[str, str] | None = None,
                    ssl_context: ssl.SSLContext | None = None) -> None:
         """One request; DeliveryError unless the receiver answered 1xx-2xx."""
-        scheme, host = _scheme_and_host(url) if isinstance(url, str) else (url.scheme, url.host or "")
+        scheme, host = _origin(url)[:2] if isinstance(url, str) else (url.scheme, url.host or "")
         try:
             async with self._http().request(method, url, data=content, headers=headers, allow_redirects=False,
                                             proxy=self.proxy_for(scheme, host),
