@@ -3,14 +3,18 @@ SMTP server, and the qbutler config pointing every channel at them."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from collections import defaultdict, deque
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+import aiomqtt
 import orjson
 from aiosmtpd.controller import Controller
 
@@ -112,6 +116,27 @@ class SmtpReceiver:
 
     def stop(self) -> None:
         self.controller.stop()
+
+
+@contextlib.asynccontextmanager
+async def mqtt_messages(port: int, prefix: str = "qliksense/") -> AsyncIterator[list[tuple[str, str]]]:
+    """(topic, payload text) of every message published under `prefix` while inside, in order."""
+    received: list[tuple[str, str]] = []
+    async with aiomqtt.Client("127.0.0.1", port) as subscriber:
+        await subscriber.subscribe("qliksense/#", qos=1)
+
+        async def collect() -> None:
+            async for message in subscriber.messages:
+                if str(message.topic).startswith(prefix):
+                    received.append((str(message.topic), bytes(message.payload).decode()))
+
+        collector = asyncio.create_task(collect())
+        try:
+            yield received
+        finally:
+            collector.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await collector
 
 
 def task_id(site: Any, name: str) -> str:

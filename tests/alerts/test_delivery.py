@@ -7,10 +7,9 @@ import asyncio
 from pathlib import Path
 from urllib.parse import parse_qsl
 
-import aiomqtt
 import orjson
 import pytest
-from alertkit import FINANCE_TASK, HttpReceiver, alert_config, task_id
+from alertkit import FINANCE_TASK, HttpReceiver, alert_config, mqtt_messages, task_id
 
 from qbutler.alerts.journal import read_records
 from support.qbutler import running_service
@@ -141,19 +140,9 @@ async def test_mqtt_alerts_wait_in_the_outbox_while_the_broker_is_down(site, udp
         outbox = tmp_path / "q" / "data" / "alerts" / "outbox"
         await until(lambda: len(read_records(outbox)[0]) == 2, within=15)  # the two MQTT messages
         mosquitto.start()
-        received: list[tuple[str, str]] = []
-        async with aiomqtt.Client("127.0.0.1", mosquitto.port) as subscriber:
-            await subscriber.subscribe("qliksense/#", qos=1)
-
-            async def collect() -> None:
-                async for message in subscriber.messages:
-                    if str(message.topic).startswith("qliksense/task_failure"):
-                        received.append((str(message.topic), bytes(message.payload).decode()))
-
-            collector = asyncio.create_task(collect())
+        async with mqtt_messages(mosquitto.port, "qliksense/task_failure") as received:
             await until(lambda: len(received) == 2, within=15)
             await running.service.alerts.deliverer.wait_idle()
-            collector.cancel()
     assert dict(received)["qliksense/task_failure"] == FINANCE_TASK
     assert orjson.loads(dict(received)["qliksense/task_failure_full"])["taskId"] == tid
 

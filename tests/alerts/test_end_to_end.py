@@ -8,9 +8,8 @@ import hmac
 from pathlib import Path
 from typing import Any
 
-import aiomqtt
 import orjson
-from alertkit import FINANCE_TASK, WEBHOOK_SECRET, alert_config, task_id
+from alertkit import FINANCE_TASK, WEBHOOK_SECRET, alert_config, mqtt_messages, task_id
 
 from support.qbutler import running_service
 from support.waiting import until
@@ -29,27 +28,18 @@ def slack_texts(body: dict[str, Any]) -> str:
 async def test_failed_reload_reaches_every_channel_exactly_once(site, udp_port, receiver, smtp, mosquitto,
                                                                 tmp_path: Path):
     config = alert_config(site, udp_port, receiver, smtp_port=smtp.port, mqtt_port=mosquitto.port)
-    async with aiomqtt.Client("127.0.0.1", mosquitto.port) as subscriber:
-        await subscriber.subscribe("qliksense/#", qos=1)
-        mqtt_messages: list[tuple[str, str]] = []
-
-        async def collect() -> None:
-            async for message in subscriber.messages:
-                mqtt_messages.append((str(message.topic), bytes(message.payload).decode()))
-
-        collector = asyncio.create_task(collect())
+    async with mqtt_messages(mosquitto.port) as published:
         async with running_service(config, tmp_path / "qbutler") as running:
             tid = await start_task(running, site, FINANCE_TASK)
 
             def everything_arrived() -> bool:
-                topics = [topic for topic, _ in mqtt_messages]
+                topics = [topic for topic, _ in published]
                 return (len(receiver.at("/slack")) and len(receiver.at("/teams")) and len(receiver.at("/hook"))
                         and len(smtp.messages) >= 3 and "qliksense/task_failure" in topics
                         and "qliksense/task_failure_full" in topics)
 
             await until(everything_arrived, within=15)
             await asyncio.sleep(0.5)  # anything extra would arrive now
-        collector.cancel()
 
     # Slack: Block Kit from qbutler's default template, with the script log's tail.
     [slack] = receiver.at("/slack")
@@ -81,8 +71,8 @@ async def test_failed_reload_reaches_every_channel_exactly_once(site, udp_port, 
     plain = mail.get_body(("plain",)).get_content()
     assert "Execution Failed" in html and "Execution Failed" in plain and "Bob O&#x27;Neill" in html
 
-    topics = [topic for topic, _ in mqtt_messages]
+    topics = [topic for topic, _ in published]
     assert topics.count("qliksense/task_failure") == 1 and topics.count("qliksense/task_failure_full") == 1
-    assert dict(mqtt_messages)["qliksense/task_failure"] == FINANCE_TASK
-    full = orjson.loads(dict(mqtt_messages)["qliksense/task_failure_full"])
+    assert dict(published)["qliksense/task_failure"] == FINANCE_TASK
+    full = orjson.loads(dict(published)["qliksense/task_failure_full"])
     assert full["taskId"] == tid and "Finance" in full["qs_taskTags"] and "qs_appMetadata" not in full

@@ -7,9 +7,8 @@ import asyncio
 import socket
 from pathlib import Path
 
-import aiomqtt
 import orjson
-from alertkit import FINANCE_TASK, alert_config, site_start
+from alertkit import FINANCE_TASK, alert_config, mqtt_messages, site_start
 
 from support.net import free_port
 from support.qbutler import running_service
@@ -35,21 +34,11 @@ async def test_two_instances_sharing_redis_alert_once(sense_certs, receiver, red
 
 async def test_aborted_reload_alerts_with_its_own_wording(site, udp_port, receiver, mosquitto, tmp_path: Path):
     config = alert_config(site, udp_port, receiver, mqtt_port=mosquitto.port)
-    received: list[tuple[str, str]] = []
-    async with aiomqtt.Client("127.0.0.1", mosquitto.port) as subscriber, \
+    async with mqtt_messages(mosquitto.port, "qliksense/task_aborted") as received, \
             running_service(config, tmp_path / "q") as running:
-        await subscriber.subscribe("qliksense/#", qos=1)
-
-        async def collect() -> None:
-            async for message in subscriber.messages:
-                if str(message.topic).startswith("qliksense/task_aborted"):
-                    received.append((str(message.topic), bytes(message.payload).decode()))
-
-        collector = asyncio.create_task(collect())
         await site_start(site, "Reload HR Overview")  # scenario: abort
         await until(lambda: receiver.at("/slack") and receiver.at("/teams") and len(received) == 2, within=15)
         await running.service.alerts.deliverer.wait_idle()
-        collector.cancel()
     assert dict(received)["qliksense/task_aborted"] == "Reload HR Overview"
     assert "qs_appMetadata" in orjson.loads(dict(received)["qliksense/task_aborted_full"])
     assert receiver.at("/slack")[0].json()["blocks"][0]["text"]["text"] == "Qlik Sense reload aborted"
