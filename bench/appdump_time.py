@@ -28,11 +28,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from qbutler.appdump import dump_app  # noqa: E402
+from qbutler.actions.appdump import dump_app  # noqa: E402
+from qbutler.actions.snapshots import AppSnapshotJob  # noqa: E402
 from qbutler.config import parse_config  # noqa: E402
 from qbutler.sense.engine import EngineClient  # noqa: E402
 from qbutler.sense.qrs import QrsClient  # noqa: E402
-from qbutler.snapshots import AppSnapshotJob  # noqa: E402
 
 SALES = "6a2e4c1b-8d3f-4a5e-9b7c-1d2e3f4a5b6c"
 USER = [{"name": "X-Qlik-User", "value": "UserDirectory=Internal;UserId=sa_repository"}]

@@ -11,8 +11,8 @@ import typer
 from rich.console import Console
 
 from qbutler import __version__
-from qbutler.appdump_cli import app as app_cli
-from qbutler.config import ConfigError, load_config
+from qbutler.actions.cli import app as app_cli
+from qbutler.cli_support import load_or_exit
 from qbutler.kv.cli import kv_app
 from qbutler.logs import LEVELS, setup_logging
 from qbutler.scheduler.cli import schedule_app
@@ -43,16 +43,6 @@ def root(
                                           help="Print the version and exit.")] = False,
 ) -> None:
     """qbutler: scheduling, KV store, task starts, MQTT, alerts, file operations and app export."""
-
-
-def load_or_exit(path: Path):
-    try:
-        return load_config(path)
-    except ConfigError as exc:
-        typer.echo(f"Config file {path} is not valid:", err=True)
-        for line in exc.errors:
-            typer.echo(f"  - {line}", err=True)
-        raise typer.Exit(1) from None
 
 
 @app.command()

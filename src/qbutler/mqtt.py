@@ -21,10 +21,10 @@ from dataclasses import dataclass
 
 import aiomqtt
 
+from qbutler.actions.tasks import TaskStarter
 from qbutler.activity import ActivityFeed
 from qbutler.background import cancel_and_wait
 from qbutler.config import Config
-from qbutler.tasks import TaskStarter
 
 log = logging.getLogger("qbutler.mqtt")
 

@@ -7,11 +7,13 @@ import gc
 import logging
 from typing import Protocol
 
+from qbutler.actions.apps import AppReloads
+from qbutler.actions.snapshots import AppSnapshotJob
+from qbutler.actions.tasks import TaskStarter
 from qbutler.activity import ActivityFeed
 from qbutler.alerts.service import Alerts
 from qbutler.api.app import build_app
 from qbutler.api.server import HttpServer
-from qbutler.apps import AppReloads
 from qbutler.config import Config
 from qbutler.files import Sandbox
 from qbutler.kv import open_store
@@ -20,8 +22,6 @@ from qbutler.runtime import stop_on_signals
 from qbutler.scheduler.manager import Scheduler
 from qbutler.sense.engine import EngineClient
 from qbutler.sense.qrs import QrsClient
-from qbutler.snapshots import AppSnapshotJob
-from qbutler.tasks import TaskStarter
 
 log = logging.getLogger("qbutler")
 

@@ -10,10 +10,10 @@ from typing import Any
 import orjson
 import pytest
 
+from qbutler.actions.snapshots import AppSnapshotJob, render_snapshot
 from qbutler.config import Config, ConfigError, parse_config
 from qbutler.sense.engine import EngineClient
 from qbutler.sense.qrs import QrsClient
-from qbutler.snapshots import AppSnapshotJob, render_snapshot
 from support.appdump import SALES
 from support.qbutler import running_service
 from support.sense import sense_config
@@ -200,7 +200,7 @@ async def test_the_service_runs_snapshots_on_its_cron_schedule(demo_site: Any, t
 async def test_an_app_id_that_is_no_file_name_is_refused(demo_site: Any, make_job) -> None:
     from datetime import UTC, datetime
 
-    from qbutler.snapshots import SnapshotFolder
+    from qbutler.actions.snapshots import SnapshotFolder
 
     job = make_job(demo_site)
     folder = SnapshotFolder(job.directory, 5)
@@ -212,7 +212,7 @@ async def test_an_app_id_that_is_no_file_name_is_refused(demo_site: Any, make_jo
 def test_schedule_fire_times_read_the_cron_in_its_time_zone() -> None:
     from datetime import UTC, datetime
 
-    from qbutler.snapshots import next_fire
+    from qbutler.actions.snapshots import next_fire
 
     after = datetime(2026, 1, 15, 0, 30, tzinfo=UTC)
     assert next_fire("0 2 * * *", "Europe/Stockholm", after) == datetime(2026, 1, 15, 1, 0, tzinfo=UTC)
@@ -242,7 +242,7 @@ def test_schedule_is_checked_by_the_schedulers_cron_reader(tmp_path: Path) -> No
 def test_schedule_fire_times_follow_the_schedulers_daylight_saving_rules() -> None:
     from datetime import UTC, datetime
 
-    from qbutler.snapshots import next_fire
+    from qbutler.actions.snapshots import next_fire
 
     # 29 March 2026 02:30 does not exist in Stockholm: it fires once, at the jump to 03:00 CEST.
     spring = next_fire("30 2 * * *", "Europe/Stockholm", datetime(2026, 3, 28, 12, tzinfo=UTC))

@@ -310,7 +310,7 @@ async def test_wait_on_a_disabled_task_says_it_did_not_start(connect):
 
 
 async def test_start_task_for_other_areas_raises_clear_error(connect):
-    from qbutler.tasks import TaskStartError
+    from qbutler.actions.tasks import TaskStartError
 
     async with connect() as c:
         await c.running.service.tasks.start_task(c.task_ids[SALES])

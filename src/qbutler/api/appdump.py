@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from qbutler.actions.appdump import dump_app
 from qbutler.api.http import HttpError, Request, Response, json_response
 from qbutler.api.routing import RouteTable
-from qbutler.appdump import dump_app
 from qbutler.sense.engine import APP_NOT_FOUND, GENERIC_ACCESS_DENIED, EngineError, EngineTimeout, EngineUnavailable
 
 routes = RouteTable("Qlik Sense apps")

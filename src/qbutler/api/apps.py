@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from qbutler.actions.apps import ReloadRequest
 from qbutler.api.http import HttpError, Request, Response, json_response
 from qbutler.api.routing import RouteTable
-from qbutler.apps import ReloadRequest
 from qbutler.sense.engine import EngineError, EngineUnavailable
 
 routes = RouteTable("Qlik Sense apps")

@@ -10,17 +10,9 @@ import math
 from typing import Any
 
 from qbutler.api.http import ValidationFailed
+from qbutler.jsnumbers import js_number_text
 
 _NUMBER_TYPES = ("number", "integer")
-
-
-def js_number_text(value: float | int) -> str:
-    """A number as JavaScript's String() writes it (5.0 -> '5')."""
-    if isinstance(value, float):
-        if math.isfinite(value) and value.is_integer() and abs(value) < 1e21:
-            return str(int(value))
-        return repr(value)
-    return str(value)
 
 
 def _parse_number(text: str) -> float | int | None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from qbutler.actions.tasks import ITEM_TYPES, InvalidStartRequest, KvLimitExceeded, TaskStartError
 from qbutler.api.http import HttpError, Request, Response, ValidationFailed, text_json_response
 from qbutler.api.routing import RouteTable
 from qbutler.kv.store import NamespaceFull, ReservedNamespace
-from qbutler.tasks import ITEM_TYPES, InvalidStartRequest, KvLimitExceeded, TaskStartError
 
 routes = RouteTable("Qlik Sense tasks")
 

@@ -10,6 +10,7 @@ from typing import Annotated, NoReturn, TypeVar
 
 import typer
 
+from qbutler.cli_support import load_or_exit
 from qbutler.config import Config
 from qbutler.kv import NamespaceFull, Store, StoreUnavailable, open_store, sqlite_path
 from qbutler.kv.memory import MemoryStore
@@ -24,9 +25,6 @@ T = TypeVar("T")
 
 
 def _config(path: Path) -> Config:
-    # Imported here: qbutler.cli imports this module to register the sub-command.
-    from qbutler.cli import load_or_exit
-
     config = load_or_exit(path)
     if config.Butler.keyValueStore.backend == "memory":
         _fail("the memory backend keeps its keys inside the running qbutler process; use the REST "

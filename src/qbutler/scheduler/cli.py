@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from qbutler.cli_support import load_or_exit
 from qbutler.scheduler.cron import CronError, CronExpression, Dialect, parse_iso
 from qbutler.scheduler.model import ScheduleError, check_schedule, schedule_label, zone_for
 from qbutler.scheduler.store import ScheduleFileError, ScheduleStore
@@ -30,8 +31,6 @@ def _settings(configfile: Path | None, dialect: Dialect | None) -> tuple[Dialect
     """Dialect, whether schedule zones are honoured, and the schedule file, from the config if given."""
     if configfile is None:
         return dialect or Dialect.BUTLER, True, None
-    from qbutler.cli import load_or_exit
-
     config = load_or_exit(configfile)
     scheduler = config.Butler.scheduler
     return (dialect or Dialect(scheduler.cronDialect), scheduler.timezoneMode == "schedule",

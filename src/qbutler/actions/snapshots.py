@@ -30,8 +30,8 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
+from qbutler.actions.appdump import dump_app
 from qbutler.activity import ActivityFeed
-from qbutler.appdump import dump_app
 from qbutler.background import cancel_and_wait
 from qbutler.config import AppSnapshots as SnapshotSettings
 from qbutler.config import Config

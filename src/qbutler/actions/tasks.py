@@ -19,8 +19,8 @@ from typing import Any
 import orjson
 
 from qbutler.activity import ActivityFeed
-from qbutler.api.schema import js_number_text
 from qbutler.config import Config
+from qbutler.jsnumbers import js_number_text
 from qbutler.kv.store import ReservedNamespace, Store, is_internal
 from qbutler.sense.qrs import QrsClient, QrsError
 

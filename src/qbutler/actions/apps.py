@@ -13,9 +13,9 @@ import contextlib
 import logging
 from dataclasses import dataclass, field
 
+from qbutler.actions.tasks import TaskStarter, TaskStartError
 from qbutler.activity import ActivityFeed
 from qbutler.sense.engine import EngineClient, EngineError, EngineSession, EngineUnavailable
-from qbutler.tasks import TaskStarter, TaskStartError
 
 log = logging.getLogger("qbutler.apps")
 

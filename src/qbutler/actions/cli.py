@@ -11,11 +11,11 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from qbutler.appdump import dump_app
+from qbutler.actions.appdump import dump_app
+from qbutler.actions.snapshots import AppResult, AppSnapshotJob, SnapshotRun
 from qbutler.config import Config, ConfigError, load_config
 from qbutler.sense.engine import EngineClient, EngineError, EngineUnavailable
 from qbutler.sense.qrs import QrsClient, QrsError
-from qbutler.snapshots import AppResult, AppSnapshotJob, SnapshotRun
 
 app = typer.Typer(help="Export Sense apps' metadata through the Engine API.", no_args_is_help=True)
 
