@@ -22,6 +22,7 @@ from qbutler.runtime import stop_on_signals
 from qbutler.scheduler.manager import Scheduler
 from qbutler.sense.engine import EngineClient
 from qbutler.sense.qrs import QrsClient
+from qbutler.web.app import Dashboard, with_dashboard
 
 log = logging.getLogger("qbutler")
 
@@ -81,12 +82,21 @@ class Service:
             self.scheduler = Scheduler(config, self)
             self.components.append(self.scheduler)
         self.http: HttpServer | None = None
+        # The dashboard at /ui/ shares the REST listener (and so its TLS and port).
+        self.dashboard: Dashboard | None = None
         if butler.restServerConfig.enable:
-            self.http = HttpServer(build_app(config, self), config)
+            app = build_app(config, self)
+            if butler.qbutler.ui.enable:
+                self.dashboard = Dashboard(self)
+                app = with_dashboard(app, self.dashboard)
+            self.http = HttpServer(app, config)
         self._started: list[Component] = []
 
     def _all_components(self) -> list[Component]:
-        return [*self.components, *([self.http] if self.http else [])]
+        # The dashboard comes after the listener so that it stops first: its open live streams
+        # end at once instead of holding up the listener's graceful shutdown.
+        return [*self.components, *([self.http] if self.http else []),
+                *([self.dashboard] if self.dashboard else [])]
 
     async def start(self) -> None:
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
