@@ -78,7 +78,7 @@ def health_components(service: Any) -> list[dict[str, Any]]:
     pending = alerts.deliverer.pending
     oldest = min((item.created for item in alerts.deliverer.outbox_items() if item.state != "failed"), default=None)
     items.append({"name": "Alert outbox", "ok": pending == 0 or (oldest is not None and time.time() - oldest < 300),
-                  "detail": f"{pending} pending" + (f", oldest {_ago(oldest)}" if oldest else "")})
+                  "detail": f"{pending} waiting to be delivered" + (f", oldest from {_ago(oldest)}" if oldest else "")})
     if service.mqtt is not None:
         connected = service.mqtt.connected
         items.append({"name": "MQTT broker", "ok": connected, "detail": "connected" if connected else "not connected"})
@@ -143,7 +143,7 @@ async def task(dash: Dashboard, request: Request, session: Session) -> Response:
     schedules = [s for s in (dash.service.scheduler.entries() if dash.service.scheduler else [])
                  if str(s.get("qlikSenseTaskId")) == task_id]
     return dash.render(request, session, "task.html", title=row.name, row=row,
-                       status=sources.with_latest_outcomes([row], dash.service.activity)[0].status,
+                       task_status=sources.with_latest_outcomes([row], dash.service.activity)[0].status,
                        log_lines=log_lines, log_error=log_error, runs=list(reversed(runs))[:50],
                        schedules=schedules, next_fire=sources.next_firings(dash.service.scheduler).get(task_id),
                        wait_seconds=dash.service.config.Butler.startTaskWait.maxWaitSeconds)
