@@ -55,12 +55,16 @@ class LoopThread:
         self.loop.close()
 
 
-def accessibility_problems(page: Any) -> list[str]:
-    """axe-core's serious and critical violations on the page as it is now, one line each."""
+def accessibility_problems(page: Any, rules: list[str] | None = None) -> list[str]:
+    """axe-core's serious and critical violations on the page as it is now, one line each
+    (only `rules` when given)."""
     if not page.evaluate("() => typeof window.axe !== 'undefined'"):
         # Through the DevTools protocol, so the page's CSP (no inline script) does not apply.
         page.evaluate(AXE.read_text(encoding="utf-8") + "\n;undefined")
-    results = page.evaluate("() => axe.run(document, {resultTypes: ['violations']})")
+    options: dict[str, Any] = {"resultTypes": ["violations"]}
+    if rules:
+        options["runOnly"] = {"type": "rule", "values": rules}
+    results = page.evaluate("(options) => axe.run(document, options)", options)
     return [f"{v['impact']}: {v['id']}: {v['help']} ({len(v['nodes'])}x, e.g. {v['nodes'][0]['target']})"
             for v in results["violations"] if v["impact"] in ("serious", "critical")]
 
