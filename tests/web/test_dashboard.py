@@ -190,8 +190,8 @@ def test_a_forged_post_is_refused(page, stack):
                                                                      "value": "v", "csrf": token},
                                          headers={"Origin": "http://evil.example"}, max_redirects=0)
     assert response.status == 403
-    assert [c for c in cookies if c["name"] == "qbutler_session"][0]["httpOnly"]
-    assert [c for c in cookies if c["name"] == "qbutler_session"][0]["sameSite"] == "Strict"
+    session = next(c for c in cookies if c["name"] == "qbutler_session")
+    assert session["httpOnly"] and session["sameSite"] == "Strict"
     assert stack.thread.run(stack.service.kv.get("forged", "k")) is None
 
 
@@ -234,8 +234,8 @@ def test_usable_on_a_phone(page, stack):
     page.set_viewport_size({"width": 390, "height": 844})
     open_page(page, stack, "/")
     screenshot(page, "phone-overview")
-    wide = page.evaluate("""() => [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > 392)
-        .map(e => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right)).slice(0, 8)""")
+    wide = page.evaluate("""() => [...document.querySelectorAll('body *')]
+        .filter(e => e.getBoundingClientRect().right > 392).map(e => e.tagName + '.' + e.className).slice(0, 8)""")
     width = page.evaluate("() => document.documentElement.scrollWidth")
     assert width <= 390, f"the overview is {width}px wide on a 390px screen: {wide}"
     page.get_by_role("link", name="Schedules").click()
