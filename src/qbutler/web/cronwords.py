@@ -53,7 +53,12 @@ def _time_of_day(expression: CronExpression) -> str:
         clock = f"{minutes[0]:02d}" + (f":{seconds[0]:02d}" if seconds[0] else "")
         if len(hours) == 1:
             return f"at {hours[0]:02d}:{clock}"
-        times = f"at :{clock} past the hour" if clock != "00" else "on the hour"
+        if clock == "00":
+            times = "on the hour"
+        elif seconds[0]:
+            times = f"at {clock} (mm:ss) past the hour"
+        else:
+            times = f"at {minutes[0]} minutes past the hour"
         if len(hours) == 24:
             return f"every hour, {times}"
         step = _step(hours, 0, 23)

@@ -42,18 +42,27 @@ def _tls_file(value: Any) -> Any:
 
 
 _CLOUD = "qlikSenseCloud.event"
+_FORWARD = "mqttConfig.qlikSenseCloud.event.mqttForward.broker"
+_TENANT_ALERT = "qlikSenseCloud.event.mqtt.tenant.alert"
 # Butler's table (butler-monitoring.md §5.4). `*` is any key, `[]` any list item.
 BUTLER_RULES: list[tuple[str, Rule]] = [
     *[(path, keep(3)) for path in (
         "configVisualisation.host", "qlikSenseVersion.versionMonitor.host", "emailNotification.smtp.host",
         "emailNotification.smtp.auth.user", "mqttConfig.brokerHost", "mqttConfig.azureEventGrid.clientId",
-        f"{_CLOUD}.mqttForward.broker.host", f"{_CLOUD}.mqttForward.broker.username", "udpServerConfig.serverHost",
+        f"{_FORWARD}.host", f"{_FORWARD}.username", "udpServerConfig.serverHost",
         "restServerConfig.serverHost", "serviceMonitor.monitor.[].host", f"{_CLOUD}.mqtt.tenant.id",
         "configEngine.host", "configQRS.host")],
     *[(path, keep(10)) for path in (
         "heartbeat.remoteURL", "teamsNotification.*.webhookURL", "slackNotification.*.webhookURL",
         "webhookNotification.*.webhooks.[].webhookURL", f"{_CLOUD}.mqtt.tenant.tenantUrl",
-        f"{_CLOUD}.mqtt.tenant.qlikSenseUrls.qmc", f"{_CLOUD}.mqtt.tenant.qlikSenseUrls.hub")],
+        f"{_CLOUD}.mqtt.tenant.qlikSenseUrls.qmc", f"{_CLOUD}.mqtt.tenant.qlikSenseUrls.hub",
+        f"{_TENANT_ALERT}.teamsNotification.reloadAppFailure.webhookURL",
+        f"{_TENANT_ALERT}.slackNotification.reloadAppFailure.webhookURL")],
+    *[(path, keep(5)) for path in (
+        f"{_TENANT_ALERT}.emailNotification.reloadAppFailure.fromAddress",
+        f"{_TENANT_ALERT}.emailNotification.reloadAppFailure.recipients.[]")],
+    *[(f"{_TENANT_ALERT}.emailNotification.reloadAppFailure.appOwnerAlert.{which}.user.[].{field}", stars)
+      for which in ("includeOwner", "excludeOwner") for field in ("directory", "userId")],
     ("thirdPartyToolsCredentials.newRelic.[].insertApiKey", keep(5)),
     ("thirdPartyToolsCredentials.newRelic.[].accountId", keep(3)),
     (f"{_CLOUD}.mqtt.tenant.auth.jwt.token", keep(5)),
@@ -64,7 +73,7 @@ BUTLER_RULES: list[tuple[str, Rule]] = [
         "influxDb.v3Config.token")],
     *[(f"restServerConfig.tls.{name}", _tls_file) for name in ("cert", "key", "ca")],
     ("emailNotification.smtp.auth.password", stars),
-    (f"{_CLOUD}.mqttForward.broker.password", stars),
+    (f"{_FORWARD}.password", stars),
 ]
 
 # qbutler's additions, applied to every value no Butler rule covered.
@@ -76,8 +85,7 @@ PUBLIC_URL_SECTIONS = ("qlikSenseUrls", "genericUrls")
 
 
 def _matches(pattern: list[str], path: tuple[str, ...]) -> bool:
-    return len(pattern) == len(path) and all(p in ("*", actual) or (p == "[]" and actual == "[]")
-                                               for p, actual in zip(pattern, path, strict=True))
+    return len(pattern) == len(path) and all(p in ("*", actual) for p, actual in zip(pattern, path, strict=True))
 
 
 _COMPILED = [(rule_path.split("."), rule) for rule_path, rule in BUTLER_RULES]
