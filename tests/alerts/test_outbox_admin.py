@@ -6,10 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from alertkit import FINANCE_TASK, alert_config
+from test_delivery import run_failure
 
 from support.qbutler import running_service
 from support.waiting import until
-from test_delivery import run_failure
 
 
 def states(running) -> dict[str, list[str]]:
