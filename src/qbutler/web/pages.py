@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from qbutler.web.app import Dashboard
 
 SCRIPT_LOG_TAIL = 60
+# Tasks per page of the task list (a site has thousands; the search narrows them).
+TASK_PAGE = 100
 
 
 # ---------------------------------------------------------------------------- template filters
@@ -119,7 +121,15 @@ async def tasks(dash: Dashboard, request: Request, session: Session) -> Response
         needle = query.lower()
         rows = [r for r in rows if needle in r.name.lower() or needle in r.app_name.lower() or needle == r.id
                 or any(needle in tag.lower() for tag in r.tags)]
-    return dash.render(request, session, "tasks.html", title="Tasks", rows=rows, query=query,
+    try:
+        number = max(1, int(request.query_params.get("page", "1")))
+    except ValueError:
+        number = 1
+    pages = max(1, -(-len(rows) // TASK_PAGE))
+    number = min(number, pages)
+    shown = rows[(number - 1) * TASK_PAGE:number * TASK_PAGE]
+    return dash.render(request, session, "tasks.html", title="Tasks", rows=shown, total=len(rows), query=query,
+                       page=number, pages=pages, first=(number - 1) * TASK_PAGE + 1,
                        next_fire=sources.next_firings(dash.service.scheduler), catalog_error=dash.catalog.error)
 
 
@@ -151,11 +161,15 @@ async def task(dash: Dashboard, request: Request, session: Session) -> Response:
 
 # ---------------------------------------------------------------------------- schedules
 
-@functools.lru_cache(maxsize=512)
+@functools.lru_cache(maxsize=1024)
+def _parsed(source: str, dialect: str) -> CronExpression:
+    return CronExpression.parse(source, dialect)
+
+
+@functools.lru_cache(maxsize=1024)
 def _dst_notes(source: str, dialect: str, zone: tzinfo, day: int) -> tuple[DstNote, ...]:
     # Per day: the notes cover the coming year, so they change only at midnight.
-    expression = CronExpression.parse(source, dialect)
-    return tuple(dst_notes(expression, zone, datetime.fromtimestamp(day * 86400, UTC)))
+    return tuple(dst_notes(_parsed(source, dialect), zone, datetime.fromtimestamp(day * 86400, UTC)))
 
 
 def schedule_view(scheduler: Any, fields: dict[str, Any], status: dict[str, Any] | None, now: float) -> dict[str, Any]:
@@ -164,7 +178,7 @@ def schedule_view(scheduler: Any, fields: dict[str, Any], status: dict[str, Any]
                             "zone": None, "error": (status or {}).get("error"),
                             "last_fire": parse_iso(last) if last else None}
     try:
-        expression = CronExpression.parse(str(fields.get("cronSchedule", "")), scheduler.dialect)
+        expression = _parsed(str(fields.get("cronSchedule", "")), scheduler.dialect)
         zone = zone_for(fields.get("timezone"), "schedule", scheduler.honour_timezone)
     except (CronError, ScheduleError) as exc:
         view["error"] = view["error"] or str(exc)
