@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 import pytest
 
+from qbutler.config import ConfigError, parse_config
 from support.qbutler import base_config, running_service
 from support.slack import TOKEN, FakeSlack
 from support.waiting import until
@@ -242,3 +243,16 @@ async def test_without_webhook_or_token_butler_still_answers_201(slack: FakeSlac
     assert answer.status_code == 201 and answer.content == echo("hello")
     assert slack.calls == []
 
+
+
+def test_config_names_each_bad_slack_key():
+    with pytest.raises(ConfigError) as refused:
+        parse_config({"Butler": {"slackNotification": {"restMessage": {
+            "format": "html", "botToken": "abc", "apiUrl": "ftp://slack.example", "maxWaitSeconds": -1}}}}, Path("."))
+    lines = str(refused.value).splitlines()
+    prefix = "Butler.slackNotification.restMessage."
+    assert [line.split(":")[0] for line in lines] == [prefix + key for key in
+                                                      ("format", "botToken", "apiUrl", "maxWaitSeconds")]
+    settings = parse_config({"Butler": {"slackNotification": {"restMessage": {
+        "format": "MRKDWN", "botToken": " xoxb-1-2\n"}}}}, Path(".")).Butler.slackNotification.restMessage
+    assert (settings.format, settings.botToken, settings.apiUrl) == ("mrkdwn", "xoxb-1-2", "https://slack.com/api")

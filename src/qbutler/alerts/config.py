@@ -158,6 +158,8 @@ class SlackEvent(ChatEvent):
 
 
 def _bot_token(value: str) -> str:
+    # Pasted tokens often bring a line break along.
+    value = value.strip()
     if value and not value.startswith("xox"):
         raise PydanticCustomError("slack_token", "expected a Slack token (xoxb-…), or empty for none")
     return value
