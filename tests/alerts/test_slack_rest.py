@@ -124,6 +124,41 @@ async def test_a_long_plain_message_through_the_webhook_is_split_too(slack: Fake
     assert answer.content == echo(msg)
 
 
+async def test_text_beyond_one_message_goes_as_several_in_order(slack: FakeSlack, tmp_path: Path):
+    msg = "\n".join(f"{n:05d} " + "z" * 93 for n in range(450))  # 45,000 characters
+    async with running_service(slack_config(slack, token=True, format="mrkdwn"), tmp_path) as running:
+        answer = await post(running, channel="C0FINANCE1", msg=msg)
+    first, second = slack.posted
+    assert len(first["blocks"]) == 13 and 1 <= len(second["blocks"]) <= 13
+    assert squeezed("".join(texts(first) + texts(second))) == squeezed(msg)
+    assert answer.json()["slack"]["messages"] == 2
+    assert answer.json()["slack"]["ts"] == ["1700000001.000100", "1700000002.000100"]
+
+
+async def test_a_refused_later_part_says_how_much_was_posted(slack: FakeSlack, tmp_path: Path):
+    slack.script("chat.postMessage", 200, {"ok": True, "channel": "C0FINANCE1", "ts": "1.1"})
+    slack.script("chat.postMessage", 200, {"ok": False, "error": "msg_too_long"})
+    async with running_service(slack_config(slack, token=True), tmp_path) as running:
+        answer = await post(running, channel="C0FINANCE1", msg="\n".join("y" * 2900 for _ in range(20)))
+    assert answer.status_code == 413
+    assert answer.json()["message"].endswith("(after 1 of 2 messages were posted)")
+
+
+async def test_webhook_parts_after_a_failure_continue_where_they_stopped(slack: FakeSlack, tmp_path: Path):
+    msg = "\n".join(f"{n:05d} " + "z" * 93 for n in range(450))
+    slack.script("webhook:rest", 200, {})
+    slack.script("webhook:rest", 503, {})
+    async with running_service(slack_config(slack, token=False), tmp_path) as running:
+        answer = await post(running, msg=msg)
+        await until(lambda: len(slack.webhook_posts()) == 3, within=10)
+        await running.service.alerts.deliverer.wait_idle()
+    assert answer.content == echo(msg)
+    first, failed, again = (call.json() for call in slack.webhook_posts())
+    # The first part went once; the second was tried again after Slack's 503.
+    assert failed == again and first != failed
+    assert squeezed("".join(texts(first) + texts(again))) == squeezed(msg)
+
+
 async def test_web_api_post_to_a_channel_by_name(slack: FakeSlack, tmp_path: Path):
     async with running_service(slack_config(slack, token=True), tmp_path) as running:
         answer = await post(running, msg="Finance data is fresh")

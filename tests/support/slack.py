@@ -102,6 +102,11 @@ class FakeSlack:
 
     async def _webhook(self, request: web.Request) -> web.Response:
         await self._record(request)
+        # Scripted as "webhook:<last path part>".
+        script = self.scripts[f"webhook:{request.match_info['c']}"]
+        if script:
+            status, headers, _ = script.popleft()
+            return web.Response(status=status, headers=headers, text="service_unavailable")
         return web.Response(text="ok", content_type="text/html")
 
     async def _api(self, request: web.Request) -> web.Response:

@@ -59,11 +59,11 @@ class SlackApiError(Exception):
     """Slack refused a call: `error` is Slack's code (`channel_not_found`, `ratelimited`, ...)."""
 
     def __init__(self, method: str, error: str, *, subject: str = "", retry_after: float | None = None,
-                 needed: str = ""):
+                 needed: str = "", note: str = ""):
         about = f" {subject!r}" if subject else ""
         hint = HINTS.get(error, "see Slack's documentation of the method")
         detail = f" (needs scope {needed})" if needed else ""
-        super().__init__(f"Slack {method}{about}: {error}: {hint}{detail}")
+        super().__init__(f"Slack {method}{about}: {error}: {hint}{detail}{f' ({note})' if note else ''}")
         self.method = method
         self.error = error
         self.retry_after = retry_after

@@ -41,14 +41,6 @@ class Posted:
     ts: list[str] = field(default_factory=list)
 
 
-class SlackPartlySent(SlackApiError):
-    """Slack refused a later part of a message after taking the earlier ones."""
-
-    def __init__(self, error: SlackApiError, sent: int, total: int):
-        Exception.__init__(self, f"{error} (after {sent} of {total} messages were posted)")
-        self.method, self.error, self.retry_after = error.method, error.error, error.retry_after
-
-
 def message_bodies(head: dict[str, Any], sections: list[str], kind: str, fallback: str | None) -> list[dict[str, Any]]:
     """One body per group of sections; `fallback` is the `text` field's form ("mrkdwn" or "plain")."""
     bodies = []
@@ -121,7 +113,8 @@ class RestMessages:
             except SlackApiError as exc:
                 if number == 0:
                     raise
-                raise SlackPartlySent(exc, number, len(bodies)) from None
+                raise SlackApiError(exc.method, exc.error, subject=destination.id, retry_after=exc.retry_after,
+                                    note=f"after {number} of {len(bodies)} messages were posted") from None
             except DeliveryError as exc:
                 if not exc.retryable:
                     raise

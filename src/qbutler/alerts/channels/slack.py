@@ -147,7 +147,8 @@ class SlackChannel(WebhookChatChannel):
             return found
         try:
             destination = await self.api.destination(ref if "@" in ref or SlackWebApi.member_id(ref) else f"@{ref}")
-        except SlackApiError as exc:
+        except (SlackApiError, DeliveryError) as exc:
+            # The alert matters more than the mention: it goes out with the name as text.
             log.warning("Slack mention of %r left as text: %s", ref, exc)
             return None
         return destination.id if destination.direct else None
