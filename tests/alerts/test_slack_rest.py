@@ -230,6 +230,17 @@ async def test_slack_refusals_are_clear_answers(slack: FakeSlack, tmp_path: Path
     assert slack.posted == []
 
 
+async def test_slack_unreachable_while_finding_the_channel_is_502(slack: FakeSlack, tmp_path: Path):
+    slack.script("conversations.list", 500, {"ok": False})
+    async with running_service(slack_config(slack, token=True), tmp_path) as running:
+        down = await post(running, channel="#finance-reloads", msg="hello")
+    async with running_service(slack_config(slack, token=True, apiUrl=slack.webhook_url()), tmp_path) as running:
+        wrong = await post(running, channel="C0FINANCE1", msg="hello")
+    assert down.status_code == 502 and "Slack conversations.list answered 500" in down.json()["message"]
+    assert wrong.status_code == 502 and "not_slack" in wrong.json()["message"]
+    assert "restMessage.apiUrl" in wrong.json()["message"]
+
+
 async def test_a_bad_token_is_401_and_says_which_key(slack: FakeSlack, tmp_path: Path):
     slack.token = "xoxb-the-real-one"
     async with running_service(slack_config(slack, token=True), tmp_path) as running:

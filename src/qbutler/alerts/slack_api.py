@@ -52,6 +52,7 @@ HINTS = {
     "no_text": "the message is empty",
     "cannot_dm_bot": "a bot user cannot receive direct messages",
     "restricted_action": "the workspace does not allow the app to post there",
+    "not_slack": "the answer is not Slack's JSON (check Butler.slackNotification.restMessage.apiUrl)",
 }
 
 
@@ -129,9 +130,9 @@ class SlackWebApi:
             try:
                 data = orjson.loads(answer.body)
             except orjson.JSONDecodeError:
-                data = {}
+                data = None
             if not isinstance(data, dict):
-                data = {}
+                data = {"error": "not_slack"}
             if answer.status == 200 and data.get("ok") is True:
                 return data
             error = "ratelimited" if answer.status == 429 else str(data.get("error") or f"http_{answer.status}")
