@@ -275,11 +275,14 @@ async def test_rate_limit_longer_than_the_wait_budget_is_429_with_retry_after(sl
 
 async def test_slack_down_leaves_the_message_to_the_outbox(slack: FakeSlack, tmp_path: Path):
     slack.script("chat.postMessage", 503, {"ok": False, "error": "service_unavailable"})
+    slack.script("chat.postMessage", 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "1"})
     async with running_service(slack_config(slack, token=True, format="mrkdwn"), tmp_path) as running:
         answer = await post(running, channel="C0FINANCE1", msg="fresh *data*")
         await until(lambda: slack.posted, within=10)
     assert answer.status_code == 201 and answer.json()["slack"]["delivery"] == "queued"
-    assert len(slack.to("chat.postMessage")) == 2
+    # The outbox's retry met Slack's rate limit and waited for its Retry-After.
+    _, limited, delivered = slack.to("chat.postMessage")
+    assert delivered.time - limited.time >= 0.95
     assert texts(slack.posted[0]) == ["fresh *data*"] and slack.posted[0]["channel"] == "C0FINANCE1"
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from qbutler.alerts.channels.base import EVENT_KEYS, DeliveryError, Message
 from qbutler.alerts.channels.chat import WebhookChatChannel, chat_content
 from qbutler.alerts.config import SlackEvent
+from qbutler.alerts.http import HttpSender
 from qbutler.alerts.slack_api import SlackApiError, SlackWebApi
 from qbutler.alerts.slack_text import escape, section_block
 from qbutler.config import Config
@@ -77,7 +78,7 @@ class SlackChannel(WebhookChatChannel):
     name = "slack"
     text_limit = TEXT_LIMIT
 
-    def __init__(self, config: Config, http: Any):
+    def __init__(self, config: Config, http: HttpSender):
         super().__init__(config, http)
         rest = self.settings.restMessage
         # The bot token serves /v4/slackpostmessage and finds the people alerts mention.
@@ -119,13 +120,14 @@ class SlackChannel(WebhookChatChannel):
             # with the parts not yet sent.
             parts.pop(0)
 
-    async def post_via_api(self, body: dict[str, Any], max_wait: float = 0.0) -> dict[str, Any]:
+    async def post_via_api(self, body: dict[str, Any]) -> dict[str, Any]:
         """chat.postMessage; Slack's refusals as a DeliveryError (retryable when rate limited)."""
         if self.api is None:
             raise DeliveryError("Slack Web API message, but Butler.slackNotification.restMessage.botToken "
                                 "is no longer set", retryable=False)
         try:
-            return await self.api.post_message(body, max_wait=max_wait)
+            # No waiting here: the outbox retries after Retry-After.
+            return await self.api.post_message(body)
         except SlackApiError as exc:
             raise DeliveryError(str(exc), retryable=exc.error == "ratelimited",
                                 retry_after=exc.retry_after) from None
