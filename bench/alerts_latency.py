@@ -116,7 +116,8 @@ class SenseSim:
         env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
         self.log = open(folder / "sensesim.log", "wb")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "sensesim.cli", "serve", "--seed", str(seed_file or seed(folder)), "--certs", str(certs),
+            [sys.executable, "-m", "sensesim.cli", "serve", "--seed", str(seed_file or seed(folder)),
+             "--certs", str(certs),
              "--qrs-port", "0", "--systeminfo-port", "0", "--control-port", "0", "--no-engine",
              "--time-scale", "0.05", "--log-level", "WARNING"],
             env=env, cwd=folder, stdout=subprocess.PIPE, stderr=self.log)

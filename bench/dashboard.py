@@ -107,7 +107,8 @@ async def idle_cpu(url: str, pid: int, streams: int, seconds: float) -> tuple[fl
     before = process_cpu(pid)
     await asyncio.sleep(seconds)
     baseline = (process_cpu(pid) - before) / seconds
-    async with httpx.AsyncClient(base_url=url, timeout=None, limits=httpx.Limits(max_connections=streams + 5)) as client:
+    limits = httpx.Limits(max_connections=streams + 5)
+    async with httpx.AsyncClient(base_url=url, timeout=None, limits=limits) as client:
         await client.get("/ui/")
         opened: list[Any] = []
         connected = asyncio.Event()
