@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 SCRIPT_LOG_TAIL = 60
 # Tasks per page of the task list (a site has thousands; the search narrows them).
 TASK_PAGE = 100
+# Failing tasks listed on the overview, newest first; the tasks page lists them all.
+OVERVIEW_FAILING = 25
 
 
 # ---------------------------------------------------------------------------- template filters
@@ -106,7 +108,8 @@ async def overview(dash: Dashboard, request: Request, session: Session) -> Respo
     return dash.render(
         request, session, "overview.html", title="Overview", buckets=buckets, heat=sources.heat_level,
         totals={k: sum(getattr(b, k) for b in buckets) for k in ("success", "failed", "aborted")},
-        failing=failing, catalog_error=dash.catalog.error, outbox=[i for i in outbox if i.state != "failed"][:10],
+        failing=failing[:OVERVIEW_FAILING], failing_total=len(failing), catalog_error=dash.catalog.error,
+        outbox=[i for i in outbox if i.state != "failed"][:10],
         failed_alerts=[i for i in outbox if i.state == "failed"][:10], counts=counts,
         health=health_components(service), recent=list(reversed(feed.recent()))[:15],
         since=dash.started, watch=getattr(service, "watch", None))
@@ -116,7 +119,10 @@ async def overview(dash: Dashboard, request: Request, session: Session) -> Respo
 
 async def tasks(dash: Dashboard, request: Request, session: Session) -> Response:
     query = request.query_params.get("q", "").strip()
+    only_failing = request.query_params.get("status") == "failing"
     rows = sources.with_latest_outcomes(await dash.catalog.rows(), dash.service.activity)
+    if only_failing:
+        rows = sorted((r for r in rows if r.failing), key=lambda r: -(r.stopped or 0))
     if query:
         needle = query.lower()
         rows = [r for r in rows if needle in r.name.lower() or needle in r.app_name.lower() or needle == r.id
@@ -129,6 +135,7 @@ async def tasks(dash: Dashboard, request: Request, session: Session) -> Response
     number = min(number, pages)
     shown = rows[(number - 1) * TASK_PAGE:number * TASK_PAGE]
     return dash.render(request, session, "tasks.html", title="Tasks", rows=shown, total=len(rows), query=query,
+                       only_failing=only_failing,
                        page=number, pages=pages, first=(number - 1) * TASK_PAGE + 1,
                        next_fire=sources.next_firings(dash.service.scheduler), catalog_error=dash.catalog.error)
 
