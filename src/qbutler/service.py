@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from qbutler.actions.apps import AppReloads
 from qbutler.actions.snapshots import AppSnapshotJob
@@ -22,7 +22,9 @@ from qbutler.runtime import stop_on_signals
 from qbutler.scheduler.manager import Scheduler
 from qbutler.sense.engine import EngineClient
 from qbutler.sense.qrs import QrsClient
-from qbutler.web.app import Dashboard, with_dashboard
+
+if TYPE_CHECKING:
+    from qbutler.web.app import Dashboard
 
 log = logging.getLogger("qbutler")
 
@@ -87,6 +89,9 @@ class Service:
         if butler.restServerConfig.enable:
             app = build_app(config, self)
             if butler.qbutler.ui.enable:
+                # Imported only when switched on: Jinja2 and Starlette are start-up time.
+                from qbutler.web.app import Dashboard, with_dashboard
+
                 self.dashboard = Dashboard(self)
                 app = with_dashboard(app, self.dashboard)
             self.http = HttpServer(app, config)
