@@ -19,7 +19,9 @@ RETRY_MS = 2000
 
 
 def event_text(activity: Activity) -> bytes:
-    data = {"kind": activity.kind, "message": activity.message, "time": activity.time}
+    # Only what happened, not the details (a key's value, a task's name): the page fetches what
+    # its viewer may see, so the stream cannot show more than the pages do.
+    data = {"kind": activity.kind, "time": activity.time}
     return b"event: activity\ndata: " + orjson.dumps(data) + b"\n\n"
 
 
