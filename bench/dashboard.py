@@ -9,11 +9,15 @@ data from the domain rooms, rendering, sending). The first request after start-u
 from QRS; later ones use the task list qbutler keeps for 30 s (refreshed sooner after a task event),
 as a dashboard left open does. The cold figure (QRS read included) is reported separately.
 
+History: `--history-rows` executions (default 1,000,000, spread over a year as in
+bench/history_queries.py) are written into qbutler's SQLite history before it starts; the
+overview's 24-hour strip reads the last day's runs from it (at most once a minute, in the background).
+
 Live streams: `--streams` concurrent `GET /ui/events` held open by this process; qbutler's CPU
 (user+system, from /proc) over `--idle` seconds with the streams open, against the same window
 with none open.
 
-    python bench/dashboard.py [--requests 200] [--streams 50] [--idle 60] [--runs 1]
+    python bench/dashboard.py [--requests 200] [--streams 50] [--idle 60] [--history-rows 1000000] [--runs 1]
 """
 
 from __future__ import annotations
@@ -134,9 +138,27 @@ async def idle_cpu(url: str, pid: int, streams: int, seconds: float) -> tuple[fl
     return baseline, with_streams
 
 
+async def fill_history(folder: Path, rows: int) -> float:
+    """qbutler's history file with `rows` executions; the seconds it took."""
+    from history_queries import fill  # the reload history's own bench: 1,000,000 rows over a year
+    from qbutler.history.sqlite import SqliteHistory
+
+    path = folder / "qbutler-data" / "history.sqlite"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    store = SqliteHistory(path)
+    await store.start()  # the schema, exactly as qbutler creates it
+    await store.stop()
+    started = time.perf_counter()
+    fill(path, rows, time.time())
+    return time.perf_counter() - started
+
+
 async def one_run(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="qbutler-dashboard-bench-") as temp:
         folder = Path(temp)
+        if args.history_rows:
+            seconds = await fill_history(folder, args.history_rows)
+            print(f"history: {args.history_rows:,} rows written in {seconds:.0f} s")
         site = SenseSim(folder, folder / "certs", site_seed(folder))
         try:
             port = free_port()
@@ -159,10 +181,12 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--streams", type=int, default=50)
     parser.add_argument("--idle", type=float, default=60.0)
+    parser.add_argument("--history-rows", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=1)
     args = parser.parse_args()
     runs = [asyncio.run(one_run(args)) for _ in range(args.runs)]
-    print(f"Dashboard pages, {TASKS} reload tasks ({FAILING} failing), {args.requests} requests each, "
+    print(f"Dashboard pages, {TASKS} reload tasks ({FAILING} failing), {args.history_rows:,} history rows, "
+          f"{args.requests} requests each, "
           f"{args.runs} run(s); milliseconds (median over runs)")
     print(f"{'page':28} {'p50':>7} {'p95':>7} {'max':>7}")
     for path in PAGES:

@@ -1,5 +1,5 @@
-"""One simulated site + one qbutler per test module, one chromium per session (issue 20: keep the
-browser tests' wall time bounded)."""
+"""One simulated site + one qbutler and one chromium per test module (issue 20: keep the browser
+tests' wall time bounded)."""
 
 from __future__ import annotations
 
@@ -28,8 +28,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DashboardStack]:
         running.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """One chromium per module. Not per session: Playwright's sync API keeps an event loop running in
+    the main thread while it is open, and the asyncio tests that follow need that thread free."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

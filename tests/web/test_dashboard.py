@@ -52,6 +52,9 @@ def test_start_a_task_and_see_its_result(page, stack):
     notice = page.locator("#notice")
     expect(notice).to_contain_text(f"{SUCCESS_TASK} finished: FinishedSuccess")
     expect(page.locator("#task-summary")).to_contain_text("FinishedSuccess")
+    if getattr(stack.service, "history", None) is not None:
+        # The run, from the reload history.
+        expect(page.locator("#task-runs tbody tr").first).to_contain_text("success")
 
 
 def test_tasks_page_searches(page, stack):

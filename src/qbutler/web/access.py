@@ -1,10 +1,10 @@
 """Who uses the dashboard and what they may do: a signed session cookie, CSRF tokens, scopes.
 
-The API keys themselves belong to `qbutler.auth` (when it exists): the login page hands the key to
-the service's authenticator once, and the session cookie carries only the key's name, its scopes
-and an expiry, signed with a secret kept in the data directory (so a restart keeps people logged
-in). With API authentication off, the REST API is open to anyone who can reach it, and so is the
-dashboard: everyone gets an anonymous session with every scope, still with CSRF tokens.
+The API keys themselves belong to `qbutler.auth`: the login page hands the key to the REST API's
+guard once, and the session cookie carries only the key's name, its scopes and an expiry, signed
+with a secret kept in the data directory (so a restart keeps people logged in). With API
+authentication off, the REST API is open to anyone who can reach it, and so is the dashboard:
+everyone gets an anonymous session with every scope, still with CSRF tokens.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
 
@@ -36,16 +36,6 @@ class Principal:
 
     def can(self, scope: str) -> bool:
         return "admin" in self.scopes or scope in self.scopes
-
-
-class Authenticator(Protocol):
-    """What the dashboard needs from the service's API-key check (`qbutler.auth`)."""
-
-    def check_key(self, key: str) -> Principal | None:
-        """The key's owner, or None for an unknown key (compared in constant time by auth)."""
-
-    def still_valid(self, principal: Principal) -> Principal | None:
-        """The principal as the current config sees it (scopes may have changed), None once its key is gone."""
 
 
 ANONYMOUS = Principal("anonymous", ALL_SCOPES, anonymous=True)

@@ -31,7 +31,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from qbutler.web import actions, pages
-from qbutler.web.access import ANONYMOUS, COOKIE, Authenticator, Principal, Session, SessionSigner, load_secret
+from qbutler.web.access import ANONYMOUS, COOKIE, Principal, Session, SessionSigner, load_secret
 from qbutler.web.actions import UserError
 from qbutler.web.live import LiveHub
 from qbutler.web.sources import TaskCatalog
@@ -41,6 +41,9 @@ log = logging.getLogger("qbutler.web")
 PREFIX = "/ui"
 STATIC = Path(__file__).parent / "static"
 FLASH = "qbutler_flash"
+# Form fields that say what an action changed, for the audit trail (values and tokens are not).
+AUDITED_FIELDS = ("namespace", "key", "ttl", "name", "cronSchedule", "timezone", "qlikSenseTaskId", "startupState",
+                  "wait")
 
 # No inline script or style anywhere: everything comes from /ui/static/.
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
@@ -63,13 +66,57 @@ class Refused(Exception):
         self.response = response
 
 
-def authenticator_for(service: Any) -> Authenticator | None:
-    """The API-key check of issue "Security" when the service has one switched on; None means
-    the API is open (authentication off), and so is the dashboard."""
-    auth = getattr(service, "auth", None)
-    if auth is None or not getattr(auth, "enabled", False):
+class GuardLogin:
+    """The dashboard's side of the REST API's access control (`qbutler.auth.Guard`): the same keys,
+    scopes, client certificates and address rules."""
+
+    def __init__(self, guard: Any, key_names: list[str]):
+        self.guard = guard
+        # The identity names of the configured keys (as the guard names them).
+        self._known = {f"key:{name}" for name in key_names}
+
+    @staticmethod
+    def _principal(identity: Any) -> Principal:
+        return Principal(identity.name, frozenset(identity.scopes))
+
+    def check_key(self, key: str) -> Principal | None:
+        identity = self.guard.keys.identify(key) if key else None
+        return None if identity is None else self._principal(identity)
+
+    def without_key(self, client: str, cert_subject: str | None) -> Principal | None:
+        """A browser the API lets in without a key: a mapped client certificate, or an address rule."""
+        identity = self.guard.identify({}, client, cert_subject)
+        return None if identity is None else self._principal(identity)
+
+    def still_valid(self, principal: Principal) -> Principal | None:
+        # Keys come from the config: a session of a key that is no longer configured ends.
+        if principal.name.startswith("key:") and principal.name not in self._known:
+            return None
+        return principal
+
+
+def authenticator_for(service: Any) -> GuardLogin | None:
+    """The REST API's access control when it requires authentication; None means the API is open
+    to anyone who reaches it, and so is the dashboard."""
+    guard = getattr(service, "guard", None)
+    if guard is None:
         return None
-    return auth.dashboard_authenticator()
+    return GuardLogin(guard, [entry.name for entry in service.config.Butler.qbutler.api.keys])
+
+
+def api_hosts(config: Any) -> frozenset[str] | None:
+    """The REST API's Host allow-list (`Butler.qbutler.api.allowedHosts`); None accepts any host."""
+    access = getattr(config.Butler.qbutler, "api", None)
+    if access is None:
+        return None
+    from qbutler.auth.guard import allowed_hosts
+
+    return allowed_hosts(config.Butler.restServerConfig.serverHost, access.allowedHosts)
+
+
+def client_certificate(request: Request) -> str | None:
+    tls = (request.scope.get("extensions") or {}).get("tls")
+    return tls.get("client_cert_name") if tls else None
 
 
 def _static_version() -> str:
@@ -87,7 +134,18 @@ class Dashboard:
         self.secure_cookie = config.Butler.restServerConfig.tls.enable
         self.signer = SessionSigner(load_secret(config.data_dir / "web"), ui.sessionHours * 3600)
         self.auth = authenticator_for(service)
+        self.hosts = api_hosts(config)
+        if self.hosts is not None:
+            from qbutler.auth.guard import host_name
+
+            self._host_name = host_name
         self.catalog = TaskCatalog(service.qrs, service.activity)
+        # The reload history, when it is switched on (the heat strip and task runs come from it).
+        self.history: Any = None
+        if getattr(service, "history", None) is not None:
+            from qbutler.web.history_view import HistoryView
+
+            self.history = HistoryView(service.history, service.activity)
         self.live = LiveHub(service.activity)
         self.started = time.time()
         self.templates = Environment(loader=PackageLoader("qbutler.web", "templates"),
@@ -104,6 +162,8 @@ class Dashboard:
     async def stop(self) -> None:
         self.live.close_all()
         await self.catalog.close()
+        if self.history is not None:
+            await self.history.close()
 
     # ------------------------------------------------------------------ routing
 
@@ -159,8 +219,7 @@ class Dashboard:
     # ------------------------------------------------------------------ the gate
 
     def _host_ok(self, request: Request) -> bool:
-        check = getattr(getattr(self.service, "auth", None), "host_allowed", None)
-        return True if check is None else bool(check(request.headers.get("host", "")))
+        return self.hosts is None or self._host_name(request.headers.get("host", "")) in self.hosts
 
     def _session(self, request: Request) -> Session | None:
         session = self.signer.read(request.cookies.get(COOKIE))
@@ -183,6 +242,10 @@ class Dashboard:
             return session, None
         if self.auth is None:
             return self.signer.issue(ANONYMOUS)
+        client = request.client.host if request.client else ""
+        known = self.auth.without_key(client, client_certificate(request))
+        if known is not None:
+            return self.signer.issue(known)
         if redirect:
             target = quote(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
             raise Refused(RedirectResponse(f"{PREFIX}/login?next={target}", 303))
@@ -246,22 +309,36 @@ class Dashboard:
             token = form.get("csrf") or request.headers.get("x-csrf-token")
             if not self._same_origin(request) or not self.signer.csrf_ok(session, token):
                 log.warning("Dashboard: %s %s refused: missing or wrong CSRF token", request.method, request.url.path)
+                self._audit(request, session, form, 403)
                 return self.done(request, session, False, "Refused: this form did not come from your dashboard "
                                  "session (CSRF check). Reload the page and try again.", 403)
             if scope is not None and not session.principal.can(scope):
                 log.warning("Dashboard: %s %s refused: %s lacks scope %s", request.method, request.url.path,
                             session.principal.name, scope)
+                self._audit(request, session, form, 403)
                 return self.done(request, session, False, f"Refused: your API key lacks the '{scope}' scope.", 403)
             try:
                 outcome = await do(self, request, session, form)
             except UserError as exc:
+                self._audit(request, session, form, 400)
                 return self.done(request, session, False, str(exc), 400, form.get("back") or form.get("next"))
+            self._audit(request, session, form, 200)
             if isinstance(outcome, Response):
                 return outcome
             log.info("Dashboard: %s by %s: %s", request.url.path, session.principal.name, outcome)
             return self.done(request, session, True, outcome, 200, form.get("next"))
 
         return endpoint
+
+    def _audit(self, request: Request, session: Session, form: dict[str, str], status: int) -> None:
+        """One line in the REST API's audit trail per dashboard action, refused ones included;
+        never a value (a key's value, a form's token)."""
+        trail = getattr(self.service, "audit", None)
+        if trail is None:
+            return
+        changed = {**request.path_params, **{name: form[name] for name in AUDITED_FIELDS if name in form}}
+        trail.record(client=request.client.host if request.client else "", identity=session.principal.name,
+                     method=request.method, path=request.url.path, status=status, via="dashboard", changed=changed)
 
     def done(self, request: Request, session: Session | None, ok: bool, message: str, status: int,
              next_page: str | None = None) -> Response:

@@ -71,8 +71,22 @@ FILTERS = {"iso": _iso, "when": _when, "ago": _ago, "duration": _duration}
 
 # ---------------------------------------------------------------------------- overview
 
-def health_components(service: Any) -> list[dict[str, Any]]:
-    """qbutler's own components, as the readiness check reports them."""
+READINESS_NAMES = {"rest": "REST API", "udp": "UDP task events", "kv": "Key-value store", "qrs": "Repository Service",
+                   "engine": "Engine", "outbox": "Alert outbox", "mqtt": "MQTT broker", "scheduler": "Scheduler"}
+
+
+async def health_components(service: Any) -> list[dict[str, Any]]:
+    """qbutler's own components, from the readiness check (`/health/ready`) when there is one."""
+    readiness = getattr(service, "readiness", None)
+    if readiness is not None:
+        _, report = await readiness.check()
+        return [{"name": READINESS_NAMES.get(name, name.replace("watch.", "Watch: ")), "ok": result["status"] == "ok",
+                 "detail": ", ".join(f"{key} {value}" for key, value in result.items() if key != "status")}
+                for name, result in report["components"].items()]
+    return basic_health(service)
+
+
+def basic_health(service: Any) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = [{"name": "REST API", "ok": True, "detail": "serving this page"}]
     alerts = service.alerts
     listener = alerts.listener
@@ -99,7 +113,7 @@ async def overview(dash: Dashboard, request: Request, session: Session) -> Respo
     service = dash.service
     feed = service.activity
     now = time.time()
-    buckets = sources.hourly_outcomes(feed, now)
+    buckets = await dash.history.hourly(now) if dash.history is not None else sources.hourly_outcomes(feed, now)
     rows = sources.with_latest_outcomes(await dash.catalog.rows(), feed)
     failing = sorted((r for r in rows if r.failing), key=lambda r: -(r.stopped or 0))
     outbox = service.alerts.deliverer.outbox_items()
@@ -111,8 +125,9 @@ async def overview(dash: Dashboard, request: Request, session: Session) -> Respo
         failing=failing[:OVERVIEW_FAILING], failing_total=len(failing), catalog_error=dash.catalog.error,
         outbox=[i for i in outbox if i.state != "failed"][:10],
         failed_alerts=[i for i in outbox if i.state == "failed"][:10], counts=counts,
-        health=health_components(service), recent=list(reversed(feed.recent()))[:15],
-        since=dash.started, watch=getattr(service, "watch", None))
+        health=await health_components(service), site=sources.site_watch(service),
+        recent=list(reversed(feed.recent()))[:15],
+        since=dash.started, from_history=dash.history is not None)
 
 
 # ---------------------------------------------------------------------------- tasks
@@ -157,11 +172,18 @@ async def task(dash: Dashboard, request: Request, session: Session) -> Response:
     else:
         log_error = "This execution has no script log."
     runs = [a for a in dash.service.activity.recent("reload.") if a.data.get("taskId") == task_id]
+    history: dict[str, Any] = {}
+    if dash.history is not None:
+        from qbutler.web.history_view import daily_trend, trend_chart
+
+        executions = await dash.history.task_runs(task_id)
+        history = {"runs": executions[:50], "stats": await dash.history.task_stats(task_id),
+                   "chart": trend_chart(daily_trend(executions))}
     schedules = [s for s in (dash.service.scheduler.entries() if dash.service.scheduler else [])
                  if str(s.get("qlikSenseTaskId")) == task_id]
     return dash.render(request, session, "task.html", title=row.name, row=row,
                        task_status=sources.with_latest_outcomes([row], dash.service.activity)[0].status,
-                       log_lines=log_lines, log_error=log_error, runs=list(reversed(runs))[:50],
+                       log_lines=log_lines, log_error=log_error, runs=list(reversed(runs))[:50], history=history,
                        schedules=schedules, next_fire=sources.next_firings(dash.service.scheduler).get(task_id),
                        wait_seconds=dash.service.config.Butler.startTaskWait.maxWaitSeconds)
 

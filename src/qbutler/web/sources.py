@@ -163,15 +163,23 @@ class HourBucket:
         return datetime.fromtimestamp(self.start).strftime("%H:00")
 
 
-def hourly_outcomes(feed: ActivityFeed, now: float, hours: int = 24) -> list[HourBucket]:
-    """Reload outcomes per hour over the last `hours`, from the task events qbutler received."""
+def hour_buckets(now: float, hours: int = 24) -> list[HourBucket]:
+    """Empty buckets for the last `hours` whole hours, the current one last."""
     first = (int(now) // 3600 - hours + 1) * 3600
-    buckets = [HourBucket(first + 3600 * i) for i in range(hours)]
+    return [HourBucket(first + 3600 * i) for i in range(hours)]
+
+
+def count_outcome(buckets: list[HourBucket], when: float, outcome: str) -> None:
+    index = int(when - buckets[0].start) // 3600
+    if 0 <= index < len(buckets) and outcome in ("success", "failed", "aborted"):
+        setattr(buckets[index], outcome, getattr(buckets[index], outcome) + 1)
+
+
+def hourly_outcomes(feed: ActivityFeed, now: float) -> list[HourBucket]:
+    """Reload outcomes per hour over the last 24 hours, from the task events qbutler received."""
+    buckets = hour_buckets(now)
     for event in feed.recent("reload."):
-        index = int(event.time - first) // 3600
-        outcome = event.kind.removeprefix("reload.")
-        if 0 <= index < hours and outcome in ("success", "failed", "aborted"):
-            setattr(buckets[index], outcome, getattr(buckets[index], outcome) + 1)
+        count_outcome(buckets, event.time, event.kind.removeprefix("reload."))
     return buckets
 
 
@@ -195,3 +203,22 @@ def next_firings(scheduler: Any) -> dict[str, float]:
             task_id = job.schedule.task_id
             soonest[task_id] = min(job.next_at, soonest.get(task_id, job.next_at))
     return soonest
+
+
+def site_watch(service: Any) -> dict[str, Any] | None:
+    """The site watch's last observations (Sense services, the server license, access-license use),
+    None when it watches nothing."""
+    watch = getattr(service, "watch", None)
+    if watch is None:
+        return None
+    services: list[dict[str, Any]] = []
+    for monitor in (getattr(watch, "services", None), getattr(watch, "windows_services", None)):
+        if monitor is not None:
+            services.extend(monitor.services.values())
+    server = getattr(getattr(watch, "server_license", None), "status", None) or None
+    usage = getattr(getattr(watch, "access_licenses", None), "usage", None) or {}
+    if not services and not server and not usage:
+        return None
+    return {"services": sorted(services, key=lambda s: (str(s.get("host")), str(s.get("serviceName")))),
+            "server_license": server, "usage": usage}
+
