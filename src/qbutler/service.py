@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from qbutler.actions.apps import AppReloads
 from qbutler.actions.snapshots import AppSnapshotJob
@@ -22,9 +22,7 @@ from qbutler.runtime import stop_on_signals
 from qbutler.scheduler.manager import Scheduler
 from qbutler.sense.engine import EngineClient
 from qbutler.sense.qrs import QrsClient
-
-if TYPE_CHECKING:
-    from qbutler.web.app import Dashboard
+from qbutler.web import LazyDashboard, mount
 
 log = logging.getLogger("qbutler")
 
@@ -85,15 +83,12 @@ class Service:
             self.components.append(self.scheduler)
         self.http: HttpServer | None = None
         # The dashboard at /ui/ shares the REST listener (and so its TLS and port).
-        self.dashboard: Dashboard | None = None
+        self.dashboard: LazyDashboard | None = None
         if butler.restServerConfig.enable:
             app = build_app(config, self)
             if butler.qbutler.ui.enable:
-                # Imported only when switched on: Jinja2 and Starlette are start-up time.
-                from qbutler.web.app import Dashboard, with_dashboard
-
-                self.dashboard = Dashboard(self)
-                app = with_dashboard(app, self.dashboard)
+                self.dashboard = LazyDashboard(self)
+                app = mount(app, self.dashboard)
             self.http = HttpServer(app, config)
         self._started: list[Component] = []
 

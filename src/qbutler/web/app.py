@@ -30,7 +30,7 @@ from starlette.responses import (
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from qbutler.web import actions, pages
+from qbutler.web import PREFIX, actions, pages
 from qbutler.web.access import ANONYMOUS, COOKIE, Principal, Session, SessionSigner, load_secret
 from qbutler.web.actions import UserError
 from qbutler.web.live import LiveHub
@@ -38,7 +38,6 @@ from qbutler.web.sources import TaskCatalog
 
 log = logging.getLogger("qbutler.web")
 
-PREFIX = "/ui"
 STATIC = Path(__file__).parent / "static"
 FLASH = "qbutler_flash"
 # Form fields that say what an action changed, for the audit trail (values and tokens are not).
@@ -127,7 +126,7 @@ def _static_version() -> str:
 
 
 class Dashboard:
-    def __init__(self, service: Any):
+    def __init__(self, service: Any, started: float | None = None):
         self.service = service
         config = service.config
         ui = config.Butler.qbutler.ui
@@ -147,7 +146,7 @@ class Dashboard:
 
             self.history = HistoryView(service.history, service.activity)
         self.live = LiveHub(service.activity)
-        self.started = time.time()
+        self.started = started or time.time()
         self.templates = Environment(loader=PackageLoader("qbutler.web", "templates"),
                                      autoescape=select_autoescape(default=True), trim_blocks=True, lstrip_blocks=True)
         self.templates.globals.update(static_version=_static_version(), prefix=PREFIX)
@@ -400,16 +399,3 @@ class Dashboard:
             return refused.response
         return StreamingResponse(self.live.stream(), media_type="text/event-stream",
                                  headers={"x-accel-buffering": "no"})
-
-
-def with_dashboard(rest: Any, dashboard: Dashboard) -> Callable[..., Awaitable[None]]:
-    """One ASGI app: /ui and /ui/... to the dashboard, everything else to the REST API unchanged."""
-
-    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        path = scope.get("path", "")
-        if scope["type"] == "http" and (path == PREFIX or path.startswith(f"{PREFIX}/")):
-            await dashboard(scope, receive, send)
-        else:
-            await rest(scope, receive, send)
-
-    return app
