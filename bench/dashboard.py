@@ -17,7 +17,8 @@ Live streams: `--streams` concurrent `GET /ui/events` held open by this process;
 (user+system, from /proc) over `--idle` seconds with the streams open, against the same window
 with none open.
 
-    python bench/dashboard.py [--requests 200] [--streams 50] [--idle 60] [--history-rows 1000000] [--runs 1]
+    python bench/dashboard.py [--requests 200] [--streams 50] [--idle 60] [--history-rows 1000000]
+                              [--keep-history FILE] [--runs 1]
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ sys.path[:0] = [str(ROOT / "src"), str(ROOT / "tests"), str(ROOT / "tests" / "al
 
 from alerts_latency import SenseSim, free_port, percentile, start_qbutler  # noqa: E402
 from cpu import process_cpu  # noqa: E402
+from history_queries import fill  # noqa: E402
 
 from support.sense import sense_config  # noqa: E402
 
@@ -140,7 +142,6 @@ async def idle_cpu(url: str, pid: int, streams: int, seconds: float) -> tuple[fl
 
 async def fill_history(folder: Path, rows: int) -> float:
     """qbutler's history file with `rows` executions; the seconds it took."""
-    from history_queries import fill  # the reload history's own bench: 1,000,000 rows over a year
     from qbutler.history.sqlite import SqliteHistory
 
     path = folder / "qbutler-data" / "history.sqlite"
@@ -157,7 +158,7 @@ async def one_run(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="qbutler-dashboard-bench-") as temp:
         folder = Path(temp)
         if args.history_rows:
-            seconds = await fill_history(folder, args.history_rows)
+            seconds = await fill_history(folder, args.history_rows, args.keep_history)
             print(f"history: {args.history_rows:,} rows written in {seconds:.0f} s")
         site = SenseSim(folder, folder / "certs", site_seed(folder))
         try:
@@ -182,6 +183,7 @@ def main() -> None:
     parser.add_argument("--streams", type=int, default=50)
     parser.add_argument("--idle", type=float, default=60.0)
     parser.add_argument("--history-rows", type=int, default=1_000_000)
+    parser.add_argument("--keep-history", type=Path, help="reuse (or create) this filled history file")
     parser.add_argument("--runs", type=int, default=1)
     args = parser.parse_args()
     runs = [asyncio.run(one_run(args)) for _ in range(args.runs)]
