@@ -53,7 +53,7 @@ def test_every_scheduler_marker_is_accepted(marker: str, outcome: str):
 
 
 @pytest.mark.parametrize(("payload", "reason"), [
-    (b"/engine-reload-failed/;host;app;name;dir;user;ts;exec;msg", "ignored"),
+    (b"/engine-reload-failed/;host;app;name;dir;user;ts;exec;msg", "malformed"),  # app id not a GUID
     (b"/scheduler-something/;a;b", "unknown"),
     (b"/scheduler-task-failed/;too;few;fields", "malformed"),
     (datagram(task="a;b"), "malformed"),  # a ';' in the task name shifts every field

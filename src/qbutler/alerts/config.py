@@ -41,6 +41,10 @@ class GenericUrl(Section):
 class ScriptLogToDisk(Section):
     enable: bool = False
     logDirectory: str = ""
+    # qbutler: files older than this many days are removed (checked at start and hourly); 0 keeps them.
+    retentionDays: float = Field(0, ge=0)
+    # qbutler: a longer log keeps its last lines up to this size, below a line saying so; 0: no cap.
+    maxFileSizeMB: float = Field(100, ge=0)
 
 
 class ScriptLogClientManaged(Section):
@@ -77,6 +81,19 @@ class UdpDeduplication(Section):
     ttlMinutes: float = Field(10, gt=0)
 
 
+class EngineReloadFailure(Section):
+    """qbutler: alert on `/engine-reload-failed/` datagrams (reloads outside the scheduler); Butler logs them."""
+
+    enable: bool = False
+
+
+class DistributeWait(Section):
+    """qbutler names for Butler's distribution queue: status checks of a still-running distribution."""
+
+    pollSeconds: float = Field(30, gt=0)
+    maxWaitHours: float = Field(6, gt=0)
+
+
 class UdpServerConfig(Section):
     enable: bool = False
     serverHost: str = "localhost"
@@ -87,6 +104,8 @@ class UdpServerConfig(Section):
     messageQueue: UdpMessageQueue = UdpMessageQueue()
     rateLimit: UdpRateLimit = UdpRateLimit()
     deduplication: UdpDeduplication = UdpDeduplication()
+    engineReloadFailure: EngineReloadFailure = EngineReloadFailure()
+    distributeWait: DistributeWait = DistributeWait()
 
 
 # ----------------------------------------------------------------------------- routing shared by channels
@@ -211,6 +230,17 @@ class EmailNotification(Section):
     reloadTaskSuccess: EmailEvent = EmailEvent(subject='Qlik Sense reload success: "{{taskName}}"')
     reloadTaskAborted: EmailEvent = EmailEvent(subject='Qlik Sense reload aborted: "{{taskName}}"')
     reloadTaskFailure: EmailEvent = EmailEvent()
+    distributeTaskSuccess: EmailEvent = EmailEvent(subject='Qlik Sense distribute task success: "{{taskName}}"')
+    distributeTaskFailure: EmailEvent = EmailEvent(subject='Qlik Sense distribute task failed: "{{taskName}}"')
+    preloadTaskSuccess: EmailEvent = EmailEvent(subject='Qlik Sense preload task success: "{{taskName}}"')
+    preloadTaskFailure: EmailEvent = EmailEvent(subject='Qlik Sense preload task failed: "{{taskName}}"')
+    # qbutler: Butler sends external program and user sync results to InfluxDB only.
+    externalProgramTaskSuccess: EmailEvent = EmailEvent(
+        subject='Qlik Sense external program task success: "{{taskName}}"')
+    externalProgramTaskFailure: EmailEvent = EmailEvent(
+        subject='Qlik Sense external program task failed: "{{taskName}}"')
+    userSyncTaskSuccess: EmailEvent = EmailEvent(subject='Qlik Sense user sync task success: "{{taskName}}"')
+    userSyncTaskFailure: EmailEvent = EmailEvent(subject='Qlik Sense user sync task failed: "{{taskName}}"')
     smtp: SmtpConfig = SmtpConfig()
 
 
@@ -245,6 +275,140 @@ class WebhookNotification(Section):
     enable: bool = False
     reloadTaskFailure: WebhookEvent = WebhookEvent()
     reloadTaskAborted: WebhookEvent = WebhookEvent()
+
+
+# ----------------------------------------------------------------------------- New Relic and Signl4
+
+
+def _text(value: object) -> object:
+    # Account ids are often written as bare numbers in YAML.
+    return str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
+
+
+Text = Annotated[str, BeforeValidator(_text)]
+
+
+class NameValue(Section):
+    name: Text = ""
+    value: Text = ""
+
+
+class StaticAttributes(Section):
+    static: Annotated[list[NameValue], NullableList] = Field(default_factory=list)
+
+
+class TagAttributes(Section):
+    useAppTags: bool = True
+    useTaskTags: bool = True
+
+
+class NewRelicAttributes(StaticAttributes):
+    dynamic: TagAttributes = TagAttributes()
+
+
+class AccountsByCustomProperty(Section):
+    # Butler checks only that this key exists: the custom property is always read.
+    enable: bool = False
+    customPropertyName: str = ""
+
+
+class AlwaysAccounts(Section):
+    enable: bool = False
+    account: Annotated[list[Text], NullableList] = Field(default_factory=list)
+
+
+class SendToAccount(Section):
+    byCustomProperty: AccountsByCustomProperty = AccountsByCustomProperty()
+    always: AlwaysAccounts = AlwaysAccounts()
+
+
+class NewRelicDestination(Section):
+    enable: bool = False
+    sendToAccount: SendToAccount = SendToAccount()
+    attribute: NewRelicAttributes = NewRelicAttributes()
+    tailScriptLogLines: int = Field(20, ge=0)
+
+
+class NewRelicDestinations(Section):
+    event: NewRelicDestination = NewRelicDestination()
+    log: NewRelicDestination = NewRelicDestination()
+
+
+class NewRelicShared(Section):
+    rateLimit: float = Field(300, ge=0)
+    header: Annotated[list[NameValue], NullableList] = Field(default_factory=list)
+    attribute: StaticAttributes = StaticAttributes()
+
+
+class NewRelicEvent(Section):
+    destination: NewRelicDestinations = NewRelicDestinations()
+    sharedSettings: NewRelicShared = NewRelicShared()
+
+
+class NewRelicUrls(Section):
+    event: str = "https://insights-collector.eu01.nr-data.net"
+    log: str = "https://log-api.eu.newrelic.com/log/v1"
+
+
+class LegacyAccounts(Section):
+    event: Annotated[list[Text], NullableList] = Field(default_factory=list)
+    log: Annotated[list[Text], NullableList] = Field(default_factory=list)
+
+
+class NewRelicIncidents(Section):
+    enable: bool = False
+    destinationAccount: LegacyAccounts = LegacyAccounts()
+    url: NewRelicUrls = NewRelicUrls()
+    reloadTaskFailure: NewRelicEvent = NewRelicEvent()
+    reloadTaskAborted: NewRelicEvent = NewRelicEvent()
+
+
+class Signl4Event(Section):
+    enable: bool = False
+    rateLimit: float = Field(300, ge=0)
+    serviceName: str = "Default service name"
+    severity: int = 99
+    # `includeApp` is accepted and, as in Butler, not used.
+
+
+class Signl4Incidents(Section):
+    enable: bool = False
+    url: str = ""
+    reloadTaskFailure: Signl4Event = Signl4Event()
+    reloadTaskAborted: Signl4Event = Signl4Event()
+
+
+class IncidentTool(Section):
+    signl4: Signl4Incidents = Signl4Incidents()
+    newRelic: NewRelicIncidents = NewRelicIncidents()
+
+
+class NewRelicAccount(Section):
+    accountName: Text = ""
+    insertApiKey: Text = ""
+    accountId: Text = ""
+
+
+class ThirdPartyToolsCredentials(Section):
+    newRelic: Annotated[list[NewRelicAccount], NullableList] = Field(default_factory=list)
+
+
+class NewRelicPost(Section):
+    """`restServerEndpointsConfig.newRelic.postNewRelicEvent` / `postNewRelicMetric`."""
+
+    destinationAccount: Annotated[list[Text], NullableList] = Field(default_factory=list)
+    url: str = ""
+    header: Annotated[list[NameValue], NullableList] = Field(default_factory=list)
+    attribute: StaticAttributes = StaticAttributes()
+
+
+class NewRelicPosts(Section):
+    postNewRelicEvent: NewRelicPost = NewRelicPost(url="https://insights-collector.eu01.nr-data.net")
+    postNewRelicMetric: NewRelicPost = NewRelicPost(url="https://insights-collector.eu01.nr-data.net/metric/v1")
+
+
+class RestEndpointsConfig(Section):
+    newRelic: NewRelicPosts = NewRelicPosts()
 
 
 # ----------------------------------------------------------------------------- delivery

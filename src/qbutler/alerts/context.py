@@ -109,6 +109,8 @@ def build_context(enriched: EnrichedEvent, config: Config, *, head_lines: int, t
     context: dict[str, Any] = {
         # qbutler: "failed", "aborted" or "success", so one template can serve every event.
         "eventType": event.outcome,
+        # qbutler: "reload", "external program", "user sync", "distribute" or "preload".
+        "taskType": enriched.type_name,
         "hostName": event.hostName, "user": user, "taskName": event.taskName, "taskId": event.taskId,
         "appName": event.appName or str(app.get("name", "")), "appId": event.appId,
         "appUrl": app_url(config, event.appId), "logTimeStamp": event.logTimeStamp, "logLevel": event.logLevel,

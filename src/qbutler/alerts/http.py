@@ -102,25 +102,35 @@ class HttpSender:
                    headers: dict[str, str] | None = None,
                    ssl_context: ssl.SSLContext | None = None) -> None:
         """One request; DeliveryError unless the receiver answered 1xx-2xx."""
+        status, _, text, retry_after = await self.exchange(method, url, target=target, content=content,
+                                                          headers=headers, ssl_context=ssl_context)
+        if status < 300:
+            return
+        raise DeliveryError(f"{target} answered {status}: {text or '(empty body)'}",
+                            retryable=status >= 500 or status in (408, 429),
+                            retry_after=retry_after_seconds(retry_after))
+
+    async def exchange(self, method: str, url: str | URL, *, target: str, content: bytes | None = None,
+                       headers: dict[str, str] | None = None, ssl_context: ssl.SSLContext | None = None,
+                       ) -> tuple[int, str, str, str | None]:
+        """One request: status, reason phrase, an excerpt of an unsuccessful answer's body and its
+        Retry-After; DeliveryError only when no answer came."""
         scheme, host = _origin(url)[:2] if isinstance(url, str) else (url.scheme, url.host or "")
         try:
             async with self._http().request(method, url, data=content, headers=headers, allow_redirects=False,
                                             proxy=self.proxy_for(scheme, host),
                                             ssl=ssl_context if ssl_context is not None else True) as answer:
-                status = answer.status
+                status, reason = answer.status, answer.reason or ""
                 if status < 300:
                     await answer.read()
-                    return
+                    return status, reason, "", None
                 text = (await answer.text(errors="replace")).strip().replace("\n", " ")[:200]
-                retry_after = answer.headers.get("Retry-After")
+                return status, reason, text, answer.headers.get("Retry-After")
         except (aiohttp.InvalidURL, ValueError) as exc:
             raise DeliveryError(f"{target}: unusable URL: {exc}", retryable=False) from None
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             detail = str(exc) or ("timed out" if isinstance(exc, TimeoutError) else "no details")
             raise DeliveryError(f"{target}: {type(exc).__name__}: {detail}", retryable=True) from None
-        raise DeliveryError(f"{target} answered {status}: {text or '(empty body)'}",
-                            retryable=status >= 500 or status in (408, 429),
-                            retry_after=retry_after_seconds(retry_after))
 
     async def aclose(self) -> None:
         if self._session is not None:

@@ -1,5 +1,9 @@
 """MQTT (`Butler.mqttConfig`): the task name on the failure/aborted topic, and the full JSON.
 
+Failures and aborts are reload tasks only, as in Butler. qbutler adds "Sense is done": the success
+of any task type on `taskSuccessTopic` (task name) and `taskSuccessFullTopic` (the full JSON,
+shaped like the failure payload), optionally kept retained per task.
+
 Publishing goes through the service's MQTT client (`qbutler.mqtt`). While the broker is
 unreachable the message stays in the alert outbox (durable) instead of the client's in-memory one.
 """
@@ -10,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from qbutler.alerts.channels.base import DeliveryError, Message, about
+from qbutler.alerts.channels.base import DeliveryError, Message, about, enabled_for_task
 from qbutler.config import Config
 from qbutler.events.enrich import EnrichedEvent
 from qbutler.mqtt import MqttClient, MqttUnavailable
@@ -51,20 +55,42 @@ class MqttChannel:
 
     def messages(self, enriched: EnrichedEvent) -> list[Message]:
         outcome = enriched.event.outcome
-        if not self.settings.enable or self.client is None or outcome not in ("failed", "aborted"):
+        if not self.settings.enable or self.client is None:
             return []
         settings = self.settings
+        if outcome == "success":
+            return self._success(enriched)
+        if outcome not in ("failed", "aborted") or enriched.task_type != 0:
+            return []
         topic, full_topic, send_full = (
             (settings.taskFailureTopic, settings.taskFailureFullTopic, settings.taskFailureSendFull)
             if outcome == "failed" else
             (settings.taskAbortedTopic, settings.taskAbortedFullTopic, settings.taskAbortedSendFull))
-        messages = [Message(channel=self.name, target=topic, about=about(enriched),
-                            payload={"topic": topic, "payload": enriched.event.taskName})]
+        messages = [self._message(enriched, topic, enriched.event.taskName)]
         if send_full:
-            messages.append(Message(channel=self.name, target=full_topic, about=about(enriched),
-                                    payload={"topic": full_topic,
-                                             "payload": orjson.dumps(full_payload(enriched)).decode()}))
+            messages.append(self._message(enriched, full_topic, orjson.dumps(full_payload(enriched)).decode()))
         return messages
+
+    def _success(self, enriched: EnrichedEvent) -> list[Message]:
+        settings = self.settings
+        if not enabled_for_task(enriched, settings.taskSuccessAlertEnableByCustomProperty):
+            return []
+        messages = []
+        if settings.taskSuccessTopic:
+            messages.append(self._message(enriched, settings.taskSuccessTopic, enriched.event.taskName))
+        if settings.taskSuccessFullTopic:
+            full = orjson.dumps(full_payload(enriched)).decode()
+            messages.append(self._message(enriched, settings.taskSuccessFullTopic, full))
+            if settings.taskSuccessRetainPerTask:
+                messages.append(self._message(enriched, f"{settings.taskSuccessFullTopic}/{enriched.event.taskId}",
+                                              full, retain=True))
+        return messages
+
+    def _message(self, enriched: EnrichedEvent, topic: str, text: str, retain: bool = False) -> Message:
+        payload: dict[str, Any] = {"topic": topic, "payload": text}
+        if retain:
+            payload["retain"] = True
+        return Message(channel=self.name, target=topic, about=about(enriched), payload=payload)
 
     async def send(self, payload: dict[str, Any]) -> None:
         if self.client is None:
@@ -72,7 +98,7 @@ class MqttChannel:
         if not self.client.connected:
             raise DeliveryError(f"MQTT broker not connected; {payload['topic']} kept for later", retryable=True)
         try:
-            await self.client.publish(payload["topic"], payload["payload"])
+            await self.client.publish(payload["topic"], payload["payload"], retain=payload.get("retain", False))
         except MqttUnavailable as exc:
             raise DeliveryError(str(exc), retryable=True) from None
 
