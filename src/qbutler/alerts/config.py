@@ -195,7 +195,8 @@ class EmailEvent(Section):
     headScriptLogLines: int = Field(15, ge=0)
     tailScriptLogLines: int = Field(15, ge=0)
     priority: Annotated[Literal["high", "normal", "low"], BeforeValidator(_lower)] = "normal"
-    subject: str = 'Qlik Sense reload failed: "{{taskName}}"'
+    # Empty: `Qlik Sense reload failed: "{{taskName}}"`, `Qlik Sense preload task success: ...`, by event.
+    subject: str = ""
     # Empty directory or file name: qbutler's own default template for the event.
     bodyFileDirectory: str = ""
     htmlTemplateFile: str = ""
@@ -227,20 +228,18 @@ class SmtpConfig(Section):
 
 class EmailNotification(Section):
     enable: bool = False
-    reloadTaskSuccess: EmailEvent = EmailEvent(subject='Qlik Sense reload success: "{{taskName}}"')
-    reloadTaskAborted: EmailEvent = EmailEvent(subject='Qlik Sense reload aborted: "{{taskName}}"')
+    reloadTaskSuccess: EmailEvent = EmailEvent()
+    reloadTaskAborted: EmailEvent = EmailEvent()
     reloadTaskFailure: EmailEvent = EmailEvent()
-    distributeTaskSuccess: EmailEvent = EmailEvent(subject='Qlik Sense distribute task success: "{{taskName}}"')
-    distributeTaskFailure: EmailEvent = EmailEvent(subject='Qlik Sense distribute task failed: "{{taskName}}"')
-    preloadTaskSuccess: EmailEvent = EmailEvent(subject='Qlik Sense preload task success: "{{taskName}}"')
-    preloadTaskFailure: EmailEvent = EmailEvent(subject='Qlik Sense preload task failed: "{{taskName}}"')
+    distributeTaskSuccess: EmailEvent = EmailEvent()
+    distributeTaskFailure: EmailEvent = EmailEvent()
+    preloadTaskSuccess: EmailEvent = EmailEvent()
+    preloadTaskFailure: EmailEvent = EmailEvent()
     # qbutler: Butler sends external program and user sync results to InfluxDB only.
-    externalProgramTaskSuccess: EmailEvent = EmailEvent(
-        subject='Qlik Sense external program task success: "{{taskName}}"')
-    externalProgramTaskFailure: EmailEvent = EmailEvent(
-        subject='Qlik Sense external program task failed: "{{taskName}}"')
-    userSyncTaskSuccess: EmailEvent = EmailEvent(subject='Qlik Sense user sync task success: "{{taskName}}"')
-    userSyncTaskFailure: EmailEvent = EmailEvent(subject='Qlik Sense user sync task failed: "{{taskName}}"')
+    externalProgramTaskSuccess: EmailEvent = EmailEvent()
+    externalProgramTaskFailure: EmailEvent = EmailEvent()
+    userSyncTaskSuccess: EmailEvent = EmailEvent()
+    userSyncTaskFailure: EmailEvent = EmailEvent()
     smtp: SmtpConfig = SmtpConfig()
 
 

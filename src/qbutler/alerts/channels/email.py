@@ -88,9 +88,11 @@ class EmailChannel:
 
     def _render(self, event: EmailEvent, context: dict[str, Any], kind: str) -> tuple[str, str, str]:
         """Subject, HTML and text; `kind` picks qbutler's default templates (reload or other task)."""
-        fallback = f"Qlik Sense {context['taskType']} task {context['eventType']}: {context['taskName']}"
+        what = "reload" if kind == "reload" else f"{context['taskType']} task"
+        fallback = f"Qlik Sense {what} {context['eventType']}: {context['taskName']}"
+        source = event.subject or f'Qlik Sense {what} {context["eventType"]}: "{{{{taskName}}}}"'
         try:
-            subject = render_source(event.subject, context, "text", "emailNotification subject")
+            subject = render_source(source, context, "text", "emailNotification subject")
         except RenderError as exc:
             log.error("Email subject template failed, using a basic subject: %s", exc)
             subject = fallback
