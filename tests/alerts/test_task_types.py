@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from pathlib import Path
 
 import orjson
@@ -88,3 +89,66 @@ async def test_a_type_left_disabled_produces_nothing_and_no_error(site, udp_port
     assert alerts.listener.failed == 0
     complaints = [r for r in caplog.records if r.levelno >= logging.WARNING and r.name.startswith("qbutler")]
     assert complaints == [], [r.getMessage() for r in complaints]
+
+
+def send_datagram(port: int, payload: str) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.sendto(payload.encode(), ("127.0.0.1", port))
+
+
+async def test_a_distribution_still_running_is_awaited_then_mailed_once(site, udp_port, receiver, smtp,
+                                                                        tmp_path: Path):
+    name = "Distribute Sales Dashboard"
+    task = site.state.tasks[task_id(site, name)]
+    task.duration_ms = 30_000  # 1.5 s at the test time scale
+    config = alert_config(site, udp_port, receiver, smtp_port=smtp.port, emailNotification=email_sections(),
+                          udpServerConfig={"distributeWait": {"pollSeconds": 0.1}})
+    async with running_service(config, tmp_path / "q") as running:
+        await site_start(site, name)
+        await until(lambda: site.runner.running_session(task.id) is not None
+                    and site.runner.running_session(task.id).result.status == 2, within=10)
+        session = site.runner.running_session(task.id)
+        # What the slave's distribution logger sends, while QRS still says Started.
+        send_datagram(udp_port, f"/scheduler-distribute/;node1;{name};Sales Dashboard;INTERNAL\\sa_scheduler;"
+                                f"{task.id};{task.app.id};2024-01-10 07:05:00,001;INFO;{session.id};"
+                                "Exiting execute of Distribute task request.")
+        await asyncio.sleep(0.5)
+        assert smtp.messages == []  # not finished yet: nothing to say
+        await until(lambda: smtp.messages, within=15)
+        await running.service.alerts.deliverer.wait_idle()
+        await asyncio.sleep(0.5)
+        drops = running.service.alerts.listener.drops
+    [mail] = smtp.messages
+    assert mail["Subject"] == f'Qlik Sense distribute task success: "{name}"'
+    # The scheduler's own success and distribute datagrams of that execution came later: duplicates.
+    assert drops["duplicate"] == 2
+
+
+ENGINE_APP = "5e1f8a2c-3b4d-4c6e-8f0a-1b2c3d4e5f60"  # Sales Dashboard, owner ACME\anna
+
+
+def engine_failure(execution: str) -> str:
+    return (f"/engine-reload-failed/;node1;{ENGINE_APP};Sales Dashboard;ACME;anna;2024-01-10 07:05:00,001;"
+            f"{execution};Connection to SalesDB failed")
+
+
+async def test_a_reload_outside_the_scheduler_alerts_when_switched_on(site, udp_port, receiver, tmp_path: Path):
+    config = alert_config(site, udp_port, receiver, udpServerConfig={"engineReloadFailure": {"enable": True}})
+    async with running_service(config, tmp_path / "q") as running:
+        send_datagram(udp_port, engine_failure("0f9e8d7c-6b5a-4493-8271-6a5b4c3d2e1f"))
+        await until(lambda: receiver.at("/slack") and receiver.at("/teams") and receiver.at("/hook"), within=15)
+        await running.service.alerts.deliverer.wait_idle()
+    hook = receiver.at("/hook")[0].json()
+    assert hook["event"] == "Qlik Sense reload failed" and hook["appId"] == ENGINE_APP
+    assert hook["user"] == "ACME\\anna" and hook["hostName"] == "node1" and hook["taskId"] == ""
+    assert hook["logMessage"] == "Connection to SalesDB failed" and hook["appOwnerName"] == "Anna Svensson"
+    assert "Connection to SalesDB failed" in receiver.at("/slack")[0].body.decode()
+
+
+async def test_a_reload_outside_the_scheduler_is_only_counted_when_off(site, udp_port, receiver, tmp_path: Path):
+    async with running_service(alert_config(site, udp_port, receiver), tmp_path / "q") as running:
+        send_datagram(udp_port, engine_failure("1f9e8d7c-6b5a-4493-8271-6a5b4c3d2e1f"))
+        alerts = running.service.alerts
+        await until(lambda: alerts.not_enabled["engineReloadFailure"] == 1, within=10)
+        await asyncio.sleep(0.3)
+    assert receiver.requests == []
