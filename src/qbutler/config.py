@@ -548,7 +548,8 @@ def _format_errors(exc: ValidationError) -> list[str]:
     for error in exc.errors():
         path = ".".join(str(part) for part in error["loc"])
         message = _describe_expectation(error)
-        if error["type"] == "missing":
+        # A section-level rule (the input is the whole section) names the key in its message.
+        if error["type"] == "missing" or isinstance(error.get("input"), dict):
             lines.append(f"{path}: {message}")
         else:
             lines.append(f"{path}: {message}, got {error.get('input')!r}")

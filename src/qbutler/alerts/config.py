@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, Field
+from pydantic import BeforeValidator, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from qbutler.config_types import NullableList, Port, Section
 
@@ -45,6 +46,12 @@ class ScriptLogToDisk(Section):
     retentionDays: float = Field(0, ge=0)
     # qbutler: a longer log keeps its last lines up to this size, below a line saying so; 0: no cap.
     maxFileSizeMB: float = Field(100, ge=0)
+
+    @model_validator(mode="after")
+    def _needs_a_folder(self) -> ScriptLogToDisk:
+        if self.enable and not self.logDirectory.strip():
+            raise PydanticCustomError("required", "logDirectory is required when enable is true")
+        return self
 
 
 class ScriptLogClientManaged(Section):
@@ -375,6 +382,13 @@ class Signl4Incidents(Section):
     url: str = ""
     reloadTaskFailure: Signl4Event = Signl4Event()
     reloadTaskAborted: Signl4Event = Signl4Event()
+
+    @model_validator(mode="after")
+    def _needs_a_url(self) -> Signl4Incidents:
+        events_on = self.reloadTaskFailure.enable or self.reloadTaskAborted.enable
+        if self.enable and events_on and not self.url.startswith(("https://", "http://")):
+            raise PydanticCustomError("url", "url must be the team's http(s) webhook when Signl4 is enabled")
+        return self
 
 
 class IncidentTool(Section):

@@ -203,7 +203,3 @@ class Alerts:
         key = "engineReloadFailure" if enriched.event.source == "engine" else enriched.event_key
         self.not_enabled[key] += 1
         log.debug("No destination is enabled for %s of task %s", key, enriched.event.taskId)
-
-    def stats(self) -> dict[str, int]:
-        """Events no destination wanted, per config section."""
-        return dict(self.not_enabled)
