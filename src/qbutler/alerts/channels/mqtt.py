@@ -15,18 +15,10 @@ from typing import Any
 import orjson
 
 from qbutler.alerts.channels.base import DeliveryError, Message, about, enabled_for_task
+from qbutler.alerts.context import custom_properties, tag_names
 from qbutler.config import Config
 from qbutler.events.enrich import EnrichedEvent
 from qbutler.mqtt import MqttClient, MqttUnavailable
-
-
-def _cps(entity: dict[str, Any] | None) -> list[dict[str, str]]:
-    return [{"name": (cp.get("definition") or {}).get("name", ""), "value": cp.get("value", "")}
-            for cp in (entity or {}).get("customProperties") or []]
-
-
-def _tags(entity: dict[str, Any] | None) -> list[str]:
-    return [tag.get("name", "") for tag in (entity or {}).get("tags") or []]
 
 
 def full_payload(enriched: EnrichedEvent) -> dict[str, Any]:
@@ -36,9 +28,9 @@ def full_payload(enriched: EnrichedEvent) -> dict[str, Any]:
         "hostName": event.hostName, "user": event.user.replace("\\\\", "\\"), "taskName": event.taskName,
         "taskId": event.taskId, "appName": event.appName, "appId": event.appId,
         "logTimeStamp": event.logTimeStamp, "logLevel": event.logLevel, "executionId": event.executionId,
-        "logMessage": event.logMessage, "qs_appTags": _tags(enriched.app),
-        "qs_appCustomProperties": _cps(enriched.app), "qs_taskTags": _tags(enriched.task),
-        "qs_taskCustomProperties": _cps(enriched.task),
+        "logMessage": event.logMessage, "qs_appTags": tag_names(enriched.app),
+        "qs_appCustomProperties": custom_properties(enriched.app), "qs_taskTags": tag_names(enriched.task),
+        "qs_taskCustomProperties": custom_properties(enriched.task),
     }
     if event.outcome == "aborted":
         payload["qs_appMetadata"] = enriched.app or {}

@@ -20,7 +20,7 @@ import orjson
 from qbutler import __version__
 from qbutler.alerts.channels.base import DeliveryError, Message, about, event_section, log, rate_subject
 from qbutler.alerts.config import NameValue, NewRelicAccount, NewRelicDestination, NewRelicEvent
-from qbutler.alerts.context import build_context, cut_tail
+from qbutler.alerts.context import build_context, custom_properties, cut_tail, tag_names
 from qbutler.alerts.http import HttpSender, safe_target
 from qbutler.config import Config
 from qbutler.events.enrich import EnrichedEvent
@@ -67,15 +67,6 @@ def static_attributes(*lists: list[NameValue]) -> dict[str, Any]:
     return {a.name: a.value for attributes in lists for a in attributes if a.name}
 
 
-def _cps(entity: dict[str, Any] | None) -> list[dict[str, str]]:
-    return [{"name": (cp.get("definition") or {}).get("name", ""), "value": cp.get("value", "")}
-            for cp in (entity or {}).get("customProperties") or []]
-
-
-def _tags(entity: dict[str, Any] | None) -> list[str]:
-    return [str(tag.get("name", "")) for tag in (entity or {}).get("tags") or []]
-
-
 def qs_attributes(enriched: EnrichedEvent, destination: NewRelicDestination) -> dict[str, Any]:
     """The `qs_*` attributes of §4.2 in Butler's order, then one attribute per tag."""
     event = enriched.event
@@ -83,15 +74,15 @@ def qs_attributes(enriched: EnrichedEvent, destination: NewRelicDestination) -> 
         "qs_hostName": event.hostName, "qs_user": event.user.replace("\\", "/"), "qs_taskName": event.taskName,
         "qs_taskId": event.taskId, "qs_appName": event.appName, "qs_appId": event.appId,
         "qs_logTimeStamp": event.logTimeStamp, "qs_logLevel": event.logLevel, "qs_executionId": event.executionId,
-        "qs_logMessage": event.logMessage, "qs_appCustomProperties": _cps(enriched.app),
-        "qs_taskCustomProperties": _cps(enriched.task), "qs_appMetadata": enriched.app or {},
+        "qs_logMessage": event.logMessage, "qs_appCustomProperties": custom_properties(enriched.app),
+        "qs_taskCustomProperties": custom_properties(enriched.task), "qs_appMetadata": enriched.app or {},
         "qs_taskMetadata": enriched.task,
     }
     dynamic = destination.attribute.dynamic
     if dynamic.useTaskTags:
-        attributes.update({f"qs_taskTag_{tag}": "true" for tag in _tags(enriched.task)})
+        attributes.update({f"qs_taskTag_{tag}": "true" for tag in tag_names(enriched.task)})
     if dynamic.useAppTags:
-        attributes.update({f"qs_appTag_{tag}": "true" for tag in _tags(enriched.app)})
+        attributes.update({f"qs_appTag_{tag}": "true" for tag in tag_names(enriched.app)})
     return attributes
 
 
