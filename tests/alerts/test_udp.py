@@ -67,6 +67,24 @@ def test_unusable_datagrams_are_refused_with_a_reason(payload: bytes, reason: st
     assert refused.value.reason == reason
 
 
+def test_a_distribute_datagram_waits_for_qrs_to_say_how_it_ended():
+    event = parse(datagram("/scheduler-distribute/", message="Exiting execute of Distribute task request."))
+    assert event.outcome == "distribute" and event.taskId == TASK and event.source == "scheduler"
+    # At least 11 fields: a ';' in the message stays in the message.
+    assert parse(datagram("/scheduler-distribute/", message="Exiting; done")).logMessage == "Exiting; done"
+
+
+def test_an_engine_reload_failure_is_a_failed_reload_without_a_task():
+    event = parse(f"/engine-reload-failed/;node1;{APP};Sales;ACME;anna;2024-01-10 07:05:00,001;{EXEC};"
+                  "Field not found".encode())
+    assert event == TaskEvent(outcome="failed", marker="/engine-reload-failed/", hostName="node1", taskName="",
+                              appName="Sales", user="ACME\\anna", taskId="", appId=APP,
+                              logTimeStamp="2024-01-10 07:05:00,001", logLevel="", executionId=EXEC,
+                              logMessage="Field not found", source="engine")
+    with pytest.raises(DatagramError):
+        parse(f"/engine-reload-failed/;node1;{APP};Sales;ACME;anna;ts;{EXEC};a;b".encode())  # 10 fields
+
+
 def test_fields_lose_control_characters_and_are_cut_to_500():
     event = parse(datagram(task="Re\x00lo\x1bad" + "x" * 600, app_id=""))
     assert event.taskName == "Reload" + "x" * 494 and event.appId == ""
