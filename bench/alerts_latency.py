@@ -328,7 +328,7 @@ async def measure(folder: Path, site: SenseSim, destinations: Destinations, coun
                 sent[execution] = time.time()
                 sock.sendto(payload, ("127.0.0.1", udp_port))
             send_seconds = time.perf_counter() - start
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
             got = destinations.counts()
             if all(got[name] >= number for name, number in wanted.items()):

@@ -88,3 +88,14 @@ def test_retention_removes_old_logs_and_empty_day_folders(tmp_path: Path):
     os.utime(other, (now - 40 * 86400, now - 40 * 86400))
     assert remove_older_than(tmp_path, now - 30 * 86400) == 1
     assert not old_day.exists() and new_file.exists() and other.exists()
+
+
+def test_two_failures_in_the_same_second_do_not_trip_over_each_other(tmp_path: Path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    path = tmp_path / "day" / "same.log"
+    contents = [[f"run {n} line {i}" for i in range(20_000)] for n in range(4)]
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda lines: write_log(path, lines), contents))  # raises if one write failed
+    assert path.read_text() in {"\n".join(lines) for lines in contents}
+    assert [p.name for p in path.parent.iterdir()] == ["same.log"]

@@ -16,6 +16,7 @@ import logging
 import os
 import re
 import time
+import uuid
 from pathlib import Path
 
 from qbutler.alerts.config import ScriptLogToDisk
@@ -54,7 +55,8 @@ def write_log(path: Path, lines: list[str], max_bytes: int = 0) -> None:
     """Write atomically, slice by slice; `max_bytes` > 0 keeps only the tail that fits."""
     start = first_kept_line(lines, max_bytes) if max_bytes else 0
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".part")
+    # Unique: two failures of one task in the same second write the same file at the same time.
+    partial = path.with_name(f"{path.name}.{uuid.uuid4().hex[:12]}.part")
     try:
         with open(partial, "w", encoding="utf-8", newline="") as file:
             if start:
