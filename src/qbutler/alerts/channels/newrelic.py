@@ -13,6 +13,7 @@ from __future__ import annotations
 import gzip
 import time
 from collections.abc import Iterable
+from http import HTTPStatus
 from typing import Any
 
 import orjson
@@ -222,16 +223,16 @@ async def post_to_accounts(http: HttpSender, config: Config, names: list[str], u
     for account in accounts:
         url = url_for(account)
         try:
-            status, reason, text, _ = await http.exchange(
-                "POST", url, target=safe_target(url), content=content,
-                headers=request_headers(custom_headers, account.insertApiKey))
+            reply = await http.exchange("POST", url, target=safe_target(url), content=content,
+                                        headers=request_headers(custom_headers, account.insertApiKey))
         except DeliveryError as exc:
             problem = str(exc)
             continue
-        if status in accepted:
-            answer = answer if answer is not None else reason
+        if reply.status in accepted:
+            # Butler answers with the status text axios reports: the standard reason phrase.
+            answer = answer if answer is not None else HTTPStatus(reply.status).phrase
         else:
-            problem = f"{safe_target(url)} answered {status}: {text}"
+            problem = f"{safe_target(url)} answered {reply.status}: {reply.body[:200].decode(errors='replace')}"
     if answer is None:
         raise DeliveryError(problem or "no account accepted", retryable=False)
     return answer
