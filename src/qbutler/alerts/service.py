@@ -195,8 +195,12 @@ class Alerts:
         enrich = self.enricher.enrich(event, want_script_log=want_log)
         # The event is on disk (when it is new) before its messages are queued.
         enriched, *_ = await asyncio.gather(enrich, *([stored] if stored is not None else []))
-        # The file is written while the messages are queued; the inbox keeps the event until both are done.
-        _, (queued, built) = await asyncio.gather(self.script_logs.store(enriched), self.router.route(enriched))
+        if self.script_logs.wants(enriched):
+            # Written while the messages are queued; the inbox keeps the event until both are done.
+            _, (queued, built) = await asyncio.gather(self.script_logs.store(enriched),
+                                                      self.router.route(enriched))
+        else:
+            queued, built = await self.router.route(enriched)
         if not built:
             self._not_enabled(enriched)
         return queued
