@@ -29,6 +29,25 @@ log = logging.getLogger("qbutler.api")
 BODY_METHODS = {"POST", "PUT", "DELETE", "PATCH", "OPTIONS"}
 
 
+# No request qbutler serves needs more; deeper bodies only exhaust recursive code further on
+# (the schedule file's YAML writer, for one).
+MAX_JSON_DEPTH = 32
+
+
+def too_deep(value: object) -> bool:
+    """Whether `value` nests lists and dicts more than MAX_JSON_DEPTH levels (walked without recursion)."""
+    pending: list[tuple[object, int]] = [(value, 1)]
+    while pending:
+        node, depth = pending.pop()
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        for child in children:
+            if isinstance(child, dict | list):
+                if depth + 1 > MAX_JSON_DEPTH:
+                    return True
+                pending.append((child, depth + 1))
+    return False
+
+
 def not_found(method: str, url: str) -> Response:
     # Fastify's exact key order: message, error, statusCode.
     return json_response(
@@ -136,6 +155,10 @@ class WireApp:
                 raise parser_error(400, "FST_ERR_CTP_INVALID_JSON_BODY",
                                    "Body is not valid JSON but content-type is set to 'application/json'"
                                    ) from None
+            # Counting brackets is cheap; only a body with enough of them is walked.
+            if body.count(b"[") + body.count(b"{") > MAX_JSON_DEPTH and too_deep(request.json):
+                raise parser_error(400, "QB_ERR_BODY_TOO_DEEP",
+                                   f"body nests objects and arrays more than {MAX_JSON_DEPTH} levels deep")
             request.has_body = True
         elif media == "text/plain":
             request.json = body.decode("utf-8", errors="replace")

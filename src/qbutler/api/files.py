@@ -29,12 +29,15 @@ MOVE_BODY = {"type": "object", "properties": {"fromFile": _STRING, "toFile": _ST
 MOVE_RESPONSE = {"type": "object", "properties": {
     "fromFile": _STRING, "toFile": _STRING, "overwrite": {"type": "boolean"}}}
 DELETE_BODY = {"type": "object", "properties": {"deleteFile": _STRING}}
-DIRECTORY_BODY = {"type": "object", "properties": {"directory": _STRING}}
+# null is refused rather than coerced to "" (which would name the QVD folder itself).
+DIRECTORY_BODY = {"type": "object", "properties": {"directory": {"type": "string", "not": {"type": "null"}}}}
 DIRECTORY_RESPONSE = {"type": "object", "properties": {"directory": _STRING}}
 
 _REFUSALS = {400: "Bad request: a required field is missing, a path is not allowed, or the source "
                   "does not exist",
              403: "The path is not inside an approved directory",
+             409: "The folder changed during the operation (try again), or a copied directory would "
+                  "replace a file or link",
              500: "The operation failed"}
 
 
@@ -91,7 +94,7 @@ async def file_delete(request: Request, ctx: Any) -> Response:
 
 
 def _directory(request: Request) -> str:
-    # Butler rejects only a missing field; "" (and null, coerced to "") is accepted.
+    # Butler rejects only a missing field; "" is accepted (null is refused by the schema).
     if "directory" not in request.json:
         raise HttpError(400, "Required parameter missing")
     return request.json["directory"]

@@ -22,6 +22,11 @@ T = TypeVar("T")
 # Path parameters are always strings, so routes declare no schema for them (nothing to validate
 # on the hot path; the OpenAPI document lists them anyway).
 _KEY_QUERY = {"type": "object", "required": ["key"], "properties": {"key": {"type": "string"}}}
+# A whole number of milliseconds; <= 0 means no expiry (Butler). qbutler refuses booleans,
+# fractions and anything beyond ten years, which Butler turned into 1 ms, a truncated TTL or a 500.
+MAX_TTL_MS = 10 * 365 * 24 * 3600 * 1000
+_TTL = {"type": "number", "not": {"type": "boolean"}, "multipleOf": 1, "minimum": -MAX_TTL_MS,
+        "maximum": MAX_TTL_MS, "description": "Milliseconds; 0 or less (or absent) means no expiry."}
 _KEY_VALUE = {"type": "object", "properties": {
     "namespace": {"type": "string"}, "key": {"type": "string"}, "value": {"type": "string"}}}
 
@@ -114,7 +119,7 @@ async def key_exists(request: Request, ctx: Any) -> dict[str, Any]:
     description="An overwrite replaces the value and restarts (or removes) the TTL. A new key in a "
                 "namespace already holding Butler.keyValueStore.maxKeysPerNamespace keys gets 400.",
     body={"type": "object", "properties": {
-        "key": {"type": "string"}, "value": {"type": "string"}, "ttl": {"type": "number"}}},
+        "key": {"type": "string"}, "value": {"type": "string"}, "ttl": _TTL}},
     documented={201: "Key stored", 400: "Key missing or namespace full"},
 )
 async def set_value(request: Request, ctx: Any) -> Response:
@@ -123,7 +128,6 @@ async def set_value(request: Request, ctx: Any) -> Response:
     key = body.get("key")
     if not key:
         raise HttpError(400, "Required parameter is missing")
-    # Butler parses the TTL as an integer: 1500.9 -> 1500; <= 0 means no expiry.
     ttl = int(body.get("ttl") or 0)
     echo: dict[str, Any] = {"namespace": namespace, "key": key}
     # An absent value is not stored (Butler answers 201 without a value field).
