@@ -36,5 +36,5 @@ async def _dump(request: Request, ctx: Any) -> Response:
 
 
 for _path in ("/v4/senseappdump/{appId}", "/v4/app/{appId}/dump"):
-    routes.get(_path, switch="senseAppDump", params=_PARAMS, summary="Dump a Sense app to JSON",
+    routes.get(_path, switch="senseAppDump", scope="apps", params=_PARAMS, summary="Dump a Sense app to JSON",
                description=_DESCRIPTION, documented=_DOCUMENTED)(_dump)

@@ -26,6 +26,7 @@ def engine_refusal(failure: str, app_id: str, exc: EngineError) -> HttpError:
 @routes.put(
     "/v4/app/{appId}/reload",
     switch="senseAppReload",
+    scope="apps",
     summary="Reload a Qlik Sense app without a task, then start tasks depending on the outcome",
     description="Answers 201 once the app is open; the reload, the save and the chained task starts run "
                 "afterwards. Chained tasks are not checked against Butler.startTaskFilter.",
@@ -72,5 +73,6 @@ async def list_apps(request: Request, ctx: Any) -> list[dict[str, str]]:
 
 
 for _path in ("/v4/senselistapps", "/v4/apps/list"):
-    routes.get(_path, switch="senseListApps", summary="Get the id and name of every app in the Sense site",
+    routes.get(_path, switch="senseListApps", scope="apps",
+               summary="Get the id and name of every app in the Sense site",
                responses={200: _APP_LIST}, documented={500: "The engine could not be asked"})(list_apps)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from qbutler.api.http import HttpError, Request, Response, json_response
-from qbutler.api.routing import RouteTable
+from qbutler.api.routing import RouteTable, body_fields
 from qbutler.mqtt import MqttUnavailable
 
 routes = RouteTable("MQTT")
@@ -14,6 +14,8 @@ routes = RouteTable("MQTT")
 @routes.put(
     "/v4/mqttpublishmessage",
     switch="mqttPublishMessage",
+    scope="messages",
+    changes=body_fields("topic"),
     summary="Publish a message to an MQTT topic",
     description="Published at the configured QoS (default 1), not retained. While the broker is unreachable "
                 "the message waits in qbutler's outbox and is sent after reconnecting; 503 when MQTT is "

@@ -10,6 +10,7 @@ import yaml
 from qbutler import __version__
 from qbutler.api.http import TEXT_TYPE, Request, Response, json_response
 from qbutler.api.routing import Route, RouteTable
+from qbutler.auth.scopes import AUTHENTICATED
 
 
 def _parameters(route: Route) -> list[dict[str, Any]]:
@@ -83,15 +84,15 @@ def documentation_routes(document_routes: list[Route]) -> list[Route]:
             cache["doc"] = build_document(document_routes)
         return cache["doc"]
 
-    @table.get("/documentation", include_in_schema=False)
+    @table.get("/documentation", include_in_schema=False, scope=AUTHENTICATED)
     async def swagger_ui(request: Request, ctx: Any) -> Response:
         return Response(200, _SWAGGER_PAGE.encode(), b"text/html; charset=utf-8")
 
-    @table.get("/documentation/json", include_in_schema=False)
+    @table.get("/documentation/json", include_in_schema=False, scope=AUTHENTICATED)
     async def openapi_json(request: Request, ctx: Any) -> Response:
         return json_response(document())
 
-    @table.get("/documentation/yaml", include_in_schema=False)
+    @table.get("/documentation/yaml", include_in_schema=False, scope=AUTHENTICATED)
     async def openapi_yaml(request: Request, ctx: Any) -> Response:
         return Response(200, yaml.safe_dump(document(), sort_keys=False).encode(), TEXT_TYPE)
 

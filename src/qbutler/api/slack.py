@@ -9,7 +9,7 @@ from qbutler.alerts.channels.base import Message
 from qbutler.alerts.channels.slack import rest_message_body
 from qbutler.alerts.http import safe_target
 from qbutler.api.http import HttpError, Request, Response, json_response
-from qbutler.api.routing import RouteTable
+from qbutler.api.routing import RouteTable, body_fields
 
 log = logging.getLogger("qbutler.api.slack")
 
@@ -19,6 +19,8 @@ routes = RouteTable("Slack")
 @routes.put(
     "/v4/slackpostmessage",
     switch="slackPostMessage",
+    scope="messages",
+    changes=body_fields("channel"),
     summary="Send a basic message to Slack",
     description="Posted to `Butler.slackNotification.restMessage.webhookURL` as plain text with the given "
                 "user name, channel and emoji. The message goes through qbutler's alert outbox: it is "

@@ -7,6 +7,7 @@ from typing import Any
 from qbutler import __version__
 from qbutler.api.http import HttpError, Request
 from qbutler.api.routing import RouteTable
+from qbutler.auth.scopes import AUTHENTICATED
 
 routes = RouteTable("System")
 
@@ -51,6 +52,7 @@ _CONVERSION_RESPONSE = {
 @routes.get(
     "/v4/butlerping",
     switch="butlerping",
+    scope=AUTHENTICATED,
     summary="Tests if qbutler is alive and responding",
     responses={200: {"type": "object", "properties": {
         "response": {"type": "string"}, "butlerVersion": {"type": "string"}}}},
@@ -62,6 +64,7 @@ async def butlerping(request: Request, ctx: Any) -> dict[str, str]:
 @routes.get(
     "/v4/configfile/endpointsenabled",
     switch="apiListEnabledEndpoints",
+    scope=AUTHENTICATED,
     summary="Get an array of all enabled API endpoints",
     description="Leaf names of every switch under Butler.restServerEndpointsEnable that is true.",
     responses={200: {"type": "array", "items": {"type": "string"}}},
@@ -73,6 +76,7 @@ async def endpoints_enabled(request: Request, ctx: Any) -> list[str]:
 @routes.get(
     "/v4/base62tobase16",
     switch="base62ToBase16",
+    scope=AUTHENTICATED,
     summary="Converts strings from base62 to base16",
     query={"type": "object", "required": ["base62"], "properties": {"base62": {"type": "string"}}},
     responses={200: _CONVERSION_RESPONSE},
@@ -86,6 +90,7 @@ async def base62_to_base16(request: Request, ctx: Any) -> dict[str, str]:
 @routes.get(
     "/v4/base16tobase62",
     switch="base16ToBase62",
+    scope=AUTHENTICATED,
     summary="Converts strings from base16 to base62",
     query={"type": "object", "required": ["base16"], "properties": {"base16": {"type": "string"}}},
     responses={200: _CONVERSION_RESPONSE},

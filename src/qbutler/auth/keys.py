@@ -1,0 +1,97 @@
+"""API keys: made by `qbutler apikey new`, configured as salted SHA-256 hashes (or read from the
+environment), checked in constant time.
+
+A key looks like `qbk_<id>_<secret>`: the id picks the one configured hash to compare with, so a
+request costs one hash whatever the number of keys. The secret is 256 random bits, which is why a
+fast hash is enough (nothing to guess), unlike a password.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from qbutler.auth.config import HASH_PREFIX, ApiKeyConfig
+from qbutler.auth.scopes import expand
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who a request comes from, as the audit trail names it, and what it may do."""
+
+    name: str
+    scopes: frozenset[str]
+    # "key", "certificate" or "address": an address rule is shared, so it rate-limits per client.
+    kind: str
+
+
+def _digest(salt: bytes, key: str) -> bytes:
+    return hashlib.sha256(salt + key.encode("utf-8")).digest()
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def new_key() -> tuple[str, str]:
+    """A fresh key and the hash to configure for it."""
+    key_id = secrets.token_hex(4)
+    key = f"qbk_{key_id}_{secrets.token_urlsafe(32)}"
+    return key, hash_key(key, key_id)
+
+
+def hash_key(key: str, key_id: str) -> str:
+    salt = secrets.token_bytes(16)
+    return f"{HASH_PREFIX}${key_id}${_b64(salt)}${_b64(_digest(salt, key))}"
+
+
+def _key_id(key: str) -> str | None:
+    parts = key.split("_", 2)
+    return parts[1] if len(parts) == 3 and parts[0] == "qbk" else None
+
+
+class MissingKeyVariable(Exception):
+    """A key configured with `env` whose environment variable is not set."""
+
+
+class KeyRing:
+    def __init__(self, keys: list[ApiKeyConfig], environ: Mapping[str, str] | None = None):
+        environ = os.environ if environ is None else environ
+        # key id -> (salt, digest, identity) for hashed keys
+        self._by_id: dict[str, tuple[bytes, bytes, Identity]] = {}
+        # keys from the environment, hashed here with a salt of this process
+        self._salt = secrets.token_bytes(16)
+        self._from_env: list[tuple[bytes, Identity]] = []
+        for entry in keys:
+            identity = Identity(f"key:{entry.name}", expand(entry.scopes), "key")
+            if entry.hash:
+                _, key_id, salt, digest = entry.hash.split("$")
+                self._by_id[key_id] = (_unb64(salt), _unb64(digest), identity)
+            if entry.env:
+                value = environ.get(entry.env, "")
+                if not value:
+                    raise MissingKeyVariable(
+                        f"Butler.qbutler.api.keys ({entry.name}): environment variable {entry.env} is not set")
+                self._from_env.append((_digest(self._salt, value), identity))
+
+    def identify(self, presented: str) -> Identity | None:
+        key_id = _key_id(presented)
+        found = self._by_id.get(key_id) if key_id is not None else None
+        if found is not None:
+            salt, digest, identity = found
+            return identity if hmac.compare_digest(_digest(salt, presented), digest) else None
+        if self._from_env:
+            candidate = _digest(self._salt, presented)
+            for digest, identity in self._from_env:
+                if hmac.compare_digest(candidate, digest):
+                    return identity
+        return None
