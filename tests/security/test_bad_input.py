@@ -81,3 +81,16 @@ async def test_a_null_directory_is_400_and_nothing_is_created(api, path):
     before = sorted(p.name for p in (api.folder / "qvd").iterdir())
     assert problem(await api.post(path, json={"directory": None}), 400) == "body/directory must NOT be null"
     assert sorted(p.name for p in (api.folder / "qvd").iterdir()) == before
+
+
+@pytest.mark.parametrize(("topic", "problem_text"), [
+    ("", "the topic is empty"), (None, "the topic is empty"),
+    ("qliksense/#", "wildcards (+, #) are for subscriptions, not for publishing"),
+    ("a/+/b", "wildcards (+, #) are for subscriptions, not for publishing"),
+])
+async def test_a_topic_no_broker_takes_is_400_not_500(tmp_path, mosquitto, topic, problem_text):
+    config = base_config(mqttConfig={"enable": True, "brokerHost": "127.0.0.1", "brokerPort": mosquitto.port})
+    async with running_service(config, tmp_path) as running, running.client() as api:
+        response = await api.put("/v4/mqttpublishmessage", json={"topic": topic, "message": "m"})
+        assert problem(response, 400) == f"body/topic cannot be published to: {problem_text}"
+        assert running.service.mqtt is not None and not running.service.mqtt.outbox

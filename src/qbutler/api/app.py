@@ -44,7 +44,16 @@ def build_app(config: Config, context: Any, tables: list[RouteTable] | None = No
     rest = config.Butler.restServerConfig
     access = config.Butler.qbutler.api
     limiter = RateLimiter(rest.rateLimit.maxPerMinute) if rest.rateLimit.enable else None
-    return WireApp(routes + documentation_routes(routes), context,
-                   body_limit=rest.bodyLimit, rate_limiter=limiter, guard=guard,
-                   public_paths=frozenset(access.publicEndpoints),
-                   hosts=allowed_hosts(rest.serverHost, access.allowedHosts), audit=audit)
+    hosts = allowed_hosts(rest.serverHost, access.allowedHosts)
+    # Answers any route may give in this configuration, for the OpenAPI document.
+    common: dict[int, str] = {}
+    if guard is not None:
+        common |= {401: "No valid API key (or mapped client certificate or address)",
+                   403: "The caller lacks the route's scope"}
+    if hosts is not None:
+        common[421] = "The Host header is not one of Butler.qbutler.api.allowedHosts"
+    if limiter is not None:
+        common[429] = "Rate limit exceeded (restServerConfig.rateLimit)"
+    documentation = documentation_routes(routes, common, key_required=guard is not None)
+    return WireApp(routes + documentation, context, body_limit=rest.bodyLimit, rate_limiter=limiter,
+                   guard=guard, public_paths=frozenset(access.publicEndpoints), hosts=hosts, audit=audit)

@@ -6,7 +6,7 @@ from typing import Any
 
 from qbutler.api.http import HttpError, Request, Response, json_response
 from qbutler.api.routing import RouteTable, body_fields
-from qbutler.mqtt import MqttUnavailable
+from qbutler.mqtt import InvalidTopic, MqttUnavailable
 
 routes = RouteTable("MQTT")
 
@@ -22,7 +22,7 @@ routes = RouteTable("MQTT")
                 "disabled or the outbox is full.",
     body={"type": "object", "required": ["topic", "message"],
           "properties": {"topic": {"type": "string"}, "message": {"type": "string"}}},
-    documented={201: "The request body, echoed", 400: "Invalid request",
+    documented={201: "The request body, echoed", 400: "Invalid request, or a topic that cannot be published to",
                 503: "MQTT is disabled, or the broker is unreachable and the outbox is full"},
 )
 async def publish_message(request: Request, ctx: Any) -> Response:
@@ -31,6 +31,8 @@ async def publish_message(request: Request, ctx: Any) -> Response:
     body = request.json
     try:
         await ctx.mqtt.publish(body["topic"], body["message"])
+    except InvalidTopic as exc:
+        raise HttpError(400, f"body/topic cannot be published to: {exc}") from None
     except MqttUnavailable as exc:
         raise HttpError(503, f"Failed publishing MQTT message: {exc}") from None
     # Butler echoes the whole body, unknown fields included.
