@@ -16,7 +16,7 @@ from support.qbutler import running_service
 from support.sense import running_site, sense_config
 
 SEED = 16
-EXAMPLES = 12
+EXAMPLES = 8
 CHECKS = ("not_a_server_error,status_code_conformance,content_type_conformance,"
           "response_schema_conformance,response_headers_conformance")
 KEY, KEY_HASH = new_key()
@@ -43,15 +43,17 @@ def fuzz_config(site: Any, folder: Path, auth: bool, mqtt_port: int) -> dict[str
         qbutler={"dataDirectory": "data", "api": api})
 
 
-@pytest.mark.parametrize("auth", [False, True], ids=["auth-off", "auth-on"])
+# With auth on, the coverage phase's boundary values would repeat what auth off already sent.
+@pytest.mark.parametrize(("auth", "phases"), [(False, "coverage,fuzzing"), (True, "fuzzing")],
+                         ids=["auth-off", "auth-on"])
 async def test_schemathesis_finds_no_server_error_and_no_response_outside_the_document(
-        sense_certs: Path, tmp_path: Path, mosquitto: Any, auth: bool):
+        sense_certs: Path, tmp_path: Path, mosquitto: Any, auth: bool, phases: str):
     async with running_site(sense_certs) as site, \
             running_service(fuzz_config(site, tmp_path, auth, mosquitto.port), tmp_path) as running:
         command = [sys.executable, "-c", "from schemathesis.cli import schemathesis; schemathesis()",
                    "--no-color", "run", f"{running.url}/documentation/json",
                    "--checks", CHECKS, "--seed", str(SEED), "--max-examples", str(EXAMPLES),
-                   "--phases", "examples,coverage,fuzzing", "--workers", "2", "--request-timeout", "20",
+                   "--phases", phases, "--workers", "2", "--request-timeout", "20",
                    "--suppress-health-check", "all"]
         if auth:
             command += ["--header", f"X-API-Key: {KEY}"]
