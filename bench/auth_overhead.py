@@ -8,15 +8,22 @@ on a shared, noisy machine the CPU cost is the steadier measure of what one requ
 single-process server's saturated throughput is its inverse. Target: auth on within 10% of off.
 
     python bench/auth_overhead.py [--runs 5] [--seconds 5] [--markdown]
+    python bench/auth_overhead.py --in-process [--runs 40]
+
+`--in-process` times the ASGI application alone (no sockets, no uvicorn) on `GET /v4/butlerping`:
+the best CPU time (of this process only) over many interleaved rounds, which is the cost the auth
+layer adds to each request, free of the network and of most of the machine's noise.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import shutil
 import statistics
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +32,8 @@ from kv_rest import run_wrk
 from ping import free_port, start_qbutler
 
 from qbutler.auth.keys import new_key
+from qbutler.config import parse_config
+from qbutler.service import Service
 
 KEY, KEY_HASH = new_key()
 MODES: dict[str, dict[str, Any]] = {
@@ -51,12 +60,51 @@ def scripts(mode: str) -> dict[str, str]:
     }
 
 
+async def in_process(rounds: int, calls: int = 2000) -> dict[str, float]:
+    """Best µs per `GET /v4/butlerping` through each mode's ASGI app, rounds interleaved."""
+    apps: dict[str, tuple[Any, list[tuple[bytes, bytes]]]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for mode, api in MODES.items():
+            config = {"Butler": {"restServerConfig": {"enable": True, "serverHost": "127.0.0.1", "serverPort": 0},
+                                 "restServerEndpointsEnable": {"butlerping": True},
+                                 "qbutler": {"dataDirectory": tmp, "api": api}}}
+            service = Service(parse_config(config, Path(tmp)))
+            assert service.http is not None
+            headers = [(b"host", b"127.0.0.1:8080")] + ([(b"x-api-key", KEY.encode())] if mode == "key" else [])
+            apps[mode] = (service.http.app, headers)
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            pass
+
+        best = dict.fromkeys(MODES, float("inf"))
+        for _ in range(rounds):
+            for mode, (app, headers) in apps.items():
+                scope = {"type": "http", "method": "GET", "path": "/v4/butlerping", "raw_path": b"/v4/butlerping",
+                         "query_string": b"", "headers": headers, "client": ("127.0.0.1", 50000)}
+                started = time.process_time()
+                for _ in range(calls):
+                    await app(scope, receive, send)
+                best[mode] = min(best[mode], (time.process_time() - started) / calls * 1e6)
+    return best
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--markdown", action="store_true")
+    parser.add_argument("--in-process", action="store_true")
     args = parser.parse_args()
+    if args.in_process:
+        best = asyncio.run(in_process(args.runs))
+        print(f"GET /v4/butlerping through the ASGI app, CPU time, best of {args.runs} interleaved rounds "
+              "of 2,000 calls:")
+        for mode, micros in best.items():
+            print(f"  {mode:10} {micros:6.2f} µs  (+{micros - best['off']:.2f} µs)")
+        return
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed (apt-get install wrk)")
     results: dict[str, dict[str, list[float]]] = {mode: {} for mode in MODES}

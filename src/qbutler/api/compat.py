@@ -87,6 +87,7 @@ class WireApp:
         self.public_paths = public_paths
         # None: any Host header.
         self.hosts = hosts
+        self._hosts_seen: set[str] = set()
         self.audit = audit
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
@@ -121,9 +122,8 @@ class WireApp:
     async def _respond(self, request: Request, receive: Any) -> Response:
         extra_headers: list[tuple[bytes, bytes]] = []
         try:
-            if self.hosts is not None and host_name(request.headers.get("host", "")) not in self.hosts:
-                raise HttpError(421, f"Host {request.headers.get('host', '')!r} is not a name of this server "
-                                     "(Butler.qbutler.api.allowedHosts)")
+            if self.hosts is not None:
+                self._check_host(request.headers.get("host", ""))
             lookup = "GET" if request.method == "HEAD" else request.method
             found = self.router.match(lookup, request.path)
             guarded = self.guard is not None and (found is None or found[0].path not in self.public_paths)
@@ -161,6 +161,15 @@ class WireApp:
             response = HttpError(500, "Internal Server Error").to_response()
         response.headers.extend(extra_headers)
         return response
+
+    def _check_host(self, header: str) -> None:
+        if header in self._hosts_seen:
+            return
+        if host_name(header) not in self.hosts:  # type: ignore[operator]
+            raise HttpError(421, f"Host {header!r} is not a name of this server (Butler.qbutler.api.allowedHosts)")
+        # Accepted Host values as sent (with their port), so the next request skips the parsing.
+        if len(self._hosts_seen) < 256:
+            self._hosts_seen.add(header)
 
     def _record(self, request: Request, status: int) -> None:
         route = request.route

@@ -66,6 +66,9 @@ def hash_key(key: str, key_id: str) -> str:
     return f"{HASH_PREFIX}${key_id}${_b64(salt)}${_b64(_digest(salt, key))}"
 
 
+_VERIFIED_MAX = 1024
+
+
 class MissingKeyVariable(Exception):
     """A key configured with `env` whose environment variable is not set."""
 
@@ -78,6 +81,10 @@ class KeyRing:
         # keys from the environment, hashed here with a salt of this process
         self._env_prefix = _salted(secrets.token_bytes(16))
         self._from_env: list[tuple[bytes, Identity]] = []
+        # Keys already verified, so that a client's next requests cost a dictionary lookup instead
+        # of a hash. Only correct keys get here; str hashing is keyed by a random per-process
+        # secret, so the lookup's timing tells an attacker nothing about a key.
+        self._verified: dict[str, Identity] = {}
         for entry in keys:
             identity = Identity(f"key:{entry.name}", expand(entry.scopes), "key")
             if entry.hash:
@@ -91,6 +98,16 @@ class KeyRing:
                 self._from_env.append((_digest_after(self._env_prefix, value), identity))
 
     def identify(self, presented: str) -> Identity | None:
+        identity = self._verified.get(presented)
+        if identity is None:
+            identity = self._check(presented)
+            if identity is not None:
+                if len(self._verified) >= _VERIFIED_MAX:
+                    self._verified.clear()
+                self._verified[presented] = identity
+        return identity
+
+    def _check(self, presented: str) -> Identity | None:
         # qbk_<8 hex id>_<secret>: the id picks the hash to compare with.
         found = self._by_id.get(presented[4:12]) if presented.startswith("qbk_") else None
         if found is not None:
