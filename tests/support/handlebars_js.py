@@ -3,6 +3,7 @@ qbutler's template engine: one Node process renders a whole batch of cases."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -46,4 +47,5 @@ def render_all(cases: list[dict[str, Any]]) -> list[dict[str, str]]:
                             timeout=120, check=False)
     if result.returncode != 0:
         raise RuntimeError(f"render.js failed: {result.stderr.decode(errors='replace')[-2000:]}")
-    return orjson.loads(result.stdout)
+    # json, not orjson: an output may hold a lone surrogate (a string index into an emoji), as in JavaScript.
+    return json.loads(result.stdout)

@@ -74,12 +74,17 @@ def _json_with_surrogates(text: str) -> str:
     return "".join(out)
 
 
-# Escaping for {{x}} and {{{x}}} by output: Handlebars.js itself ("html"), every value as the inside
-# of a JSON string ("json"), none ("text", Handlebars' noEscape).
-ESCAPING: dict[str, tuple[Callable[[Any], str], Callable[[Any], str]]] = {
-    "html": (escape_html, to_output),
+def raw_value(value: Any) -> Any:
+    """`{{{x}}}` as Handlebars.js appends it: the value itself (so adjacent numbers add), "" for null."""
+    return "" if is_nullish(value) else value
+
+
+# Escaping for {{x}} and {{{x}}} by output: Handlebars.js itself ("html"); every value as the inside
+# of a JSON string ("json"); escapeExpression without the entities ("text").
+ESCAPING: dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any]]] = {
+    "html": (escape_html, raw_value),
     "json": (escape_json, escape_json),
-    "text": (to_output, to_output),
+    "text": (to_output, raw_value),
 }
 
 
@@ -100,11 +105,11 @@ class Template:
         line, column = Positions(self._source).at(position)
         return TemplateError(self.name, line, column, problem)
 
-    def render(self, context: Any, escape: Callable[[Any], str] = escape_html,
-               raw: Callable[[Any], str] = to_output, helpers: dict[str, Helper] = BUTLER) -> str:
+    def render(self, context: Any, escape: Callable[[Any], Any] = escape_html,
+               raw: Callable[[Any], Any] = raw_value, helpers: dict[str, Helper] = BUTLER) -> str:
         env = Env(escape, raw, helpers)
         try:
-            return self._run(Frame(context, (context,), {"root": context}, (), env))
+            return to_text(self._run(Frame(context, (context,), {"root": context}, (), env)))
         except RenderFailure as exc:
             raise self._error(exc.position, str(exc)) from None
         except RecursionError:

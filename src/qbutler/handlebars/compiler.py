@@ -11,8 +11,17 @@ from collections.abc import Callable
 from typing import Any
 
 from qbutler.handlebars.helpers import BUILTIN, HelperError, Options
-from qbutler.handlebars.nodes import Block, Comment, Content, Literal, Mustache, Path, Program, SubExpression
-from qbutler.handlebars.values import NULL_CONTEXT, UNDEFINED, is_nullish, lookup_property, loose_equal, to_text, truthy
+from qbutler.handlebars.nodes import Block, Content, Literal, Mustache, Path, Program, SubExpression
+from qbutler.handlebars.values import (
+    NULL_CONTEXT,
+    UNDEFINED,
+    is_nullish,
+    js_add,
+    lookup_property,
+    loose_equal,
+    to_text,
+    truthy,
+)
 
 # Helpers Handlebars knows at compile time (options.knownHelpers): a simple name among them is
 # always a helper call.
@@ -47,7 +56,9 @@ class Env:
         self.escape, self.raw, self.helpers = escape, raw, helpers
 
 
-Run = Callable[[Frame], str]
+# A program returns what Handlebars.js's generated function returns: usually a string, but the
+# JavaScript `+` of its parts (see _Program), so two adjacent numbers add up.
+Run = Callable[[Frame], Any]
 Eval = Callable[[Frame], Any]
 
 
@@ -68,13 +79,6 @@ def _enter(run: Run, outer: Frame, context: Any, data: dict[str, Any] | None, pa
         depths = (context, *depths)
     frame = Frame(context, depths, outer.data if data is None else data, (params, *outer.params), outer.env)
     return run(frame)
-
-
-def _append(value: Any) -> str:
-    """Block output appended as JavaScript's `buffer += value` (unless null or undefined)."""
-    if isinstance(value, str):
-        return value
-    return "" if is_nullish(value) else to_text(value)
 
 
 def _resolve(value: Any, parts: list[str], falsy: bool) -> Any:
@@ -115,42 +119,46 @@ class Compiler:
             return None
         self.block_params.insert(0, program.block_params)
         try:
-            parts: list[str | Run] = []
+            steps: list[tuple[int, Any]] = []
             for node in program.body:
                 if isinstance(node, Content):
                     if node.value:
-                        if parts and isinstance(parts[-1], str):
-                            parts[-1] += node.value
+                        if steps and steps[-1][0] == _TEXT:
+                            steps[-1] = (_TEXT, steps[-1][1] + node.value)
                         else:
-                            parts.append(node.value)
-                elif isinstance(node, Comment):
-                    continue
+                            steps.append((_TEXT, node.value))
                 elif isinstance(node, Mustache):
-                    parts.append(self.mustache(node))
-                else:
-                    parts.append(self.block(node))
+                    steps.append((_APPEND, self.mustache(node)))
+                elif isinstance(node, Block):
+                    steps.append(self.block(node))
         finally:
             self.block_params.pop(0)
-        return _join(parts)
+        return _Program(steps).run
 
-    def mustache(self, node: Mustache) -> Run:
+    def mustache(self, node: Mustache) -> Eval:
         value = self.sexpr(node, node.path, node.params, node.hash, None, None)
         if node.escaped:
-            def escaped(frame: Frame) -> str:
+            def escaped(frame: Frame) -> Any:
                 return frame.env.escape(value(frame))
             return escaped
 
-        def raw(frame: Frame) -> str:
+        def raw(frame: Frame) -> Any:
             return frame.env.raw(value(frame))
         return raw
 
-    def block(self, node: Block) -> Run:
+    def block(self, node: Block) -> tuple[int, Eval]:
         program, inverse = self.program(node.program), self.program(node.inverse)
         value = self.sexpr(node, node.path, node.params, node.hash, program, inverse)
+        # A block on a bare name that is not a helper is appended by a separate statement in the
+        # generated JavaScript (ambiguousBlockValue), which ends the `+` chain before it.
+        path = _literal_to_path(node.path)
+        ambiguous = not node.params and node.hash is None and _simple_id(path) and path.parts[0] not in KNOWN \
+            and self.block_param_index(path.parts[0]) is None
 
-        def block(frame: Frame) -> str:
-            return _append(value(frame))
-        return block
+        def block(frame: Frame) -> Any:
+            result = value(frame)
+            return "" if is_nullish(result) else result
+        return (_STATEMENT if ambiguous else _APPEND), block
 
     # ------------------------------------------------------------------ expressions
     def sexpr(self, node: Any, path_node: Any, params: list[Any], hash_: Any, program: Run | None,
@@ -265,7 +273,7 @@ class Compiler:
         name = path.parts[0] if path.parts else None
         depth, parts = path.depth, path.parts
         found = None
-        if not depth and not _scoped(path) and name is not None:
+        if not depth and not _scoped(path) and name:
             found = self.block_param_index(name)
         if found is not None:
             level, index = found
@@ -276,7 +284,7 @@ class Compiler:
                 value = values[index] if values is not None and index < len(values) else UNDEFINED
                 return _resolve(value, rest, False)
             return block_param
-        if name is None:
+        if not name:  # `this`, `.`, `..` and `{{""}}`: the context itself
             if not depth:
                 return lambda frame: frame.context
             return lambda frame: frame.depths[depth] if depth < len(frame.depths) else UNDEFINED
@@ -315,19 +323,59 @@ def _call(helper: Any, this: Any, args: list[Any], options: Options, start: int)
         raise RenderFailure(str(exc), start) from None
 
 
-def _join(parts: list[str | Run]) -> Run:
-    if not parts:
-        return lambda frame: ""
-    if len(parts) == 1:
-        only = parts[0]
-        if isinstance(only, str):
-            return lambda frame: only
-        return only
-    steps = tuple(parts)
+_TEXT, _APPEND, _STATEMENT = 0, 1, 2
+_UNSET: Any = object()
 
-    def run(frame: Frame) -> str:
-        return "".join([step if step.__class__ is str else step(frame) for step in steps])  # type: ignore[misc, operator]
-    return run
+
+class _Program:
+    """The value of a program as Handlebars.js computes it.
+
+    Its generated function returns `p1 + p2 + …` over the program's parts (text, mustaches, blocks,
+    with null and undefined as ""), JavaScript's `+`: two adjacent numbers add up (`{{{a}}}{{{b}}}`
+    with 1 and 2 gives "3"). A block on a bare name ends that chain (`buffer += p1 + p2;`) and is
+    added on its own (`if (v != null) buffer += v;`); the rest is `return buffer + p3 + p4;`.
+    """
+
+    __slots__ = ("constant", "steps")
+
+    def __init__(self, steps: list[tuple[int, Any]]):
+        self.steps = tuple(steps)
+        self.constant = steps[0][1] if len(steps) == 1 and steps[0][0] == _TEXT else None
+
+    def run(self, frame: Frame) -> Any:
+        if self.constant is not None:
+            return self.constant
+        chain: list[Any] = []
+        buffer: Any = _UNSET
+        for kind, step in self.steps:
+            if kind == _TEXT:
+                chain.append(step)
+            elif kind == _APPEND:
+                chain.append(step(frame))
+            else:
+                value = step(frame)
+                if chain:
+                    total = _sum(chain)
+                    buffer = total if buffer is _UNSET else js_add(buffer, total)
+                    chain = []
+                elif buffer is _UNSET:
+                    buffer = ""
+                if not is_nullish(value):
+                    buffer = js_add(buffer, value)
+        if buffer is _UNSET:
+            return _sum(chain) if chain else ""
+        for value in chain:
+            buffer = js_add(buffer, value)
+        return buffer
+
+
+def _sum(values: list[Any]) -> Any:
+    if all(value.__class__ is str for value in values):
+        return "".join(values)
+    total = values[0]
+    for value in values[1:]:
+        total = js_add(total, value)
+    return total
 
 
 def compile_program(program: Program) -> Run:

@@ -72,7 +72,7 @@ def each(this: Any, args: list[Any], options: Options) -> str:
     def iteration(value: Any, key: Any, index: int, last: bool) -> None:
         if data is not None:
             data["key"], data["index"], data["first"], data["last"] = key, index, index == 0, last
-        out.append(fn(value, data, [value, key]))
+        out.append(to_text(fn(value, data, [value, key])))  # `ret = ret + fn(...)`, ret starting as ''
 
     count = 0
     if isinstance(context, list | tuple):

@@ -160,6 +160,29 @@ def _to_number(value: Any) -> float:
         return float("nan")
 
 
+def _primitive(value: Any) -> Any:
+    return to_text(value) if isinstance(value, dict | list | tuple) else value
+
+
+def js_add(left: Any, right: Any) -> Any:
+    """JavaScript's `left + right`: string concatenation if either side is (or becomes) a string,
+    else numeric addition (true is 1, null 0, undefined NaN)."""
+    if left.__class__ is str and right.__class__ is str:
+        return left + right
+    left, right = _primitive(left), _primitive(right)
+    if isinstance(left, str) or isinstance(right, str):
+        return to_text(left) + to_text(right)
+    return _number(left) + _number(right)
+
+
+def _number(value: Any) -> int | float:
+    if value is UNDEFINED:
+        return float("nan")
+    if value is None:
+        return 0
+    return int(value) if isinstance(value, bool) else value
+
+
 def loose_equal(left: Any, right: Any) -> bool:
     """JavaScript's `==` for JSON-shaped values."""
     if is_nullish(left) or is_nullish(right):

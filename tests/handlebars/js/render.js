@@ -1,7 +1,7 @@
 // Renders a batch of templates with Handlebars.js, as Butler does, for qbutler's differential tests.
 // stdin: JSON {contexts: [...], cases: [{template, context (an index into contexts), mode}]}, mode "html" (Handlebars as is), "json" (every mustache,
 // {{x}} and {{{x}}} alike, escaped as the inside of a JSON string: qbutler's JSON templates) or
-// "text" (noEscape). stdout: JSON [{output} | {error}].
+// "text" (escapeExpression without the entities). stdout: JSON [{output} | {error}].
 'use strict';
 const Handlebars = require('handlebars');
 
@@ -14,6 +14,14 @@ for (const method of ['log', 'info', 'debug', 'warn', 'error']) {
 Handlebars.registerHelper('eq', (a, b) => a === b);
 
 const htmlEscape = Handlebars.Utils.escapeExpression;
+function textEscape(value) {
+  if (typeof value !== 'string') {
+    if (value && value.toHTML) return value.toHTML();
+    if (value == null) return '';
+    return value + '';
+  }
+  return value;
+}
 function jsonEscape(value) {
   if (typeof value !== 'string') {
     if (value && value.toHTML) return value.toHTML();
@@ -33,13 +41,10 @@ function escapeEveryMustache(node) {
 }
 
 function render({ template, context, mode }) {
-  if (mode === 'text') {
-    return Handlebars.compile(template, { noEscape: true })(context);
-  }
-  if (mode === 'json') {
+  if (mode === 'text' || mode === 'json') {
     const ast = Handlebars.parse(template);
-    escapeEveryMustache(ast);
-    Handlebars.Utils.escapeExpression = jsonEscape;
+    if (mode === 'json') escapeEveryMustache(ast);
+    Handlebars.Utils.escapeExpression = mode === 'json' ? jsonEscape : textEscape;
     try {
       return Handlebars.compile(ast)(context);
     } finally {
