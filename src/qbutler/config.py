@@ -40,6 +40,7 @@ from qbutler.alerts.config import (
     UdpServerConfig,
     WebhookNotification,
 )
+from qbutler.auth.config import ApiAccessConfig
 from qbutler.config_types import NullableList, Port, Section
 from qbutler.scheduler.cron import CronError, CronExpression
 
@@ -107,6 +108,9 @@ class TlsConfig(Section):
     cert: str = ""
     key: str = ""
     ca: str | None = None
+    # qbutler: with `ca`, refuse clients without a certificate signed by it (false: a certificate
+    # is asked for and checked when sent, and its subject can identify the client).
+    requireClientCert: bool = False
 
 
 class RateLimitConfig(Section):
@@ -343,6 +347,8 @@ class QbutlerSettings(Section):
     # Folder for state that must survive restarts (KV store, outboxes, dedup); relative paths
     # resolve against the config file's folder.
     dataDirectory: str = "qbutler-data"
+    # Who may call the REST API, and the audit trail (docs/security.md).
+    api: ApiAccessConfig = ApiAccessConfig()
 
 
 class KvSqliteConfig(Section):

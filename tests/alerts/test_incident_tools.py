@@ -60,7 +60,9 @@ async def test_a_failed_reload_reaches_new_relic_and_signl4_once_each_despite_42
     assert prod.method == "POST" and prod.headers["api-key"] == "key-prod" and team.headers["api-key"] == "key-team"
     assert prod.headers["content-type"] == "application/json; charset=utf-8" and prod.headers["x-env"] == "prod"
     [event] = unzipped(prod)
-    assert list(event)[:3] == ["service", "team", "version"]
+    assert list(event)[:3] == ["service", "team", "version"] and list(event)[-2:] == ["eventType", "deliveryId"]
+    # One id per target: the same event to two accounts carries two ids.
+    assert event["deliveryId"] != unzipped(team)[0]["deliveryId"]
     assert event["eventType"] == "qs_reloadTaskFailedEvent" and event["qs_taskId"] == tid
     assert event["qs_taskName"] == FINANCE_TASK and event["qs_user"] == "INTERNAL/sa_repository"
     assert event["qs_logMessage"] == "Max retries reached" and event["qs_taskTag_Finance"] == "true"
@@ -86,9 +88,10 @@ async def test_a_failed_reload_reaches_new_relic_and_signl4_once_each_despite_42
     assert len(receiver.at("/s4/team-secret", delivered_only=False)) == 2
     [alert] = receiver.at("/s4/team-secret")
     assert alert.headers["content-type"] == "application/json"
-    assert alert.json() == {"Title": "Qlik Sense reload task failed", "Message": f"Task: {FINANCE_TASK}",
-                            "Severity": 2, "X-S4-Service": "Qlik Sense", "X-S4-ExternalID": tid,
-                            "X-S4-Status": "new"}
+    body = alert.json()
+    assert body.pop("deliveryId") and body == {
+        "Title": "Qlik Sense reload task failed", "Message": f"Task: {FINANCE_TASK}", "Severity": 2,
+        "X-S4-Service": "Qlik Sense", "X-S4-ExternalID": tid, "X-S4-Status": "new"}
 
 
 def rest_config(receiver, metric_accounts: list[str]) -> dict:

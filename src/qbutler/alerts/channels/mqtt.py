@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from qbutler.alerts.channels.base import DeliveryError, Message, about, enabled_for_task
+from qbutler.alerts.channels.base import DeliveryError, Message, about, delivery_id, enabled_for_task
 from qbutler.alerts.context import custom_properties, tag_names
 from qbutler.config import Config
 from qbutler.events.enrich import EnrichedEvent
@@ -60,7 +60,7 @@ class MqttChannel:
             (settings.taskAbortedTopic, settings.taskAbortedFullTopic, settings.taskAbortedSendFull))
         messages = [self._message(enriched, topic, enriched.event.taskName)]
         if send_full:
-            messages.append(self._message(enriched, full_topic, orjson.dumps(full_payload(enriched)).decode()))
+            messages.append(self._message(enriched, full_topic, self._full_json(enriched, full_topic)))
         return messages
 
     def _success(self, enriched: EnrichedEvent) -> list[Message]:
@@ -71,12 +71,16 @@ class MqttChannel:
         if settings.taskSuccessTopic:
             messages.append(self._message(enriched, settings.taskSuccessTopic, enriched.event.taskName))
         if settings.taskSuccessFullTopic:
-            full = orjson.dumps(full_payload(enriched)).decode()
-            messages.append(self._message(enriched, settings.taskSuccessFullTopic, full))
+            topic = settings.taskSuccessFullTopic
+            messages.append(self._message(enriched, topic, self._full_json(enriched, topic)))
             if settings.taskSuccessRetainPerTask:
-                messages.append(self._message(enriched, f"{settings.taskSuccessFullTopic}/{enriched.event.taskId}",
-                                              full, retain=True))
+                per_task = f"{topic}/{enriched.event.taskId}"
+                messages.append(self._message(enriched, per_task, self._full_json(enriched, per_task), retain=True))
         return messages
+
+    def _full_json(self, enriched: EnrichedEvent, topic: str) -> str:
+        """Butler's full JSON, then qbutler's delivery id for this topic."""
+        return orjson.dumps({**full_payload(enriched), "deliveryId": delivery_id(enriched, self.name, topic)}).decode()
 
     def _message(self, enriched: EnrichedEvent, topic: str, text: str, retain: bool = False) -> Message:
         payload: dict[str, Any] = {"topic": topic, "payload": text}

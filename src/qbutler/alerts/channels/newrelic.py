@@ -19,7 +19,15 @@ from typing import Any
 import orjson
 
 from qbutler import __version__
-from qbutler.alerts.channels.base import DeliveryError, Message, about, event_section, log, rate_subject
+from qbutler.alerts.channels.base import (
+    DeliveryError,
+    Message,
+    about,
+    delivery_id,
+    event_section,
+    log,
+    rate_subject,
+)
 from qbutler.alerts.config import NameValue, NewRelicAccount, NewRelicDestination, NewRelicEvent
 from qbutler.alerts.context import build_context, custom_properties, cut_tail, tag_names
 from qbutler.alerts.http import HttpSender, safe_target
@@ -87,6 +95,14 @@ def qs_attributes(enriched: EnrichedEvent, destination: NewRelicDestination) -> 
     return attributes
 
 
+def with_delivery_id(kind: str, body: list[dict[str, Any]], value: str) -> list[dict[str, Any]]:
+    """The body with qbutler's `deliveryId` attribute last (per account: one id per target)."""
+    [item] = body
+    if kind == "event":
+        return [{**item, "deliveryId": value}]
+    return [{**item, "common": {"attributes": {**item["common"]["attributes"], "deliveryId": value}}}]
+
+
 class NewRelicChannel:
     name = "newrelic"
 
@@ -116,7 +132,8 @@ class NewRelicChannel:
                     channel=self.name, target=target, about=about(enriched),
                     rate_key=f"newrelic|{kind}|{enriched.event_key}|{account.accountName}|{rate_subject(enriched)}",
                     rate_seconds=section.sharedSettings.rateLimit,
-                    payload={"kind": kind, "account": account.accountName, "body": body,
+                    payload={"kind": kind, "account": account.accountName,
+                             "body": with_delivery_id(kind, body, delivery_id(enriched, self.name, target)),
                              "headers": [h.model_dump() for h in section.sharedSettings.header]}))
         return messages
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from qbutler.alerts.channels.base import Message, about, event_section, rate_subject
+from qbutler.alerts.channels.base import Message, about, delivery_id, event_section, rate_subject
 from qbutler.alerts.config import Signl4Event
 from qbutler.alerts.http import HttpSender, safe_target
 from qbutler.config import Config
@@ -18,12 +18,13 @@ TITLES = {"failed": "Qlik Sense reload task failed", "aborted": "Qlik Sense task
 MESSAGE_LIMIT = 1000
 
 
-def signl4_body(enriched: EnrichedEvent, event: Signl4Event) -> dict[str, Any]:
-    """Butler's body, keys in its order."""
+def signl4_body(enriched: EnrichedEvent, event: Signl4Event, url: str) -> dict[str, Any]:
+    """Butler's body, keys in its order, then qbutler's `deliveryId`."""
     subject = enriched.event.taskName or f"(reload of app {enriched.event.appName or enriched.event.appId})"
     return {"Title": TITLES[enriched.event.outcome], "Message": f"Task: {subject}"[:MESSAGE_LIMIT],
             "Severity": event.severity, "X-S4-Service": event.serviceName,
-            "X-S4-ExternalID": rate_subject(enriched), "X-S4-Status": "new"}
+            "X-S4-ExternalID": rate_subject(enriched), "X-S4-Status": "new",
+            "deliveryId": delivery_id(enriched, "signl4", url)}
 
 
 class Signl4Channel:
@@ -42,7 +43,7 @@ class Signl4Channel:
             return []
         return [Message(channel=self.name, target=safe_target(settings.url), about=about(enriched),
                         rate_key=f"signl4|{enriched.event_key}|{rate_subject(enriched)}", rate_seconds=event.rateLimit,
-                        payload={"url": settings.url, "body": signl4_body(enriched, event)})]
+                        payload={"url": settings.url, "body": signl4_body(enriched, event, settings.url)})]
 
     async def send(self, payload: dict[str, Any]) -> None:
         await self.http.post_json(payload["url"], payload["body"])
