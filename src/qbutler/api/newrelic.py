@@ -49,6 +49,7 @@ async def _post(ctx: Any, settings: Any, url_for: Any, body: Any, accepted: tupl
 @routes.post(
     "/v4/newrelic/event",
     switch="newRelic.postNewRelicEvent",
+    scope="messages",
     summary="Post an event to New Relic",
     description="One custom event with the given type, timestamp (ms; now when left out) and attributes, "
                 "plus the static attributes of `restServerEndpointsConfig.newRelic.postNewRelicEvent`, to each "
@@ -73,6 +74,7 @@ async def post_event(request: Request, ctx: Any) -> Response:
 @routes.post(
     "/v4/newrelic/metric",
     switch="newRelic.postNewRelicMetric",
+    scope="messages",
     summary="Post a gauge metric to New Relic",
     description="One gauge metric with the given name, value, timestamp (ms) and attributes, plus the static "
                 "attributes of `restServerEndpointsConfig.newRelic.postNewRelicMetric`, to each of its "
