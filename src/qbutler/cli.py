@@ -88,15 +88,30 @@ def demo(
 
 
 @config_app.command("check")
-def config_check(configfile: Annotated[Path, typer.Argument(help="Config file to validate.")]) -> None:
+def config_check(
+    configfile: Annotated[Path, typer.Argument(help="Config file to validate.")],
+    strict: Annotated[bool, typer.Option("--strict", help="Treat warnings (misspelt keys, sections "
+                                                          "without 'enable') as errors.")] = False,
+) -> None:
     """Validate a config file: exit 0 when valid, 1 with every error otherwise."""
+    from qbutler.config_check import review
+
     config = load_or_exit(configfile)
-    unused = config.unused_keys()
-    typer.echo(f"{configfile}: valid")
-    if unused:
-        typer.echo(f"{len(unused)} keys are not used by qbutler (accepted and ignored):")
-        for key in unused:
-            typer.echo(f"  {key}")
+    findings = review(config)
+    warnings = [f for f in findings if f.level == "warning"]
+    notes = [f for f in findings if f.level == "note"]
+    if strict and warnings:
+        typer.echo(f"Config file {configfile} is not valid (--strict):", err=True)
+        for finding in warnings:
+            typer.echo(f"  - {finding}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"{configfile}: valid" + (f", {len(warnings)} warning(s):" if warnings else ""))
+    for finding in warnings:
+        typer.echo(f"  - {finding}")
+    if notes:
+        typer.echo(f"{len(notes)} keys are not used by qbutler (accepted and ignored):")
+        for finding in notes:
+            typer.echo(f"  {finding.path}")
 
 
 @config_app.command("example")

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, get_args, get_origin
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
+
+# YAML 1.1 (PyYAML) reads these words, unquoted, as booleans; Butler's js-yaml (YAML 1.2) keeps
+# them as words. Where a key expects one of them, the boolean is turned back into the word.
+_BOOLEAN_WORDS = {True: ("on", "yes", "true"), False: ("off", "no", "false")}
 
 
 def _null_to_list(value: Any) -> Any:
@@ -40,10 +43,13 @@ class Section(BaseModel):
 
     model_config = ConfigDict(extra="allow", validate_default=True)
 
-    def unused_keys(self, prefix: str) -> Iterator[str]:
-        for key in self.model_extra or {}:
-            yield f"{prefix}.{key}"
-        for name in type(self).model_fields:
-            value = getattr(self, name)
-            if isinstance(value, Section):
-                yield from value.unused_keys(f"{prefix}.{name}")
+    @field_validator("*", mode="before")
+    @classmethod
+    def _boolean_as_word(cls, value: Any, info: ValidationInfo) -> Any:
+        if not isinstance(value, bool) or info.field_name is None:
+            return value
+        annotation = cls.model_fields[info.field_name].annotation
+        if get_origin(annotation) is not Literal:
+            return value
+        allowed = get_args(annotation)
+        return next((word for word in _BOOLEAN_WORDS[value] if word in allowed), value)

@@ -15,6 +15,7 @@ from qbutler.alerts.service import Alerts
 from qbutler.api.app import build_app
 from qbutler.api.server import HttpServer
 from qbutler.config import Config
+from qbutler.config_check import review
 from qbutler.files import Sandbox
 from qbutler.kv import open_store
 from qbutler.mqtt import MqttClient
@@ -90,7 +91,11 @@ class Service:
 
     async def start(self) -> None:
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
-        unused = self.config.unused_keys()
+        findings = review(self.config)
+        for finding in findings:
+            if finding.level == "warning":
+                log.warning("Config: %s", finding)
+        unused = [finding.path for finding in findings if finding.level == "note"]
         if unused:
             log.info("Config keys qbutler does not use (kept, ignored): %s", ", ".join(unused))
         try:

@@ -37,7 +37,9 @@ def enabled_routes(config: Config, tables: list[RouteTable] | None = None) -> li
 
 def build_app(config: Config, context: Any, tables: list[RouteTable] | None = None) -> WireApp:
     routes = enabled_routes(config, tables)
+    switched_off = [route for table in (ROUTE_TABLES if tables is None else tables)
+                    for route in table.routes if route not in routes]
     rest = config.Butler.restServerConfig
     limiter = RateLimiter(rest.rateLimit.maxPerMinute) if rest.rateLimit.enable else None
     return WireApp(routes + documentation_routes(routes), context,
-                   body_limit=rest.bodyLimit, rate_limiter=limiter)
+                   body_limit=rest.bodyLimit, rate_limiter=limiter, switched_off=switched_off)
