@@ -12,6 +12,7 @@ from rich.console import Console
 
 from qbutler import __version__
 from qbutler.actions.cli import app as app_cli
+from qbutler.alerts.cli import test_alert
 from qbutler.cli_support import load_or_exit
 from qbutler.doctor.cli import doctor
 from qbutler.kv.cli import kv_app
@@ -27,6 +28,7 @@ app.add_typer(kv_app, name="kv")
 app.add_typer(app_cli, name="app")
 app.add_typer(schedule_app, name="schedule")
 app.command("doctor")(doctor)
+app.command("test-alert")(test_alert)
 
 err = Console(stderr=True)
 
