@@ -15,6 +15,7 @@ from qbutler.actions.cli import app as app_cli
 from qbutler.alerts.cli import test_alert
 from qbutler.cli_support import load_or_exit
 from qbutler.doctor.cli import doctor
+from qbutler.events.cli import appender
 from qbutler.kv.cli import kv_app
 from qbutler.logs import LEVELS, setup_logging
 from qbutler.scheduler.cli import schedule_app
@@ -29,6 +30,7 @@ app.add_typer(app_cli, name="app")
 app.add_typer(schedule_app, name="schedule")
 app.command("doctor")(doctor)
 app.command("test-alert")(test_alert)
+app.command("appender")(appender)
 
 err = Console(stderr=True)
 
