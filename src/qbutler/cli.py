@@ -8,12 +8,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from qbutler import __version__
 from qbutler.actions.cli import app as app_cli
 from qbutler.alerts.cli import test_alert
-from qbutler.cli_support import load_or_exit
+from qbutler.cli_support import LazyConsole, load_or_exit
 from qbutler.doctor.cli import doctor
 from qbutler.events.cli import appender
 from qbutler.kv.cli import kv_app
@@ -32,7 +31,7 @@ app.command("doctor")(doctor)
 app.command("test-alert")(test_alert)
 app.command("appender")(appender)
 
-err = Console(stderr=True)
+err = LazyConsole(stderr=True)
 
 ConfigOption = Annotated[Path, typer.Option("--configfile", "-c", help="Butler-format YAML config file.")]
 
@@ -85,6 +84,13 @@ def demo(
     port: Annotated[int, typer.Option("--port", help="REST API port (0: a free port).")] = 0,
 ) -> None:
     """Run qbutler against a simulated Sense site, with a live view of what happens."""
+    import importlib.util
+
+    missing = [name for name in ("cryptography", "starlette", "httpx") if importlib.util.find_spec(name) is None]
+    if missing:
+        err.print(f"qbutler demo needs the simulator's packages ({', '.join(missing)} missing): "
+                  "pip install 'qbutler[sim]'", markup=False)
+        raise typer.Exit(2)
     from qbutler.demo import run as demo_run
     from qbutler.runtime import run
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, get_args, get_origin
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationInfo, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict
 from pydantic_core import PydanticCustomError
 
 # YAML 1.1 (PyYAML) reads these words, unquoted, as booleans; Butler's js-yaml (YAML 1.2) keeps
@@ -43,13 +43,23 @@ class Section(BaseModel):
 
     model_config = ConfigDict(extra="allow", validate_default=True)
 
-    @field_validator("*", mode="before")
-    @classmethod
-    def _boolean_as_word(cls, value: Any, info: ValidationInfo) -> Any:
-        if not isinstance(value, bool) or info.field_name is None:
-            return value
-        annotation = cls.model_fields[info.field_name].annotation
-        if get_origin(annotation) is not Literal:
-            return value
-        allowed = get_args(annotation)
-        return next((word for word in _BOOLEAN_WORDS[value] if word in allowed), value)
+
+def restore_boolean_words(model: type[BaseModel], data: Any) -> None:
+    """Turn the booleans YAML made of `off`/`on`/`yes`/`no` back into the word, in place, wherever
+    the key is a choice of words that includes it (`scheduler.coordination: off`)."""
+    if not isinstance(data, dict):
+        return
+    for key, value in data.items():
+        field = model.model_fields.get(key) if isinstance(key, str) else None
+        if field is None:
+            continue
+        annotation = field.annotation
+        if isinstance(value, bool) and get_origin(annotation) is Literal:
+            data[key] = next((word for word in _BOOLEAN_WORDS[value] if word in get_args(annotation)), value)
+        elif isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            restore_boolean_words(annotation, value)
+        elif get_origin(annotation) is list and isinstance(value, list):
+            item = get_args(annotation)[0] if get_args(annotation) else None
+            if isinstance(item, type) and issubclass(item, BaseModel):
+                for entry in value:
+                    restore_boolean_words(item, entry)

@@ -18,13 +18,16 @@ import secrets
 import ssl
 from collections import deque
 from dataclasses import dataclass
-
-import aiomqtt
+from typing import TYPE_CHECKING
 
 from qbutler.actions.tasks import TaskStarter
 from qbutler.activity import ActivityFeed
 from qbutler.background import cancel_and_wait
 from qbutler.config import Config
+
+# aiomqtt (and paho under it) is imported where MQTT is used: a site without MQTT never loads it.
+if TYPE_CHECKING:
+    import aiomqtt
 
 log = logging.getLogger("qbutler.mqtt")
 
@@ -92,6 +95,8 @@ class MqttClient:
         self._loop_task = asyncio.create_task(self._run(), name="qbutler-mqtt")
 
     async def stop(self) -> None:
+        import aiomqtt
+
         client = self._client
         if client is not None and self.settings.statusTopic:
             # A clean goodbye: the broker does not send the last will for a normal disconnect.
@@ -132,6 +137,8 @@ class MqttClient:
 
     async def _send(self, message: Outgoing) -> bool:
         """True once the broker has it; False if the connection failed under us."""
+        import aiomqtt
+
         client = self._client
         if client is None:
             return False
@@ -157,6 +164,8 @@ class MqttClient:
     # ---------------------------------------------------------------- the connection loop
 
     def _new_client(self) -> aiomqtt.Client:
+        import aiomqtt
+
         settings = self.settings
         self.client_id = settings.clientId or f"qbutler_{secrets.token_hex(4)}"
         will = (aiomqtt.Will(settings.statusTopic, OFFLINE, qos=settings.qos, retain=True)
@@ -168,6 +177,8 @@ class MqttClient:
             timeout=settings.publishTimeoutSeconds)
 
     async def _run(self) -> None:
+        import aiomqtt
+
         settings = self.settings
         delay = settings.reconnectMinDelaySeconds
         while True:

@@ -5,24 +5,26 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from qbutler.actions.apps import AppReloads
-from qbutler.actions.snapshots import AppSnapshotJob
 from qbutler.actions.tasks import TaskStarter
 from qbutler.activity import ActivityFeed
 from qbutler.alerts.service import Alerts
-from qbutler.api.app import build_app
-from qbutler.api.server import HttpServer
 from qbutler.config import Config
 from qbutler.config_check import review
-from qbutler.files import Sandbox
 from qbutler.kv import open_store
-from qbutler.mqtt import MqttClient
 from qbutler.runtime import stop_on_signals
-from qbutler.scheduler.manager import Scheduler
 from qbutler.sense.engine import EngineClient
 from qbutler.sense.qrs import QrsClient
+
+# Optional components are imported only when the config switches them on (start-up time).
+if TYPE_CHECKING:
+    from qbutler.actions.snapshots import AppSnapshotJob
+    from qbutler.api.server import HttpServer
+    from qbutler.files import Sandbox
+    from qbutler.mqtt import MqttClient
+    from qbutler.scheduler.manager import Scheduler
 
 log = logging.getLogger("qbutler")
 
@@ -60,6 +62,8 @@ class Service:
                                  kv_enabled=butler.restServerEndpointsEnable.keyValueStore)
         self.mqtt: MqttClient | None = None
         if butler.mqttConfig.enable:
+            from qbutler.mqtt import MqttClient
+
             self.mqtt = MqttClient(config, self.tasks, self.activity)
             self.components.append(self.mqtt)
         # Task events and alerts; always built, as PUT /v4/slackpostmessage delivers through it too.
@@ -70,19 +74,28 @@ class Service:
         # App metadata snapshots on a cron schedule (`qbutler app snapshot` runs them by hand).
         self.appdump: AppSnapshotJob | None = None
         if butler.appSnapshots.enable:
+            from qbutler.actions.snapshots import AppSnapshotJob
+
             self.appdump = AppSnapshotJob(config, self.engine, self.qrs, self.activity)
             self.components.append(self.appdump)
         # The file sandbox has nothing to start: each request opens and closes its own handles.
         self.files: Sandbox | None = None
         if any(butler.restServerEndpointsEnable.is_enabled(name) for name in FILE_SWITCHES):
+            from qbutler.files import Sandbox
+
             self.files = Sandbox.from_config(config, self.activity)
         # Last among the components: it fires through `tasks` and reserves runs in `kv`.
         self.scheduler: Scheduler | None = None
         if butler.scheduler.enable:
+            from qbutler.scheduler.manager import Scheduler
+
             self.scheduler = Scheduler(config, self)
             self.components.append(self.scheduler)
         self.http: HttpServer | None = None
         if butler.restServerConfig.enable:
+            from qbutler.api.app import build_app
+            from qbutler.api.server import HttpServer
+
             self.http = HttpServer(build_app(config, self), config)
         self._started: list[Component] = []
 

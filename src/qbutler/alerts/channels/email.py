@@ -14,8 +14,6 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Any
 
-import aiosmtplib
-
 from qbutler.alerts.channels.base import EVENT_KEYS, DeliveryError, Message, about, enabled_for_task, log
 from qbutler.alerts.config import EmailEvent
 from qbutler.alerts.context import build_context
@@ -100,6 +98,8 @@ class EmailChannel:
         return subject, html, text
 
     async def send(self, payload: dict[str, Any]) -> None:
+        import aiosmtplib  # only a site that sends email loads it
+
         smtp = self.settings.smtp
         message = EmailMessage()
         message["From"] = payload["from"]
