@@ -18,6 +18,7 @@ from qbutler.events.cli import appender
 from qbutler.kv.cli import kv_app
 from qbutler.logs import LEVELS, setup_logging
 from qbutler.scheduler.cli import schedule_app
+from qbutler.winservice.cli import service_app
 
 app = typer.Typer(help="qbutler: a companion service for Qlik Sense Enterprise on Windows.",
                   no_args_is_help=True, add_completion=False,
@@ -27,6 +28,7 @@ app.add_typer(config_app, name="config")
 app.add_typer(kv_app, name="kv")
 app.add_typer(app_cli, name="app")
 app.add_typer(schedule_app, name="schedule")
+app.add_typer(service_app, name="service")
 app.command("doctor")(doctor)
 app.command("test-alert")(test_alert)
 app.command("appender")(appender)

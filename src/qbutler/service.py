@@ -130,6 +130,13 @@ class Service:
     async def run_until_signalled(self) -> None:
         stop = asyncio.Event()
         undo_signals = stop_on_signals(stop)
+        try:
+            await self.run_until(stop)
+        finally:
+            undo_signals()
+
+    async def run_until(self, stop: asyncio.Event) -> None:
+        """Start, serve until `stop` is set (a signal, or the Windows service manager), then stop."""
         await self.start()
         # What start-up built (config, modules, compiled templates) lives until the end; frozen,
         # the garbage collector stops scanning it again on every collection.
@@ -140,5 +147,4 @@ class Service:
             log.info("Shutting down")
         finally:
             await self.stop()
-            undo_signals()
         log.info("qbutler stopped")
