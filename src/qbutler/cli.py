@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from importlib import resources
 from pathlib import Path
 from typing import Annotated
 
@@ -129,9 +128,23 @@ def config_check(
 
 
 @config_app.command("example")
-def config_example() -> None:
-    """Print a complete, commented example config."""
-    sys.stdout.write(resources.files("qbutler").joinpath("config_example.yaml").read_text("utf-8"))
+def config_example(
+    section: Annotated[list[str] | None, typer.Option(
+        "--section", help="Only these parts (repeatable): a feature (alerts, sense, rest, kv, scheduler, tasks, "
+                          "mqtt, files, snapshots) or a key under Butler.")] = None,
+) -> None:
+    """Print a complete, commented example config (or some sections of it)."""
+    from qbutler.config_sections import example_text
+    from qbutler.config_sections import section as pick
+
+    if not section:
+        sys.stdout.write(example_text())
+        return
+    try:
+        sys.stdout.write(pick(section))
+    except ValueError as exc:
+        err.print(str(exc), markup=False)
+        raise typer.Exit(2) from None
 
 
 def main() -> None:
