@@ -154,3 +154,20 @@ async def test_a_switched_off_endpoint_answers_404_and_logs_its_switch_once(tmp_
     lines = [record.getMessage() for record in caplog.records if "switched off" in record.getMessage()]
     assert lines == ["GET /v4/keyvaluesnamespaces answered 404: the endpoint is switched off; set "
                      "Butler.restServerEndpointsEnable.keyValueStore: true to enable it (logged once)"]
+
+
+def test_config_example_sections_are_valid_config_on_their_own(tmp_path):
+    import yaml
+
+    result = runner.invoke(app, ["config", "example", "--section", "alerts"])
+    assert result.exit_code == 0
+    part = yaml.safe_load(result.output)["Butler"]
+    assert list(part) == ["udpServerConfig", "qlikSenseUrls", "genericUrls", "scriptLog", "alertDelivery",
+                          "slackNotification", "teamsNotification", "emailNotification", "webhookNotification"]
+    _, checked = check(tmp_path, result.output)
+    assert checked.exit_code == 0, checked.output
+    single = runner.invoke(app, ["config", "example", "--section", "keyValueStore"])
+    assert list(yaml.safe_load(single.output)["Butler"]) == ["keyValueStore"]
+    unknown = runner.invoke(app, ["config", "example", "--section", "alert"])
+    assert unknown.exit_code == 2
+    assert "--section: no section 'alert'; choose from alerts, sense" in unknown.output
