@@ -69,6 +69,18 @@ def broker_tls_context(config: Config) -> ssl.SSLContext | None:
     return context
 
 
+def broker_client(config: Config, identifier: str, tls: ssl.SSLContext | None, timeout: float,
+                  will: aiomqtt.Will | None = None) -> aiomqtt.Client:
+    """A client for the configured broker (address, credentials, keepalive); not yet connected."""
+    import aiomqtt
+
+    settings = config.Butler.mqttConfig
+    return aiomqtt.Client(
+        settings.brokerHost, settings.brokerPort, identifier=identifier,
+        username=settings.username or None, password=settings.password or None,
+        tls_context=tls, will=will, keepalive=settings.keepaliveSeconds, timeout=timeout)
+
+
 class MqttClient:
     def __init__(self, config: Config, tasks: TaskStarter, activity: ActivityFeed | None = None):
         self.settings = config.Butler.mqttConfig
@@ -170,11 +182,7 @@ class MqttClient:
         self.client_id = settings.clientId or f"qbutler_{secrets.token_hex(4)}"
         will = (aiomqtt.Will(settings.statusTopic, OFFLINE, qos=settings.qos, retain=True)
                 if settings.statusTopic else None)
-        return aiomqtt.Client(
-            settings.brokerHost, settings.brokerPort, identifier=self.client_id,
-            username=settings.username or None, password=settings.password or None,
-            tls_context=self._tls, will=will, keepalive=settings.keepaliveSeconds,
-            timeout=settings.publishTimeoutSeconds)
+        return broker_client(self.config, self.client_id, self._tls, settings.publishTimeoutSeconds, will)
 
     async def _run(self) -> None:
         import aiomqtt

@@ -7,9 +7,19 @@ import logging
 
 from qbutler.alerts.channels.base import Channel
 from qbutler.alerts.delivery import Deliverer
+from qbutler.config import Config
 from qbutler.events.enrich import EnrichedEvent
 
 log = logging.getLogger("qbutler.alerts.router")
+
+
+# Each channel's Butler section: its `enable` switches the channel on for new events.
+SECTIONS = {"slack": "slackNotification", "teams": "teamsNotification", "email": "emailNotification",
+            "webhook": "webhookNotification", "mqtt": "mqttConfig"}
+
+
+def switched_on(config: Config) -> dict[str, bool]:
+    return {name: getattr(config.Butler, section).enable for name, section in SECTIONS.items()}
 
 
 class Router:

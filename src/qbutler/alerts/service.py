@@ -24,7 +24,7 @@ from qbutler.alerts.delivery import Deliverer
 from qbutler.alerts.http import HttpSender
 from qbutler.alerts.journal import Journal
 from qbutler.alerts.ratelimit import RateLimits
-from qbutler.alerts.router import Router
+from qbutler.alerts.router import Router, switched_on
 from qbutler.alerts.slack_rest import RestMessages
 from qbutler.config import Config
 from qbutler.events.enrich import Enricher, TaskNotFound
@@ -54,9 +54,7 @@ class Alerts:
             "webhook": WebhookChannel(config, self.http),
             "mqtt": MqttChannel(config, mqtt),
         }
-        switched_on = {"slack": butler.slackNotification.enable, "teams": butler.teamsNotification.enable,
-                       "email": butler.emailNotification.enable, "webhook": butler.webhookNotification.enable,
-                       "mqtt": butler.mqttConfig.enable}
+        on = switched_on(config)
         self.limits = RateLimits()
         # Every channel can deliver (messages in the outbox outlive a config change); only the
         # switched-on ones receive new events.
@@ -64,7 +62,7 @@ class Alerts:
                                    self.limits, activity)
         # PUT /v4/slackpostmessage.
         self.slack_messages = RestMessages(butler.slackNotification.restMessage, self.slack, self.deliverer.submit)
-        self.router = Router({name: ch for name, ch in every.items() if switched_on[name]}, self.deliverer)
+        self.router = Router({name: ch for name, ch in every.items() if on[name]}, self.deliverer)
         self.inbox = Journal(config.data_dir / "alerts" / "inbox")
         self.dedup = Dedup(kv, butler.udpServerConfig.deduplication)
         self.enricher = Enricher(qrs, butler.scriptLog)

@@ -19,11 +19,12 @@ from typing import Any
 
 from qbutler.alerts.channels.base import Channel, DeliveryError
 from qbutler.alerts.context import status_text
+from qbutler.alerts.router import SECTIONS, switched_on
 from qbutler.config import Config
 from qbutler.events.enrich import EnrichedEvent
 from qbutler.events.log4net import TaskEvent
 
-CHANNELS = ("slack", "teams", "email", "webhook", "mqtt")
+CHANNELS = tuple(SECTIONS)
 SAMPLE_TASK_ID = "00000000-0000-4000-8000-00000000a1e7"
 SAMPLE_APP_ID = "00000000-0000-4000-8000-0000000000a9"
 # Sense's status numbers of a finished execution -> the alert's outcome.
@@ -117,13 +118,6 @@ def _channels(config: Config, wanted: tuple[str, ...], http: Any, mqtt: Any) -> 
     return {name: builders[name]() for name in wanted}
 
 
-def switched_on(config: Config) -> dict[str, bool]:
-    butler = config.Butler
-    return {"slack": butler.slackNotification.enable, "teams": butler.teamsNotification.enable,
-            "email": butler.emailNotification.enable, "webhook": butler.webhookNotification.enable,
-            "mqtt": butler.mqttConfig.enable}
-
-
 def with_test_email(config: Config, address: str, sender: str | None) -> Config:
     """The config with email on for this event, to `address` only (Butler's --test-email-address)."""
     copy = config.model_copy(deep=True)
@@ -146,7 +140,7 @@ async def send_test_alert(config: Config, enriched: EnrichedEvent, channels: tup
     from qbutler.alerts.http import HttpSender
 
     on = switched_on(config)
-    outcomes = [Outcome(name, "-", False, f"off: Butler.{_SECTIONS[name]}.enable is false")
+    outcomes = [Outcome(name, "-", False, f"off: Butler.{SECTIONS[name]}.enable is false")
                 for name in channels if not on[name]]
     active = tuple(name for name in channels if on[name])
     http = HttpSender(timeout=config.Butler.alertDelivery.timeoutSeconds)
@@ -162,10 +156,6 @@ async def send_test_alert(config: Config, enriched: EnrichedEvent, channels: tup
         await http.aclose()
     order = {name: index for index, name in enumerate(channels)}
     return sorted(outcomes, key=lambda outcome: order[outcome.channel])
-
-
-_SECTIONS = {"slack": "slackNotification", "teams": "teamsNotification", "email": "emailNotification",
-             "webhook": "webhookNotification", "mqtt": "mqttConfig"}
 
 
 async def _send_all(name: str, channel: Channel, enriched: EnrichedEvent) -> list[Outcome]:
@@ -192,13 +182,15 @@ async def _mqtt_connection(config: Config, wanted: bool) -> AsyncIterator[_Direc
         return
     import aiomqtt
 
-    from qbutler.mqtt import broker_tls_context
+    from qbutler.mqtt import broker_client, broker_tls_context
 
     settings = config.Butler.mqttConfig
-    client = aiomqtt.Client(settings.brokerHost, settings.brokerPort, username=settings.username or None,
-                            password=settings.password or None, tls_context=broker_tls_context(config),
-                            timeout=settings.publishTimeoutSeconds,
-                            identifier=f"qbutler-test-alert-{uuid.uuid4().hex[:8]}")
+    try:
+        client = broker_client(config, f"qbutler-test-alert-{uuid.uuid4().hex[:8]}", broker_tls_context(config),
+                               settings.publishTimeoutSeconds)
+    except RuntimeError:  # an unusable TLS file, named by doctor
+        yield None
+        return
     try:
         await asyncio.wait_for(client.__aenter__(), settings.publishTimeoutSeconds * 2)
     except (aiomqtt.MqttError, OSError, TimeoutError):

@@ -348,15 +348,11 @@ async def check_mqtt(config: Config, limit: float) -> Result:
         return skipped("MQTT broker", "MQTT is off (Butler.mqttConfig.enable)")
     import aiomqtt
 
-    from qbutler.mqtt import broker_tls_context
+    from qbutler.mqtt import broker_client, broker_tls_context
 
     where = f"{settings.brokerHost}:{settings.brokerPort}"
     try:
-        tls = broker_tls_context(config)
-        client = aiomqtt.Client(settings.brokerHost, settings.brokerPort, username=settings.username or None,
-                                password=settings.password or None, tls_context=tls, timeout=limit,
-                                identifier=f"qbutler-doctor-{os.getpid()}")
-        async with client:
+        async with broker_client(config, f"qbutler-doctor-{os.getpid()}", broker_tls_context(config), limit):
             pass
     except (aiomqtt.MqttError, OSError, RuntimeError) as exc:
         return failed("MQTT broker", f"{where}: {exc}",
