@@ -142,9 +142,19 @@ class Service:
         # the garbage collector stops scanning it again on every collection.
         gc.freeze()
         log.info("qbutler started")
+        warm_up = asyncio.create_task(asyncio.to_thread(import_http_client))
         try:
             await stop.wait()
             log.info("Shutting down")
         finally:
+            await warm_up
             await self.stop()
         log.info("qbutler stopped")
+
+
+def import_http_client() -> None:
+    """Import aiohttp (QRS calls and alert deliveries) beside the running service: start-up does not
+    wait for it, and neither does the first task start or alert."""
+    import aiohttp  # noqa: F401
+    import certifi  # noqa: F401
+    import yarl  # noqa: F401
