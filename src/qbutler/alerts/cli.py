@@ -47,7 +47,8 @@ def test_alert(
     try:
         outcomes = asyncio.run(run())
     except Exception as exc:
-        typer.echo(f"qbutler test-alert: cannot build the alert from task {task}: {exc}", err=True)
+        where = f"cannot build the alert from task {task}" if task else "the test alert failed"
+        typer.echo(f"qbutler test-alert: {where}: {exc}", err=True)
         raise typer.Exit(1) from None
     table = Table(title="qbutler test-alert" + (f": task {task}" if task else ": sample failed reload"))
     for column in ("Destination", "Target", "Result"):
