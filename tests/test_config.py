@@ -30,16 +30,15 @@ def test_realistic_production_config_loads_and_reports_unused_sections():
     assert "Butler.restServerConfig" not in unused
 
 
-def test_butlers_own_template_loads_once_its_placeholders_are_filled(shared_reference: Path, tmp_path):
+def test_butlers_own_template_loads_once_its_placeholders_are_filled(shared_reference: Path, butler_template,
+                                                                     tmp_path):
     template = (shared_reference / "butler-production-template.yaml").read_text(encoding="utf-8")
     with pytest.raises(ConfigError) as caught:
         load_config(write(tmp_path, template), environ={})
     assert [line.split(":")[0] for line in caught.value.errors] == [
         "Butler.cert.clientCert", "Butler.cert.clientCertKey", "Butler.cert.clientCertCA",
         "Butler.configDirectories.qvdPath"]
-    filled = (template.replace("<path/to/cert/", "/etc/qbutler/").replace(".pem>", ".pem")
-              .replace("<Path to folder under which QVDs are stored>", "/data/qvd"))
-    config = load_config(write(tmp_path, filled), environ={})
+    config = load_config(write(tmp_path, butler_template), environ={})
     assert config.Butler.restServerConfig.enable is False
     assert config.Butler.fileCopyApprovedDirectories == []
 
