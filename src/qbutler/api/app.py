@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from qbutler.api import appdump, apps, files, kv, mqtt, schedules, slack, system, tasks
+from qbutler.api import appdump, apps, files, kv, mqtt, newrelic, schedules, slack, system, tasks
 from qbutler.api.compat import WireApp
 from qbutler.api.openapi import documentation_routes
 from qbutler.api.ratelimit import RateLimiter
@@ -20,6 +20,7 @@ ROUTE_TABLES: list[RouteTable] = [
     tasks.routes,
     mqtt.routes,
     slack.routes,
+    newrelic.routes,
     apps.routes,
     appdump.routes,
     files.routes,
