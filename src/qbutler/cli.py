@@ -11,7 +11,9 @@ import typer
 from qbutler import __version__
 from qbutler.actions.cli import app as app_cli
 from qbutler.alerts.cli import test_alert
+from qbutler.auth.cli import apikey_app
 from qbutler.cli_support import LazyConsole, load_or_exit
+from qbutler.config import ConfigError
 from qbutler.doctor.cli import doctor
 from qbutler.events.cli import appender
 from qbutler.kv.cli import kv_app
@@ -31,6 +33,7 @@ app.add_typer(service_app, name="service")
 app.command("doctor")(doctor)
 app.command("test-alert")(test_alert)
 app.command("appender")(appender)
+app.add_typer(apikey_app, name="apikey")
 
 err = LazyConsole(stderr=True)
 
@@ -71,7 +74,7 @@ def serve(
     setup_logging(butler.logLevel, butler.fileLogging, config.resolve_path(butler.logDirectory))
     try:
         run(Service(config).run_until_signalled())
-    except OSError as exc:
+    except (OSError, ConfigError) as exc:
         err.print(f"[red]qbutler could not start:[/red] {exc}")
         raise typer.Exit(1) from None
 

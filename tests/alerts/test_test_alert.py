@@ -93,7 +93,7 @@ def test_unknown_channel_is_refused(tmp_path: Path):
     file.write_text("Butler: {}\n", encoding="utf-8")
     result = runner.invoke(app, ["test-alert", "-c", str(file), "--channel", "pager"])
     assert result.exit_code == 2
-    assert "--channel: unknown pager; choose from slack, teams, email, webhook, mqtt" in result.output
+    assert "--channel: unknown pager; choose from slack, teams, email, webhook, mqtt, newrelic, signl4" in result.output
 
 
 def test_with_test_email_leaves_the_original_config_alone(tmp_path: Path):

@@ -14,7 +14,8 @@ from qbutler.cli_support import load_or_exit
 def test_alert(
     configfile: Annotated[Path, typer.Option("--configfile", "-c", help="Butler-format YAML config file.")],
     channel: Annotated[list[str] | None, typer.Option(
-        "--channel", help="Only this destination (repeatable): slack, teams, email, webhook, mqtt.")] = None,
+        "--channel", help="Only this destination (repeatable): slack, teams, email, webhook, mqtt, newrelic, "
+                          "signl4.")] = None,
     task: Annotated[str | None, typer.Option(
         "--task", help="Build the alert from this reload task's last execution (QRS) instead of a sample.")] = None,
     test_email_address: Annotated[str | None, typer.Option(

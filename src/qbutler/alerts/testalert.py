@@ -105,19 +105,6 @@ class _DirectMqtt:
         await self.client.publish(topic, payload, qos=self.qos, retain=retain)
 
 
-def _channels(config: Config, wanted: tuple[str, ...], http: Any, mqtt: Any) -> dict[str, Channel]:
-    from qbutler.alerts.channels.email import EmailChannel
-    from qbutler.alerts.channels.mqtt import MqttChannel
-    from qbutler.alerts.channels.slack import SlackChannel
-    from qbutler.alerts.channels.teams import TeamsChannel
-    from qbutler.alerts.channels.webhook import WebhookChannel
-
-    builders = {"slack": lambda: SlackChannel(config, http), "teams": lambda: TeamsChannel(config, http),
-                "email": lambda: EmailChannel(config, config.Butler.alertDelivery.timeoutSeconds),
-                "webhook": lambda: WebhookChannel(config, http), "mqtt": lambda: MqttChannel(config, mqtt)}
-    return {name: builders[name]() for name in wanted}
-
-
 def with_test_email(config: Config, address: str, sender: str | None) -> Config:
     """The config with email on for this event, to `address` only (Butler's --test-email-address)."""
     copy = config.model_copy(deep=True)
@@ -138,6 +125,7 @@ async def send_test_alert(config: Config, enriched: EnrichedEvent, channels: tup
     """Every message the chosen, switched-on channels build for `enriched`, sent now; one outcome
     per message, or one per channel that sends nothing (and why)."""
     from qbutler.alerts.http import HttpSender
+    from qbutler.alerts.service import build_channels
 
     on = switched_on(config)
     outcomes = [Outcome(name, "-", False, f"off: Butler.{SECTIONS[name]}.enable is false")
@@ -146,8 +134,9 @@ async def send_test_alert(config: Config, enriched: EnrichedEvent, channels: tup
     http = HttpSender(timeout=config.Butler.alertDelivery.timeoutSeconds)
     try:
         async with _mqtt_connection(config, "mqtt" in active) as mqtt:
-            built = _channels(config, active, http, mqtt)
-            for name, channel in built.items():
+            built = build_channels(config, http, mqtt)  # type: ignore[arg-type]
+            for name in active:
+                channel = built[name]
                 if name == "mqtt" and mqtt is None:
                     outcomes.append(Outcome(name, "-", False, "the broker did not accept a connection"))
                     continue
