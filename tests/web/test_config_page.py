@@ -77,6 +77,10 @@ def full_config_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple
         put(butler, path, value)
         planted[path] = marker
     butler["restServerConfig"].update({"enable": True, "serverHost": "127.0.0.1", "serverPort": 0})
+    # The template's placeholders are refused at start-up (`qbutler config check`).
+    butler["cert"] = {"clientCert": "/certs/client.pem", "clientCertKey": "/certs/client_key.pem",
+                      "clientCertCA": "/certs/root.pem"}
+    butler["configDirectories"]["qvdPath"] = "/data/qvd"
     thread = LoopThread()
     service = Service(parse_config(copy.deepcopy(config), tmp_path_factory.mktemp("full-config")))
     thread.run(service.start())

@@ -11,6 +11,7 @@ import yaml
 from starlette.requests import Request
 from starlette.responses import Response
 
+from qbutler.config_check import review
 from qbutler.events.enrich import download_script_log
 from qbutler.kv.store import is_internal
 from qbutler.scheduler.cron import CronError, CronExpression, parse_iso
@@ -295,6 +296,8 @@ async def config(dash: Dashboard, request: Request, session: Session) -> Respons
     config = dash.service.config
     masked = mask_config(config.Butler.model_dump(mode="json"))
     text = yaml.safe_dump({"Butler": masked}, sort_keys=False, allow_unicode=True, width=120)
-    auth_warnings = getattr(getattr(dash.service, "auth", None), "warnings", None)
-    return dash.render(request, session, "config.html", title="Config", text=text, unused=config.unused_keys(),
-                       warnings=config_warnings(config) + list(auth_warnings or []))
+    # `qbutler config check`'s findings: notes are keys qbutler does not use.
+    findings = review(config)
+    return dash.render(request, session, "config.html", title="Config", text=text,
+                       unused=[finding.path for finding in findings if finding.level == "note"],
+                       warnings=config_warnings(config) + [str(f) for f in findings if f.level != "note"])
