@@ -27,7 +27,7 @@ from qbutler.alerts.delivery import Deliverer
 from qbutler.alerts.http import HttpSender
 from qbutler.alerts.journal import Journal
 from qbutler.alerts.ratelimit import RateLimits
-from qbutler.alerts.router import Router
+from qbutler.alerts.router import Router, switched_on
 from qbutler.alerts.scriptlog_disk import ScriptLogStore
 from qbutler.alerts.slack_rest import RestMessages
 from qbutler.config import Config
@@ -41,6 +41,19 @@ from qbutler.sense.qrs import QrsClient
 log = logging.getLogger("qbutler.alerts")
 
 
+def build_channels(config: Config, http: HttpSender, mqtt: MqttClient | None) -> dict[str, Channel]:
+    """Every channel, by name (the names of `router.SECTIONS`)."""
+    return {
+        "slack": SlackChannel(config, http),
+        "teams": TeamsChannel(config, http),
+        "email": EmailChannel(config, config.Butler.alertDelivery.timeoutSeconds),
+        "webhook": WebhookChannel(config, http),
+        "mqtt": MqttChannel(config, mqtt),
+        "newrelic": NewRelicChannel(config, http),
+        "signl4": Signl4Channel(config, http),
+    }
+
+
 class Alerts:
     def __init__(self, config: Config, *, kv: Store, qrs: QrsClient, mqtt: MqttClient | None,
                  activity: ActivityFeed | None = None):
@@ -50,20 +63,9 @@ class Alerts:
         self.activity = activity
         delivery = butler.alertDelivery
         self.http = HttpSender(timeout=delivery.timeoutSeconds, max_connections=delivery.concurrency * 2)
-        self.slack = SlackChannel(config, self.http)
-        every: dict[str, Channel] = {
-            "slack": self.slack,
-            "teams": TeamsChannel(config, self.http),
-            "email": EmailChannel(config, delivery.timeoutSeconds),
-            "webhook": WebhookChannel(config, self.http),
-            "mqtt": MqttChannel(config, mqtt),
-            "newrelic": NewRelicChannel(config, self.http),
-            "signl4": Signl4Channel(config, self.http),
-        }
-        switched_on = {"slack": butler.slackNotification.enable, "teams": butler.teamsNotification.enable,
-                       "email": butler.emailNotification.enable, "webhook": butler.webhookNotification.enable,
-                       "mqtt": butler.mqttConfig.enable, "newrelic": butler.incidentTool.newRelic.enable,
-                       "signl4": butler.incidentTool.signl4.enable}
+        every = build_channels(config, self.http, mqtt)
+        self.slack: SlackChannel = every["slack"]  # type: ignore[assignment]
+        on = switched_on(config)
         self.limits = RateLimits()
         # Every channel can deliver (messages in the outbox outlive a config change); only the
         # switched-on ones receive new events.
@@ -71,7 +73,7 @@ class Alerts:
                                    self.limits, activity)
         # PUT /v4/slackpostmessage.
         self.slack_messages = RestMessages(butler.slackNotification.restMessage, self.slack, self.deliverer.submit)
-        self.router = Router({name: ch for name, ch in every.items() if switched_on[name]}, self.deliverer)
+        self.router = Router({name: ch for name, ch in every.items() if on[name]}, self.deliverer)
         self.inbox = Journal(config.data_dir / "alerts" / "inbox")
         self.dedup = Dedup(kv, butler.udpServerConfig.deduplication)
         wait = butler.udpServerConfig.distributeWait
