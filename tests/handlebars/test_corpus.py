@@ -12,7 +12,6 @@ derandomized (the same cases every time, as CI needs) with 2,500 cases. A larger
 from __future__ import annotations
 
 import os
-
 import random
 
 from grammar import Grammar
