@@ -102,7 +102,7 @@ def test_broken_templates_are_render_errors_naming_the_problem():
         render_source("{{#if x}}a{{/each}}", {}, "text")
     with pytest.raises(RenderError, match=r"template, line 1, column 1: Missing helper: \"nohelper\""):
         render_source("{{nohelper a}}", {}, "text")
-    compile_error = r"^template does not compile: t.hbs, line 2, column 3: if doesn't match each$"
+    compile_error = r"^template does not compile: t.hbs, line 2, column 6: if doesn't match each$"
     with pytest.raises(RenderError, match=compile_error):
         render_source("a\n  {{#if x}}a{{/each}}", {}, "text", "t.hbs")
     with pytest.raises(RenderError, match=r"t.hbs, line 3, column 5: Missing helper: \"nohelper\""):
