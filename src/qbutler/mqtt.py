@@ -18,19 +18,38 @@ import secrets
 import ssl
 from collections import deque
 from dataclasses import dataclass
-
-import aiomqtt
+from typing import TYPE_CHECKING
 
 from qbutler.actions.tasks import TaskStarter
 from qbutler.activity import ActivityFeed
 from qbutler.background import cancel_and_wait
 from qbutler.config import Config
 
+# aiomqtt (and paho under it) is imported where MQTT is used: a site without MQTT never loads it.
+if TYPE_CHECKING:
+    import aiomqtt
+
 log = logging.getLogger("qbutler.mqtt")
 
 # Butler announces every (re)connect here, as text.
 BUTLER_STATUS_TOPIC = "qliksense/butler/mqtt/status"
 ONLINE, OFFLINE = "online", "offline"
+
+
+class InvalidTopic(ValueError):
+    """A topic no broker accepts for a publish; nothing is sent or queued."""
+
+
+def check_topic(topic: str) -> None:
+    """MQTT 3.1.1 §4.7: a publish topic is 1-65535 UTF-8 bytes without wildcards or NUL."""
+    if not topic:
+        raise InvalidTopic("the topic is empty")
+    if "+" in topic or "#" in topic:
+        raise InvalidTopic("wildcards (+, #) are for subscriptions, not for publishing")
+    if "\x00" in topic:
+        raise InvalidTopic("the topic contains a NUL character")
+    if len(topic.encode("utf-8", "surrogatepass")) > 65535:
+        raise InvalidTopic("the topic is longer than 65535 bytes")
 
 
 class MqttUnavailable(Exception):
@@ -66,6 +85,18 @@ def broker_tls_context(config: Config) -> ssl.SSLContext | None:
     return context
 
 
+def broker_client(config: Config, identifier: str, tls: ssl.SSLContext | None, timeout: float,
+                  will: aiomqtt.Will | None = None) -> aiomqtt.Client:
+    """A client for the configured broker (address, credentials, keepalive); not yet connected."""
+    import aiomqtt
+
+    settings = config.Butler.mqttConfig
+    return aiomqtt.Client(
+        settings.brokerHost, settings.brokerPort, identifier=identifier,
+        username=settings.username or None, password=settings.password or None,
+        tls_context=tls, will=will, keepalive=settings.keepaliveSeconds, timeout=timeout)
+
+
 class MqttClient:
     def __init__(self, config: Config, tasks: TaskStarter, activity: ActivityFeed | None = None):
         self.settings = config.Butler.mqttConfig
@@ -92,6 +123,8 @@ class MqttClient:
         self._loop_task = asyncio.create_task(self._run(), name="qbutler-mqtt")
 
     async def stop(self) -> None:
+        import aiomqtt
+
         client = self._client
         if client is not None and self.settings.statusTopic:
             # A clean goodbye: the broker does not send the last will for a normal disconnect.
@@ -114,8 +147,10 @@ class MqttClient:
         """Send now, or keep in the outbox while the broker is unreachable.
 
         Returns once the broker acknowledged the message (QoS >= 1) or it is queued; raises
-        MqttUnavailable when it can be neither sent nor queued (outbox full). Never hangs.
+        MqttUnavailable when it can be neither sent nor queued (outbox full), InvalidTopic for a
+        topic no broker takes. Never hangs.
         """
+        check_topic(topic)
         message = Outgoing(topic, payload, retain)
         # While older messages wait in the outbox, new ones queue behind them to keep the order.
         if self.connected and not self.outbox and await self._send(message):
@@ -132,6 +167,8 @@ class MqttClient:
 
     async def _send(self, message: Outgoing) -> bool:
         """True once the broker has it; False if the connection failed under us."""
+        import aiomqtt
+
         client = self._client
         if client is None:
             return False
@@ -157,17 +194,17 @@ class MqttClient:
     # ---------------------------------------------------------------- the connection loop
 
     def _new_client(self) -> aiomqtt.Client:
+        import aiomqtt
+
         settings = self.settings
         self.client_id = settings.clientId or f"qbutler_{secrets.token_hex(4)}"
         will = (aiomqtt.Will(settings.statusTopic, OFFLINE, qos=settings.qos, retain=True)
                 if settings.statusTopic else None)
-        return aiomqtt.Client(
-            settings.brokerHost, settings.brokerPort, identifier=self.client_id,
-            username=settings.username or None, password=settings.password or None,
-            tls_context=self._tls, will=will, keepalive=settings.keepaliveSeconds,
-            timeout=settings.publishTimeoutSeconds)
+        return broker_client(self.config, self.client_id, self._tls, settings.publishTimeoutSeconds, will)
 
     async def _run(self) -> None:
+        import aiomqtt
+
         settings = self.settings
         delay = settings.reconnectMinDelaySeconds
         while True:

@@ -17,11 +17,21 @@ from alertkit import HttpReceiver, SmtpReceiver
 
 from support.net import free_port
 from support.sense import Control, running_site
+from support.slack import FakeSlack
 
 
 @pytest.fixture
 async def receiver() -> AsyncIterator[HttpReceiver]:
     server = HttpReceiver()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def slack() -> AsyncIterator[FakeSlack]:
+    """A stand-in for Slack's Web API and incoming webhooks."""
+    server = FakeSlack()
     await server.start()
     yield server
     await server.stop()
