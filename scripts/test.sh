@@ -17,6 +17,14 @@ if [ ${#need[@]} -gt 0 ]; then
   fi
 fi
 
+# Handlebars.js, the oracle of the template engine's differential tests (tests/handlebars); those
+# tests skip, saying why, where node or npm is missing.
+if command -v npm >/dev/null 2>&1; then
+  (cd tests/handlebars/js && npm ci --no-audit --no-fund --loglevel=error)
+else
+  echo "npm not found: the Handlebars.js differential tests will be skipped" >&2
+fi
+
 python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e '.[test]'
