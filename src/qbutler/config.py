@@ -37,6 +37,7 @@ from qbutler.alerts.config import (
     WebhookNotification,
 )
 from qbutler.config_types import NullableList, Port, Section
+from qbutler.history.config import HistoryConfig, MetricsConfig
 from qbutler.scheduler.cron import CronError, CronExpression
 
 ENV_PREFIX = "QBUTLER__"
@@ -331,6 +332,11 @@ class QbutlerSettings(Section):
     # Folder for state that must survive restarts (KV store, outboxes, dedup); relative paths
     # resolve against the config file's folder.
     dataDirectory: str = "qbutler-data"
+    # This instance's name in the history (and logs); empty means scheduler.instanceId, else
+    # host name and process id.
+    instanceId: str = ""
+    history: HistoryConfig = HistoryConfig()
+    metrics: MetricsConfig = MetricsConfig()
 
 
 class KvSqliteConfig(Section):

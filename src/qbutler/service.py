@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import os
+import socket
 from typing import Protocol
 
+from qbutler import __version__
 from qbutler.actions.apps import AppReloads
 from qbutler.actions.snapshots import AppSnapshotJob
 from qbutler.actions.tasks import TaskStarter
@@ -16,7 +19,9 @@ from qbutler.api.app import build_app
 from qbutler.api.server import HttpServer
 from qbutler.config import Config
 from qbutler.files import Sandbox
+from qbutler.history.component import History
 from qbutler.kv import open_store
+from qbutler.metrics import Metrics, watch
 from qbutler.mqtt import MqttClient
 from qbutler.runtime import stop_on_signals
 from qbutler.scheduler.manager import Scheduler
@@ -44,6 +49,9 @@ class Service:
             config.raw_section("restServerEndpointsEnable"))
         # What the service just did, for the demo's live view (publish with `activity.publish`).
         self.activity = ActivityFeed()
+        self.instance_id = (butler.qbutler.instanceId or butler.scheduler.instanceId
+                            or f"{socket.gethostname()}:{os.getpid()}")
+        self.metrics: Metrics | None = Metrics(__version__) if butler.qbutler.metrics.enable else None
         # Started in this order, stopped in reverse; the HTTP listener comes last so that no
         # request arrives before what it needs is running.
         self.components: list[Component] = []
@@ -63,6 +71,15 @@ class Service:
             self.components.append(self.mqtt)
         # Task events and alerts; always built, as PUT /v4/slackpostmessage delivers through it too.
         self.alerts = Alerts(config, kv=self.kv, qrs=self.qrs, mqtt=self.mqtt, activity=self.activity)
+        # The history starts before the alerts (events resumed at start-up are recorded) and
+        # stops after them (what they record last is still written).
+        self.history: History | None = None
+        if butler.qbutler.history.enable:
+            self.history = History(config, self.instance_id, fetch_script_log=self.alerts.enricher.fetch_script_log)
+            self.components.append(self.history)
+            self.alerts.event_observers.append(self.history.on_event)
+            self.alerts.deliverer.observers.append(self.history.on_delivery)
+            self.tasks.observers.append(self.history.on_start)
         self.components.append(self.alerts)
         self.apps = AppReloads(self.engine, self.tasks, self.activity)
         self.components.append(self.apps)
@@ -80,6 +97,8 @@ class Service:
         if butler.scheduler.enable:
             self.scheduler = Scheduler(config, self)
             self.components.append(self.scheduler)
+        if self.metrics is not None:
+            watch(self.metrics, self)
         self.http: HttpServer | None = None
         if butler.restServerConfig.enable:
             self.http = HttpServer(build_app(config, self), config)

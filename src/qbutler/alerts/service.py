@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 
 from qbutler.activity import ActivityFeed
 from qbutler.alerts.channels.base import Channel
@@ -26,7 +26,7 @@ from qbutler.alerts.journal import Journal
 from qbutler.alerts.ratelimit import RateLimits
 from qbutler.alerts.router import Router
 from qbutler.config import Config
-from qbutler.events.enrich import Enricher, TaskNotFound
+from qbutler.events.enrich import EnrichedEvent, Enricher, TaskNotFound
 from qbutler.events.log4net import TaskEvent
 from qbutler.events.udp import UdpListener
 from qbutler.kv.store import Store
@@ -34,6 +34,10 @@ from qbutler.mqtt import MqttClient
 from qbutler.sense.qrs import QrsClient
 
 log = logging.getLogger("qbutler.alerts")
+
+# Told of every task event once QRS has enriched it (and its alerts are queued), with the time it
+# was received. History, metrics and InfluxDB listen here; they must not block.
+EventObserver = Callable[[EnrichedEvent, float], None]
 
 
 class Alerts:
@@ -66,6 +70,7 @@ class Alerts:
         self.dedup = Dedup(kv, butler.udpServerConfig.deduplication)
         self.enricher = Enricher(qrs, butler.scriptLog)
         self.listener: UdpListener | None = None
+        self.event_observers: list[EventObserver] = []
         self._resumed: set[asyncio.Task[None]] = set()
         if butler.udpServerConfig.enable:
             self.listener = UdpListener(butler.udpServerConfig, self.handle)
@@ -76,7 +81,8 @@ class Alerts:
             event = TaskEvent.from_dict(record["event"])
             log.info("Resuming %s event of task %s (execution %s) received before the restart",
                      event.outcome, event.taskId, event.executionId)
-            resume = asyncio.create_task(self._resume(record_id, event, reserved=record.get("reserved", True)))
+            resume = asyncio.create_task(self._resume(record_id, event, reserved=record.get("reserved", True),
+                                                      received_at=record.get("received", time.time())))
             self._resumed.add(resume)
             resume.add_done_callback(self._resumed.discard)
         if self.listener is not None:
@@ -123,22 +129,23 @@ class Alerts:
         record_id = self.inbox.new_id()
         # Written while QRS is asked; awaited before any message is queued.
         stored = self.inbox.begin_put(record_id, {"event": event.to_dict(), "received": received_at})
-        await self._process(record_id, event, stored)
+        await self._process(record_id, event, received_at, stored)
 
-    async def _resume(self, record_id: str, event: TaskEvent, reserved: bool) -> None:
+    async def _resume(self, record_id: str, event: TaskEvent, reserved: bool, received_at: float) -> None:
         try:
             if not reserved and not await self.dedup.reserve(event.executionId):
                 log.info("Duplicate %s event for execution %s ignored", event.outcome, event.executionId)
                 await self.inbox.remove(record_id)
                 return
-            await self._process(record_id, event)
+            await self._process(record_id, event, received_at)
         except Exception:
             log.exception("Resuming the event of execution %s failed", event.executionId)
 
-    async def _process(self, record_id: str, event: TaskEvent, stored: Awaitable[None] | None = None) -> None:
+    async def _process(self, record_id: str, event: TaskEvent, received_at: float,
+                       stored: Awaitable[None] | None = None) -> None:
         started = time.monotonic()
         try:
-            queued = await self._enrich_and_route(event, stored)
+            queued = await self._enrich_and_route(event, received_at, stored)
         except asyncio.CancelledError:
             # Shutdown: the inbox record and the reservation stay, the next start resumes the event.
             raise
@@ -154,11 +161,19 @@ class Alerts:
         log.info("%s event of task %r (execution %s): %d alert message(s) queued in %.0f ms", event.outcome,
                  event.taskName, event.executionId, queued, 1000 * (time.monotonic() - started))
 
-    async def _enrich_and_route(self, event: TaskEvent, stored: Awaitable[None] | None) -> int:
+    async def _enrich_and_route(self, event: TaskEvent, received_at: float, stored: Awaitable[None] | None) -> int:
         enrich = self.enricher.enrich(event, want_script_log=self.router.wants_script_log())
         # The event is on disk (when it is new) before its messages are queued.
         enriched, *_ = await asyncio.gather(enrich, *([stored] if stored is not None else []))
         if enriched.task_type != 0:
             log.info("Task %s is of type %s: no reload alert", event.taskId, enriched.task_type)
-            return 0
-        return await self.router.route(enriched)
+            queued = 0
+        else:
+            queued = await self.router.route(enriched)
+        # After routing: whatever the observers do cannot delay an alert.
+        for observer in self.event_observers:
+            try:
+                observer(enriched, received_at)
+            except Exception:
+                log.exception("Recording the %s event of execution %s failed", event.outcome, event.executionId)
+        return queued

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from qbutler.api import appdump, apps, files, kv, mqtt, schedules, slack, system, tasks
+from qbutler.api import appdump, apps, files, kv, mqtt, observability, schedules, slack, system, tasks
 from qbutler.api.compat import WireApp
 from qbutler.api.openapi import documentation_routes
 from qbutler.api.ratelimit import RateLimiter
@@ -22,7 +22,15 @@ ROUTE_TABLES: list[RouteTable] = [
     appdump.routes,
     files.routes,
     schedules.routes,
+    observability.routes,
 ]
+
+
+def _config_flag(config: Config, path: str) -> bool:
+    node: Any = config.Butler
+    for part in path.split("."):
+        node = getattr(node, part, None)
+    return node is True
 
 
 def enabled_routes(config: Config, tables: list[RouteTable] | None = None) -> list[Route]:
@@ -31,7 +39,8 @@ def enabled_routes(config: Config, tables: list[RouteTable] | None = None) -> li
         route
         for table in (ROUTE_TABLES if tables is None else tables)
         for route in table.routes
-        if route.switch is None or switches.is_enabled(route.switch)
+        if (route.switch is None or switches.is_enabled(route.switch))
+        and (route.config_switch is None or _config_flag(config, route.config_switch))
     ]
 
 
@@ -39,5 +48,6 @@ def build_app(config: Config, context: Any, tables: list[RouteTable] | None = No
     routes = enabled_routes(config, tables)
     rest = config.Butler.restServerConfig
     limiter = RateLimiter(rest.rateLimit.maxPerMinute) if rest.rateLimit.enable else None
-    return WireApp(routes + documentation_routes(routes), context,
-                   body_limit=rest.bodyLimit, rate_limiter=limiter)
+    metrics = getattr(context, "metrics", None)
+    return WireApp(routes + documentation_routes(routes), context, body_limit=rest.bodyLimit,
+                   rate_limiter=limiter, observer=metrics.on_request if metrics is not None else None)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -27,6 +28,10 @@ from qbutler.api.schema import serialize, validate
 log = logging.getLogger("qbutler.api")
 
 BODY_METHODS = {"POST", "PUT", "DELETE", "PATCH", "OPTIONS"}
+KNOWN_METHODS = {"GET", "HEAD", *BODY_METHODS}
+
+# Told of every answered request: method, route template ("unmatched" when none), status, seconds.
+RequestObserver = Callable[[str, str, int, float], None]
 
 
 def not_found(method: str, url: str) -> Response:
@@ -42,8 +47,9 @@ def parser_error(status: int, code: str, message: str) -> HttpError:
 
 class WireApp:
     def __init__(self, routes: list[Route], context: Any, *, body_limit: int = 1024 * 1024,
-                 rate_limiter: RateLimiter | None = None):
+                 rate_limiter: RateLimiter | None = None, observer: RequestObserver | None = None):
         self.router = Router(routes)
+        self.observer = observer
         self.context = context
         self.body_limit = body_limit
         self.rate_limiter = rate_limiter
@@ -67,6 +73,9 @@ class WireApp:
         response = await self._respond(request, receive)
         head = scope["method"] == "HEAD"
         await self._send(send, response, head)
+        if self.observer is not None:
+            self.observer(method if method in KNOWN_METHODS else "other", request.route or "unmatched",
+                          response.status, time.perf_counter() - started)
         if log.isEnabledFor(logging.DEBUG):
             log.debug("%s %s %s %d %.1fms", client, method, request.url, response.status,
                       (time.perf_counter() - started) * 1000)
@@ -85,6 +94,7 @@ class WireApp:
             else:
                 route, params = found
                 request.params = params
+                request.route = route.path
                 await self._read_body(request, receive)
                 response = await self._dispatch(route, request)
         except HttpError as exc:

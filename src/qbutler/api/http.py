@@ -94,6 +94,8 @@ class Request:
     query: dict[str, Any] = field(default_factory=dict)
     json: Any = None
     has_body: bool = False
+    # The matched route's path template (for metrics), empty when no route matched.
+    route: str = ""
 
     @property
     def url(self) -> str:
