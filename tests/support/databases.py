@@ -14,6 +14,7 @@ import pwd
 import shutil
 import subprocess
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import asyncpg
@@ -65,7 +66,7 @@ class PostgresServer:
 
     def stop(self) -> None:
         if self.running():
-            self._run(_pg_binary("pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")
+            self._run(_pg_binary("pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
 
     def remove(self) -> None:
         self.stop()
@@ -88,7 +89,9 @@ class PostgresServer:
             finally:
                 await connection.close()
 
-        asyncio.run(create())
+        # Callable from sync and async fixtures alike: its own loop, on its own thread.
+        with ThreadPoolExecutor(1) as thread:
+            thread.submit(asyncio.run, create()).result()
         self.database = name
         return self
 

@@ -9,6 +9,8 @@ Access: when API keys exist (auth), these routes need the `read` scope (declare 
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,6 +18,7 @@ from qbutler.api.http import HttpError, Request, Response, json_response
 from qbutler.api.routing import RouteTable
 from qbutler.history import queries
 from qbutler.history.model import OUTCOMES, TRIGGERS, BadCursor, Execution, ExecutionFilter, TaskStats
+from qbutler.history.store import HistoryUnavailable
 from qbutler.metrics import CONTENT_TYPE
 
 routes = RouteTable("Observability")
@@ -96,6 +99,14 @@ def _store(ctx: Any) -> Any:
     return ctx.history.store
 
 
+@contextlib.contextmanager
+def _database() -> Iterator[None]:
+    try:
+        yield
+    except HistoryUnavailable as exc:
+        raise HttpError(503, f"The history database is unavailable: {exc}") from None
+
+
 @routes.get("/metrics", config_switch=METRICS_SWITCH, summary="Prometheus metrics (text exposition format 0.0.4)",
             documented={200: "Metrics in the Prometheus text format"})
 async def metrics(request: Request, ctx: Any) -> Response:
@@ -107,7 +118,7 @@ async def metrics(request: Request, ctx: Any) -> Response:
             responses={200: {"type": "object", "properties": {
                 "executions": {"type": "array", "items": _EXECUTION},
                 "nextCursor": {"type": "string", "nullable": True}}}},
-            documented={400: "A filter or the cursor is not valid"})
+            documented={400: "A filter or the cursor is not valid", 503: "The history database is unavailable"})
 async def list_executions(request: Request, ctx: Any) -> Response:
     query = request.query
     where = ExecutionFilter(
@@ -116,8 +127,9 @@ async def list_executions(request: Request, ctx: Any) -> Response:
         since=parse_time(query["from"], "from") if query.get("from") else None,
         until=parse_time(query["to"], "to") if query.get("to") else None)
     try:
-        page = await queries.list_executions(_store(ctx), where, limit=query.get("limit", 50),
-                                             cursor=query.get("cursor") or None)
+        with _database():
+            page = await queries.list_executions(_store(ctx), where, limit=query.get("limit", 50),
+                                                 cursor=query.get("cursor") or None)
     except BadCursor as exc:
         raise HttpError(400, str(exc)) from None
     return json_response({"executions": [execution_wire(e) for e in page.items], "nextCursor": page.next_cursor})
@@ -127,10 +139,11 @@ async def list_executions(request: Request, ctx: Any) -> Response:
             summary="One execution with the alert deliveries it caused",
             responses={200: {"type": "object", "properties": {
                 **_EXECUTION_PROPERTIES, "deliveries": {"type": "array", "items": _DELIVERY}}}},
-            documented={404: "No execution with this id is recorded"})
+            documented={404: "No execution with this id is recorded", 503: "The history database is unavailable"})
 async def get_execution(request: Request, ctx: Any) -> Response:
     execution_id = request.params["executionId"]
-    found = await queries.get_execution(_store(ctx), execution_id)
+    with _database():
+        found = await queries.get_execution(_store(ctx), execution_id)
     if found is None:
         raise HttpError(404, f"No execution {execution_id} in the history")
     deliveries = [{"channel": d.channel, "target": d.target, "outcome": d.outcome, "attempts": d.attempts,
@@ -143,9 +156,11 @@ async def get_execution(request: Request, ctx: Any) -> Response:
                 "task": {"type": "string", "description": "Only this task id."},
                 "from": {**_TIME, "description": "Only runs that ended at or after this time."}}},
             summary="Per-task statistics: runs, failures, aborts, p50/p95 duration of successful runs, last success",
-            responses={200: {"type": "object", "properties": {"tasks": {"type": "array", "items": _STATS}}}})
+            responses={200: {"type": "object", "properties": {"tasks": {"type": "array", "items": _STATS}}}},
+            documented={503: "The history database is unavailable"})
 async def task_stats(request: Request, ctx: Any) -> Response:
     query = request.query
     since = parse_time(query["from"], "from") if query.get("from") else None
-    stats = await queries.task_stats(_store(ctx), task_id=query.get("task", "").lower() or None, since=since)
+    with _database():
+        stats = await queries.task_stats(_store(ctx), task_id=query.get("task", "").lower() or None, since=since)
     return json_response({"tasks": [stats_wire(s) for s in stats]})

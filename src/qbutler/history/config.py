@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from qbutler.config_types import Section
 
@@ -47,6 +48,13 @@ class HistoryConfig(Section):
     batchSize: int = Field(500, ge=1)
     # Script-log lines kept with a failed execution (0: none).
     scriptLogTailLines: int = Field(20, ge=0, le=1000)
+
+    @model_validator(mode="after")
+    def _postgresql_needs_a_dsn(self) -> HistoryConfig:
+        if self.enable and self.backend == "postgresql" and not self.postgresql.dsn.strip():
+            raise PydanticCustomError(
+                "dsn", "backend postgresql needs postgresql.dsn (e.g. postgresql://user:secret@host:5432/qbutler)")
+        return self
 
 
 class MetricsConfig(Section):

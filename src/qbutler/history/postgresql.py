@@ -70,7 +70,7 @@ class PostgresHistory(SqlReads):
         async with self._opening:
             if self._pool is None:
                 try:
-                    pool = await asyncpg.create_pool(self.dsn, min_size=1, max_size=self.pool_size,
+                    pool = await asyncpg.create_pool(self.dsn, min_size=0, max_size=self.pool_size,
                                                      timeout=self.timeout, command_timeout=self.timeout)
                     async with pool.acquire() as connection, connection.transaction():
                         await connection.execute("SELECT pg_advisory_xact_lock($1)", SCHEMA_LOCK)
