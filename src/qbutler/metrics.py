@@ -74,7 +74,8 @@ class Counter(_Family):
 
     def __init__(self, name: str, help_text: str, labels: Iterable[str] = ()):
         super().__init__(name, help_text, labels)
-        self.values: dict[Labels, float] = {}
+        # A series without labels exists from the start (at 0), as Prometheus recommends.
+        self.values: dict[Labels, float] = {} if self.label_names else {(): 0.0}
 
     def inc(self, *labels: str, amount: float = 1.0) -> None:
         self.values[labels] = self.values.get(labels, 0.0) + amount
