@@ -3,6 +3,7 @@ Prometheus' own checker accepts the output."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import shutil
 import subprocess
@@ -97,8 +98,10 @@ async def test_counters_after_rest_calls_a_failing_task_a_retried_alert_and_a_sc
     promtool = shutil.which("promtool")
     if promtool is None:
         pytest.skip("promtool (Debian's prometheus package) is not installed")
-    checked = subprocess.run([promtool, "check", "metrics"], input=answer.content, capture_output=True)
-    assert checked.returncode == 0, checked.stdout.decode() + checked.stderr.decode()
+    checker = await asyncio.create_subprocess_exec(promtool, "check", "metrics", stdin=subprocess.PIPE,
+                                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    output, _ = await checker.communicate(answer.content)
+    assert checker.returncode == 0, output.decode()
 
 
 async def test_metrics_and_history_endpoints_can_be_switched_off(tmp_path: Path):
