@@ -38,6 +38,7 @@ from qbutler.alerts.config import (
 )
 from qbutler.config_types import NullableList, Port, Section
 from qbutler.history.config import HistoryConfig, MetricsConfig
+from qbutler.influx.config import InfluxDbConfig, UptimeMonitorConfig
 from qbutler.scheduler.cron import CronError, CronExpression
 
 ENV_PREFIX = "QBUTLER__"
@@ -433,6 +434,8 @@ class ButlerConfig(Section):
     genericUrls: Annotated[list[GenericUrl], NullableList] = []
     scriptLog: ScriptLogConfig = ScriptLogConfig()
     alertDelivery: AlertDelivery = AlertDelivery()
+    influxDb: InfluxDbConfig = InfluxDbConfig()
+    uptimeMonitor: UptimeMonitorConfig = UptimeMonitorConfig()
 
     @field_validator("logLevel", mode="before")
     @classmethod

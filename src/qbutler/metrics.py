@@ -163,7 +163,7 @@ class Registry:
         return ("\n".join(lines) + "\n").encode()
 
 
-def _process_memory() -> tuple[float, float] | None:
+def process_memory() -> tuple[float, float] | None:
     """Resident and virtual bytes, where the platform tells (Linux /proc)."""
     try:
         with open("/proc/self/statm", encoding="ascii") as statm:
@@ -241,7 +241,7 @@ class Metrics(Registry):
     def _collect_process(self) -> None:
         times = os.times()
         self.cpu.set_total((), times.user + times.system)
-        memory = _process_memory()
+        memory = process_memory()
         if memory is not None:
             self.resident.set(value=memory[0])
             self.virtual.set(value=memory[1])

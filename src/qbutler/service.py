@@ -20,6 +20,7 @@ from qbutler.api.server import HttpServer
 from qbutler.config import Config
 from qbutler.files import Sandbox
 from qbutler.history.component import History
+from qbutler.influx.component import Influx
 from qbutler.kv import open_store
 from qbutler.metrics import Metrics, watch
 from qbutler.mqtt import MqttClient
@@ -75,11 +76,19 @@ class Service:
         # stops after them (what they record last is still written).
         self.history: History | None = None
         if butler.qbutler.history.enable:
-            self.history = History(config, self.instance_id, fetch_script_log=self.alerts.enricher.fetch_script_log)
+            self.history = History(config, self.instance_id)
             self.components.append(self.history)
             self.alerts.event_observers.append(self.history.on_event)
+            self.alerts.script_log_wanted.append(self.history.wants_script_log)
             self.alerts.deliverer.observers.append(self.history.on_delivery)
             self.tasks.observers.append(self.history.on_start)
+        # InfluxDB, like the history, outlives the alerts at both ends.
+        self.influx: Influx | None = None
+        if butler.influxDb.enable:
+            self.influx = Influx(config, __version__)
+            self.components.append(self.influx)
+            self.alerts.event_observers.append(self.influx.on_event)
+            self.alerts.script_log_wanted.append(self.influx.wants_script_log)
         self.components.append(self.alerts)
         self.apps = AppReloads(self.engine, self.tasks, self.activity)
         self.components.append(self.apps)

@@ -25,6 +25,7 @@ from qbutler.alerts.http import HttpSender
 from qbutler.alerts.journal import Journal
 from qbutler.alerts.ratelimit import RateLimits
 from qbutler.alerts.router import Router
+from qbutler.background import cancel_and_wait
 from qbutler.config import Config
 from qbutler.events.enrich import EnrichedEvent, Enricher, TaskNotFound
 from qbutler.events.log4net import TaskEvent
@@ -38,6 +39,10 @@ log = logging.getLogger("qbutler.alerts")
 # Told of every task event once QRS has enriched it (and its alerts are queued), with the time it
 # was received. History, metrics and InfluxDB listen here; they must not block.
 EventObserver = Callable[[EnrichedEvent, float], None]
+# Says whether an observer needs the event's script log (which no alert channel may have fetched).
+ScriptLogWanted = Callable[[EnrichedEvent], bool]
+# At shutdown, script logs still being fetched for the observers get this long.
+OBSERVER_GRACE_SECONDS = 5.0
 
 
 class Alerts:
@@ -71,6 +76,8 @@ class Alerts:
         self.enricher = Enricher(qrs, butler.scriptLog)
         self.listener: UdpListener | None = None
         self.event_observers: list[EventObserver] = []
+        self.script_log_wanted: list[ScriptLogWanted] = []
+        self._late_logs: set[asyncio.Task[None]] = set()
         self._resumed: set[asyncio.Task[None]] = set()
         if butler.udpServerConfig.enable:
             self.listener = UdpListener(butler.udpServerConfig, self.handle)
@@ -96,6 +103,9 @@ class Alerts:
             await self._keep_waiting_events()
         for resume in list(self._resumed):
             resume.cancel()
+        if self._late_logs:
+            await asyncio.wait(self._late_logs, timeout=OBSERVER_GRACE_SECONDS)
+            await cancel_and_wait(*self._late_logs)
         await self.deliverer.stop()
         await self.http.aclose()
 
@@ -171,9 +181,27 @@ class Alerts:
         else:
             queued = await self.router.route(enriched)
         # After routing: whatever the observers do cannot delay an alert.
+        if (enriched.script_log is None and enriched.script_log_error is None
+                and any(wanted(enriched) for wanted in self.script_log_wanted)):
+            # Fetched in the background: its retries may take seconds.
+            late = asyncio.create_task(self._observe_with_script_log(enriched, received_at))
+            self._late_logs.add(late)
+            late.add_done_callback(self._late_logs.discard)
+        else:
+            self._observe(enriched, received_at)
+        return queued
+
+    async def _observe_with_script_log(self, enriched: EnrichedEvent, received_at: float) -> None:
+        try:
+            await self.enricher.fetch_script_log(enriched)
+        except Exception as exc:
+            log.warning("Script log of execution %s: %s", enriched.event.executionId, exc)
+        self._observe(enriched, received_at)
+
+    def _observe(self, enriched: EnrichedEvent, received_at: float) -> None:
         for observer in self.event_observers:
             try:
                 observer(enriched, received_at)
             except Exception:
-                log.exception("Recording the %s event of execution %s failed", event.outcome, event.executionId)
-        return queued
+                log.exception("Recording the %s event of execution %s failed", enriched.event.outcome,
+                              enriched.event.executionId)
