@@ -13,6 +13,7 @@ from rich.console import Console
 from qbutler import __version__
 from qbutler.actions.cli import app as app_cli
 from qbutler.cli_support import load_or_exit
+from qbutler.history.cli import history_app
 from qbutler.kv.cli import kv_app
 from qbutler.logs import LEVELS, setup_logging
 from qbutler.scheduler.cli import schedule_app
@@ -25,6 +26,7 @@ app.add_typer(config_app, name="config")
 app.add_typer(kv_app, name="kv")
 app.add_typer(app_cli, name="app")
 app.add_typer(schedule_app, name="schedule")
+app.add_typer(history_app, name="history")
 
 err = Console(stderr=True)
 

@@ -11,13 +11,21 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 from qbutler.api.http import HttpError, Request, Response, json_response
 from qbutler.api.routing import RouteTable
 from qbutler.history import queries
-from qbutler.history.model import OUTCOMES, TRIGGERS, BadCursor, Execution, ExecutionFilter, TaskStats
+from qbutler.history.model import (
+    OUTCOMES,
+    TRIGGERS,
+    BadCursor,
+    Execution,
+    ExecutionFilter,
+    TaskStats,
+    iso,
+    parse_time,
+)
 from qbutler.history.store import HistoryUnavailable
 from qbutler.metrics import CONTENT_TYPE
 
@@ -26,7 +34,8 @@ routes = RouteTable("Observability")
 METRICS_SWITCH = "qbutler.metrics.enable"
 HISTORY_SWITCH = "qbutler.history.enable"
 
-_TIME = {"type": "string", "description": "ISO 8601 time (e.g. 2026-12-01T00:00:00Z) or seconds since the epoch."}
+_TIME = {"type": "string", "description": "ISO 8601 time (e.g. 2026-12-01T00:00:00Z), seconds since the epoch, "
+                                         "or an age such as 24h or 7d."}
 _LIST_QUERY = {"type": "object", "properties": {
     "task": {"type": "string", "description": "Task id."},
     "app": {"type": "string", "description": "App id."},
@@ -59,21 +68,13 @@ _STATS = {"type": "object", "properties": {
     "lastSuccessAt": {"type": "string", "nullable": True}, "lastRunAt": {"type": "string", "nullable": True}}}
 
 
-def iso(value: float | None) -> str | None:
-    return None if value is None else datetime.fromtimestamp(value, UTC).isoformat(timespec="milliseconds")
-
-
-def parse_time(text: str, name: str) -> float:
+def _time(query: dict[str, Any], name: str) -> float | None:
+    if not query.get(name):
+        return None
     try:
-        return float(text)
-    except ValueError:
-        pass
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise HttpError(400, f"querystring/{name} must be an ISO 8601 time or seconds since the epoch, "
-                             f"got {text[:40]!r}") from None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+        return parse_time(query[name])
+    except ValueError as exc:
+        raise HttpError(400, f"querystring/{name}: {exc}") from None
 
 
 def execution_wire(execution: Execution) -> dict[str, Any]:
@@ -124,8 +125,7 @@ async def list_executions(request: Request, ctx: Any) -> Response:
     where = ExecutionFilter(
         task_id=query.get("task", "").lower() or None, app_id=query.get("app", "").lower() or None,
         outcome=query.get("status"), trigger=query.get("trigger"),
-        since=parse_time(query["from"], "from") if query.get("from") else None,
-        until=parse_time(query["to"], "to") if query.get("to") else None)
+        since=_time(query, "from"), until=_time(query, "to"))
     try:
         with _database():
             page = await queries.list_executions(_store(ctx), where, limit=query.get("limit", 50),
@@ -160,7 +160,7 @@ async def get_execution(request: Request, ctx: Any) -> Response:
             documented={503: "The history database is unavailable"})
 async def task_stats(request: Request, ctx: Any) -> Response:
     query = request.query
-    since = parse_time(query["from"], "from") if query.get("from") else None
+    since = _time(query, "from")
     with _database():
         stats = await queries.task_stats(_store(ctx), task_id=query.get("task", "").lower() or None, since=since)
     return json_response({"tasks": [stats_wire(s) for s in stats]})

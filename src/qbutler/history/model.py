@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
+import time
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 OUTCOMES = ("success", "failed", "aborted")
@@ -132,3 +135,30 @@ def percentile(sorted_values: list[float], fraction: float) -> float | None:
         return None
     rank = max(1, -(-len(sorted_values) * fraction // 1))
     return float(sorted_values[int(rank) - 1])
+
+
+_AGO = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_time(text: str, now: float | None = None) -> float:
+    """Epoch seconds from an ISO 8601 time (UTC when it names no zone), seconds since the epoch, or
+    an age such as 30m, 24h, 7d (before `now`). ValueError saying what is accepted otherwise."""
+    text = text.strip()
+    ago = _AGO.match(text)
+    if ago:
+        return (time.time() if now is None else now) - float(ago.group(1)) * _UNITS[ago.group(2)]
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{text[:40]!r} is not an ISO 8601 time, seconds since the epoch or an age "
+                         "like 24h or 7d") from None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+
+
+def iso(value: float | None) -> str | None:
+    return None if value is None else datetime.fromtimestamp(value, UTC).isoformat(timespec="milliseconds")
