@@ -11,6 +11,10 @@ from pathlib import Path
 from alertkit import FINANCE_TASK, site_start
 from historykit import executions, history_config, wait_for_rows
 
+from qbutler.history.config import HistoryConfig
+from qbutler.history.model import StartRequest
+from qbutler.history.postgresql import PostgresHistory
+from qbutler.history.recorder import Recorder
 from support.net import free_port
 from support.qbutler import merge, running_service
 from support.sense import running_site
@@ -88,3 +92,22 @@ async def test_qbutler_starts_while_the_database_is_down(site, udp_port, receive
         postgres.start()
         rows = await wait_for_rows(running, 1, within=40)
     assert rows[0]["taskName"] == FINANCE_TASK
+
+
+async def test_a_full_queue_drops_history_rows_with_a_counted_logged_reason(postgres, caplog):
+    postgres.stop()
+    settings = HistoryConfig(queueSize=10, backend="postgresql", postgresql={"dsn": postgres.dsn, "timeoutSeconds": 1})
+    recorder = Recorder(PostgresHistory(postgres.dsn, timeout=1), settings, "qb-1")
+    await recorder.start()
+    try:
+        recorder.record(StartRequest("t", "rest", "", time.time()))
+        await asyncio.sleep(0.2)  # the writer holds that row and retries it
+        for _ in range(15):
+            recorder.record(StartRequest("t", "rest", "", time.time()))
+        assert recorder.queue.qsize() == 10 and recorder.dropped["queue_full"] == 5
+        assert any("dropped (queue_full)" in r.message for r in caplog.records)
+        postgres.start()
+        await asyncio.wait_for(recorder.wait_idle(), 40)
+        assert recorder.written["start"] == 11
+    finally:
+        await recorder.stop()
