@@ -72,7 +72,8 @@ def seed(folder: Path) -> Path:
     return path
 
 
-def qbutler_config(site: Any, udp_port: int, http_port: int, receiver: HttpReceiver) -> dict[str, Any]:
+def qbutler_config(site: Any, udp_port: int, http_port: int, receiver: HttpReceiver,
+                   observability: bool = True) -> dict[str, Any]:
     chat = {"enable": True, "rateLimit": 0, "headScriptLogLines": 10, "tailScriptLogLines": 10,
             "webhookURL": receiver.url("/slack"), "channel": "bench"}
     config = sense_config(
@@ -85,6 +86,9 @@ def qbutler_config(site: Any, udp_port: int, http_port: int, receiver: HttpRecei
         webhookNotification={"enable": True, "reloadTaskFailure": {"rateLimit": 0, "webhooks": [
             {"webhookURL": receiver.url("/hook"), "httpMethod": "POST"}]}},
         qlikSenseUrls={"qmc": "https://sense/qmc", "hub": "https://sense/hub", "appBaseUrl": "https://sense/app"},
+        # The reload history (SQLite) and the Prometheus metrics, on by default.
+        qbutler={"dataDirectory": "data", "history": {"enable": observability},
+                 "metrics": {"enable": observability}},
     )
     return config
 
@@ -162,13 +166,13 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-async def one_run(certs: Path, folder: Path, count: int) -> dict[str, Any]:
+async def one_run(certs: Path, folder: Path, count: int, observability: bool = True) -> dict[str, Any]:
     receiver = HttpReceiver()
     await receiver.start()
     udp_port, http_port = free_port(socket.SOCK_DGRAM), free_port()
     site = SenseSim(folder, certs)
     try:
-        config = qbutler_config(site, udp_port, http_port, receiver)
+        config = qbutler_config(site, udp_port, http_port, receiver, observability)
         templates = await captured_datagrams(site, config)
         process = await start_qbutler(folder, config)
         try:

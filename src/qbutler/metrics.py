@@ -74,25 +74,39 @@ class Counter(_Family):
 
     def __init__(self, name: str, help_text: str, labels: Iterable[str] = ()):
         super().__init__(name, help_text, labels)
-        # A series without labels exists from the start (at 0), as Prometheus recommends.
-        self.values: dict[Labels, float] = {} if self.label_names else {(): 0.0}
+        # One mutable cell per label set, so a hot path can keep the cell and add to it directly.
+        self.values: dict[Labels, list[float]] = {}
+        if not self.label_names:
+            # A series without labels exists from the start (at 0), as Prometheus recommends.
+            self.values[()] = [0.0]
+
+    def cell(self, labels: Labels) -> list[float]:
+        found = self.values.get(labels)
+        if found is None:
+            found = self.values[labels] = [0.0]
+        return found
 
     def inc(self, *labels: str, amount: float = 1.0) -> None:
-        self.values[labels] = self.values.get(labels, 0.0) + amount
+        self.cell(labels)[0] += amount
 
     def set_total(self, labels: Labels, total: float) -> None:
         """For collectors: the running total some component keeps itself."""
-        self.values[labels] = float(total)
+        self.cell(labels)[0] = float(total)
+
+    def value(self, *labels: str) -> float:
+        found = self.values.get(labels)
+        return found[0] if found else 0.0
 
     def lines(self) -> list[str]:
-        return [f"{self.name}{self._label_text(labels)} {_number(v)}" for labels, v in sorted(self.values.items())]
+        return [f"{self.name}{self._label_text(labels)} {_number(cell[0])}"
+                for labels, cell in sorted(self.values.items())]
 
 
 class Gauge(Counter):
     kind = "gauge"
 
     def set(self, *labels: str, value: float) -> None:
-        self.values[labels] = float(value)
+        self.cell(labels)[0] = float(value)
 
 
 class Histogram(_Family):
@@ -105,12 +119,16 @@ class Histogram(_Family):
         # Per label set: counts per bucket (not cumulative; the last slot is +Inf), sum.
         self.values: dict[Labels, tuple[list[int], list[float]]] = {}
 
+    def series(self, labels: Labels) -> tuple[list[int], list[float]]:
+        found = self.values.get(labels)
+        if found is None:
+            found = self.values[labels] = ([0] * (len(self.buckets) + 1), [0.0])
+        return found
+
     def observe(self, *labels: str, value: float) -> None:
-        series = self.values.get(labels)
-        if series is None:
-            series = self.values[labels] = ([0] * (len(self.buckets) + 1), [0.0])
-        series[0][bisect.bisect_left(self.buckets, value)] += 1
-        series[1][0] += value
+        counts, total = self.series(labels)
+        counts[bisect.bisect_left(self.buckets, value)] += 1
+        total[0] += value
 
     def count(self, *labels: str) -> int:
         series = self.values.get(labels)
@@ -180,6 +198,7 @@ class Metrics(Registry):
     def __init__(self, version: str) -> None:
         super().__init__()
         self.started = time.time()
+        self._request_cells: dict[tuple[str, str, int], tuple[Any, ...]] = {}
         self.http_requests = self.counter("qbutler_http_requests_total", "REST requests by route template and status.",
                                           ("method", "route", "status"))
         self.http_seconds = self.histogram("qbutler_http_request_duration_seconds",
@@ -249,11 +268,21 @@ class Metrics(Registry):
     # ---------------------------------------------------------------- observers
 
     def on_request(self, method: str, route: str, status: int, seconds: float) -> None:
-        self.http_requests.inc(method, route, str(status))
-        self.http_seconds.observe(method, route, value=seconds)
+        # On every REST request: one dict lookup finds the cells this request adds to.
+        cells = self._request_cells.get((method, route, status))
+        if cells is None:
+            cells = self._request_cells[(method, route, status)] = self._cells_for(method, route, status)
+        count, (buckets, total), kv = cells
+        count[0] += 1
+        buckets[bisect.bisect_left(LATENCY_BUCKETS, seconds)] += 1
+        total[0] += seconds
+        if kv is not None:
+            kv[0] += 1
+
+    def _cells_for(self, method: str, route: str, status: int) -> tuple[Any, ...]:
         operation = KV_OPERATIONS.get((method, route))
-        if operation is not None:
-            self.kv_operations.inc(operation, "ok" if status < 400 else "error")
+        kv = None if operation is None else self.kv_operations.cell((operation, "ok" if status < 400 else "error"))
+        return self.http_requests.cell((method, route, str(status))), self.http_seconds.series((method, route)), kv
 
     def on_event(self, enriched: Any, received_at: float) -> None:
         self.task_events.inc(TASK_TYPES.get(enriched.task_type, "other"), enriched.event.outcome)

@@ -154,7 +154,8 @@ async def get_execution(request: Request, ctx: Any) -> Response:
 @routes.get("/qbutler/v1/stats/tasks", config_switch=HISTORY_SWITCH,
             query={"type": "object", "properties": {
                 "task": {"type": "string", "description": "Only this task id."},
-                "from": {**_TIME, "description": "Only runs that ended at or after this time."}}},
+                "from": {**_TIME, "description": "Only runs that ended at or after this time (default: all of a "
+                                                 "task's runs; for every task, the last 7 days)."}}},
             summary="Per-task statistics: runs, failures, aborts, p50/p95 duration of successful runs, last success",
             responses={200: {"type": "object", "properties": {"tasks": {"type": "array", "items": _STATS}}}},
             documented={503: "The history database is unavailable"})

@@ -139,7 +139,8 @@ def show(execution_id: Annotated[str, typer.Argument(help="Execution id.")], con
 def stats(configfile: ConfigOption,
           task: Annotated[str | None, typer.Option("--task", help="Only this task id.")] = None,
           since: SinceOption = None, as_json: JsonOption = False) -> None:
-    """Per task: runs, failures, aborts, median and 95th-percentile duration of successful runs, last success."""
+    """Per task: runs, failures, aborts, median and 95th-percentile duration of successful runs, last success
+    (every task: the last 7 days unless --since says otherwise)."""
     start = _since(since)
     rows = _query(configfile, lambda store: queries.task_stats(store, task_id=task.lower() if task else None,
                                                                since=start))

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import time
+
 from qbutler.history.model import (
     ExecutionDetail,
     ExecutionFilter,
@@ -14,6 +16,8 @@ from qbutler.history.model import (
 from qbutler.history.store import HistoryStore
 
 MAX_PAGE = 500
+# Statistics of every task look back this far unless told otherwise (all time means every stored run).
+DEFAULT_STATS_DAYS = 7
 
 
 async def list_executions(store: HistoryStore, where: ExecutionFilter, *, limit: int = 50,
@@ -34,6 +38,10 @@ async def get_execution(store: HistoryStore, execution_id: str) -> ExecutionDeta
 
 
 async def task_stats(store: HistoryStore, *, task_id: str | None = None, since: float | None = None) -> list[TaskStats]:
+    """One task's statistics over all its runs, or every task's over the last DEFAULT_STATS_DAYS days,
+    unless `since` says from when."""
+    if task_id is None and since is None:
+        since = time.time() - DEFAULT_STATS_DAYS * 86400
     return await store.task_stats(task_id, since)
 
 
