@@ -96,6 +96,33 @@ async def asgi_cost(rounds: int, requests: int) -> dict[str, dict[bool, float]]:
     return best
 
 
+def observer_cost(repeat: int = 5, number: int = 200_000) -> dict[str, float]:
+    """Microseconds per REST request spent recording it (counter + latency histogram): qbutler's
+    registry, and prometheus_client doing the same where it is installed (`pip install
+    prometheus-client`; not a dependency). Minimum of `repeat` timings of `number` calls."""
+    import timeit
+
+    from qbutler.metrics import LATENCY_BUCKETS, Metrics
+
+    observe = Metrics("bench").on_request
+    result = {"qbutler": min(timeit.repeat(lambda: observe("GET", "/v4/butlerping", 200, 0.0004), number=number,
+                                           repeat=repeat)) / number * 1e6}
+    try:
+        from prometheus_client import CollectorRegistry, Counter, Histogram
+    except ImportError:
+        return result
+    registry = CollectorRegistry()
+    requests = Counter("requests", "", ["method", "route", "status"], registry=registry)
+    seconds = Histogram("seconds", "", ["method", "route"], registry=registry, buckets=LATENCY_BUCKETS)
+
+    def client() -> None:
+        requests.labels("GET", "/v4/butlerping", "200").inc()
+        seconds.labels("GET", "/v4/butlerping").observe(0.0004)
+
+    result["prometheus_client"] = min(timeit.repeat(client, number=number, repeat=repeat)) / number * 1e6
+    return result
+
+
 def ratio_line(name: str, on: float, off: float, unit: str, better_high: bool) -> str:
     change = (on / off - 1) * 100
     worse = -change if better_high else change
@@ -115,6 +142,9 @@ def main() -> None:
     lines = ["| measure | off | on | cost (positive = worse with history + metrics) |", "|---|---|---|---|"]
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
+        for name, micros in observer_cost().items():
+            print(f"recording one REST request ({name}): {micros:.2f} us")
+            lines.append(f"| recording one REST request, {name} (min of 5 x 200,000) | | {micros:.2f} us | |")
         if not args.skip_asgi:
             best = asyncio.run(asgi_cost(rounds=15, requests=5000))
             for name, label in (("ping", "GET /v4/butlerping"), ("kv_get", "GET /v4/keyvalues/{ns}?key=")):
