@@ -36,7 +36,7 @@ from qbutler.alerts.config import (
     UdpServerConfig,
     WebhookNotification,
 )
-from qbutler.config_types import NullableList, Port, Section
+from qbutler.config_types import NameValue, NullableList, Port, Section, StaticNameValues
 from qbutler.history.config import HistoryConfig, MetricsConfig
 from qbutler.influx.config import InfluxDbConfig, UptimeMonitorConfig
 from qbutler.scheduler.cron import CronError, CronExpression
@@ -52,15 +52,6 @@ class ConfigError(Exception):
         self.errors = errors
 
 
-class StaticHeader(Section):
-    name: str
-    value: str = ""
-
-
-class Headers(Section):
-    static: Annotated[list[StaticHeader], NullableList] = []
-
-
 class CertConfig(Section):
     clientCert: str = ""
     clientCertKey: str = ""
@@ -72,8 +63,8 @@ class ConfigQRS(Section):
     host: str = "localhost"
     useSSL: bool = True
     port: Port = 4242
-    headers: Headers = Headers(
-        static=[StaticHeader(name="X-Qlik-User", value="UserDirectory=Internal;UserId=sa_repository")]
+    headers: StaticNameValues = StaticNameValues(
+        static=[NameValue(name="X-Qlik-User", value="UserDirectory=Internal;UserId=sa_repository")]
     )
     rejectUnauthorized: bool = False
     # qbutler: seconds per QRS call, and retries on connection errors and 5xx.
@@ -88,8 +79,8 @@ class ConfigEngine(Section):
     host: str = "localhost"
     port: Port = 4747
     useSSL: bool = True
-    headers: Headers = Headers(
-        static=[StaticHeader(name="X-Qlik-User", value="UserDirectory=Internal;UserId=sa_repository")]
+    headers: StaticNameValues = StaticNameValues(
+        static=[NameValue(name="X-Qlik-User", value="UserDirectory=Internal;UserId=sa_repository")]
     )
     rejectUnauthorized: bool = False
     # qbutler: seconds to connect and per Engine call (except reloads).

@@ -47,3 +47,14 @@ class Section(BaseModel):
             value = getattr(self, name)
             if isinstance(value, Section):
                 yield from value.unused_keys(f"{prefix}.{name}")
+
+
+class NameValue(Section):
+    name: str
+    value: str = ""
+
+
+class StaticNameValues(Section):
+    """`static: [{name, value}, ...]`: Butler's shape for fixed headers and tags."""
+
+    static: Annotated[list[NameValue], NullableList] = []

@@ -3,41 +3,18 @@ receivers standing in for alert channels, and real PostgreSQL / InfluxDB servers
 
 from __future__ import annotations
 
-import socket
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "alerts"))
 sys.path.insert(0, str(Path(__file__).parent))
 
-from alertkit import HttpReceiver
+from alertkit import receiver, site, udp_port  # noqa: F401 (fixtures)
 
 from support.databases import InfluxServer, PostgresServer
-from support.net import free_port
-from support.sense import running_site
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[HttpReceiver]:
-    server = HttpReceiver()
-    await server.start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
-def udp_port() -> int:
-    return free_port(socket.SOCK_DGRAM)
-
-
-@pytest.fixture
-async def site(sense_certs: Path, udp_port: int) -> AsyncIterator[Any]:
-    async with running_site(sense_certs, udp_targets=[("127.0.0.1", udp_port)]) as running:
-        yield running
 
 
 @pytest.fixture(scope="session")

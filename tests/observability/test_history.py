@@ -105,10 +105,14 @@ async def test_filters_and_cursor_pagination(site, udp_port, receiver, tmp_path:
             bad_time = await client.get("/qbutler/v1/executions", params={"from": "yesterday"})
             bad_limit = await client.get("/qbutler/v1/executions", params={"limit": "0"})
             stats = (await client.get("/qbutler/v1/stats/tasks")).json()["tasks"]
+            document = (await client.get("/documentation/json")).json()
         assert bad_cursor.status_code == 400 and "cursor" in bad_cursor.json()["message"]
         assert bad_status.status_code == 400 and "status" in bad_status.json()["message"]
         assert bad_time.status_code == 400 and "from" in bad_time.json()["message"]
         assert bad_limit.status_code == 400 and "limit" in bad_limit.json()["message"]
+        listed = document["paths"]["/qbutler/v1/executions"]["get"]
+        assert {p["name"] for p in listed["parameters"]} >= {"task", "app", "status", "trigger", "from", "to", "cursor"}
+        assert "/qbutler/v1/executions/{executionId}" in document["paths"] and "/metrics" in document["paths"]
         by_task = {s["taskId"]: s for s in stats}
         assert by_task[sales]["runs"] == 3 and by_task[sales]["failures"] == 0
         assert by_task[sales]["p50DurationMs"] > 0 and by_task[sales]["lastSuccessAt"] is not None

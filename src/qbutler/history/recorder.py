@@ -19,10 +19,10 @@ from qbutler.background import cancel_and_wait
 from qbutler.history.config import HistoryConfig
 from qbutler.history.model import Delivery, Execution, StartRequest
 from qbutler.history.store import HistoryStore, HistoryUnavailable
+from qbutler.logs import Throttle
 
 log = logging.getLogger("qbutler.history")
 
-LOG_INTERVAL = 60.0
 MAX_BACKOFF = 30.0
 # At shutdown, queued rows get this long to reach the database.
 FLUSH_SECONDS = 5.0
@@ -38,7 +38,7 @@ class Recorder:
         self.written: Counter[str] = Counter()
         self.removed = 0
         self.available = False
-        self._last_logged: dict[str, float] = {}
+        self._throttle = Throttle()
         self._writer: asyncio.Task[None] | None = None
         self._retention: asyncio.Task[None] | None = None
         self._idle = asyncio.Event()
@@ -80,9 +80,7 @@ class Recorder:
 
     def _drop(self, reason: str, detail: str, count: int = 1) -> None:
         self.dropped[reason] += count
-        now = time.monotonic()
-        if now - self._last_logged.get(reason, -LOG_INTERVAL) >= LOG_INTERVAL:
-            self._last_logged[reason] = now
+        if self._throttle.due(reason):
             log.error("History row(s) dropped (%s): %s; %d dropped for this reason so far", reason, detail,
                       self.dropped[reason])
 
@@ -126,9 +124,7 @@ class Recorder:
             return
 
     def _log_failure(self, exc: Exception, delay: float) -> None:
-        now = time.monotonic()
-        if now - self._last_logged.get("unavailable", -LOG_INTERVAL) >= LOG_INTERVAL:
-            self._last_logged["unavailable"] = now
+        if self._throttle.due("unavailable"):
             log.error("History write failed, %d row(s) waiting, retrying in %.1fs: %s", self.queue.qsize(),
                       delay, exc)
 

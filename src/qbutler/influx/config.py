@@ -7,16 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field, model_validator
 from pydantic_core import PydanticCustomError
 
-from qbutler.config_types import NullableList, Port, Section
-
-
-class InfluxTag(Section):
-    name: str
-    value: str = ""
-
-
-class InfluxTags(Section):
-    static: Annotated[list[InfluxTag], NullableList] = []
+from qbutler.config_types import Port, Section, StaticNameValues
 
 
 class InfluxAuth(Section):
@@ -51,7 +42,7 @@ class InfluxV3(Section):
 
 class InfluxEvent(Section):
     enable: bool = False
-    tag: InfluxTags = InfluxTags()
+    tag: StaticNameValues = StaticNameValues()
 
 
 class InfluxReloadFailure(InfluxEvent):
@@ -94,7 +85,7 @@ class InfluxDbConfig(Section):
     auth: InfluxAuth = InfluxAuth()
     dbName: str = "butler"
     retentionPolicy: InfluxRetentionPolicy = InfluxRetentionPolicy()
-    tag: InfluxTags = InfluxTags()
+    tag: StaticNameValues = StaticNameValues()
     reloadTaskFailure: InfluxReloadFailure = InfluxReloadFailure()
     reloadTaskSuccess: InfluxReloadSuccess = InfluxReloadSuccess()
     externalProgramTaskFailure: InfluxEvent = InfluxEvent()

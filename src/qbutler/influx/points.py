@@ -9,8 +9,9 @@ from typing import Any
 import orjson
 
 from qbutler.alerts.context import status_text, time_formats
+from qbutler.config_types import StaticNameValues
 from qbutler.events.enrich import EnrichedEvent
-from qbutler.influx.config import InfluxDbConfig, InfluxEvent, InfluxTags
+from qbutler.influx.config import InfluxDbConfig, InfluxEvent
 from qbutler.influx.line import Point
 from qbutler.metrics import process_memory
 
@@ -23,7 +24,7 @@ NO_LOG = "Script log not available"
 MB = 1024 * 1024
 
 
-def _static(tags: InfluxTags) -> dict[str, str]:
+def _static(tags: StaticNameValues) -> dict[str, str]:
     return {tag.name: tag.value for tag in tags.static}
 
 

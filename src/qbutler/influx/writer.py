@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections import Counter
 from typing import Any
 
@@ -21,10 +20,10 @@ from qbutler.background import cancel_and_wait
 from qbutler.influx.config import InfluxDbConfig, UptimeMonitorConfig
 from qbutler.influx.line import Point, encode
 from qbutler.influx.points import memory_point
+from qbutler.logs import Throttle
 
 log = logging.getLogger("qbutler.influx")
 
-LOG_INTERVAL = 60.0
 FLUSH_SECONDS = 5.0
 
 
@@ -52,7 +51,7 @@ class InfluxWriter:
         self.base = f"http://{settings.hostIP}:{settings.hostPort}"
         self.queue: asyncio.Queue[Point] = asyncio.Queue(settings.queueSize)
         self.counts: Counter[str] = Counter()
-        self._last_logged: dict[str, float] = {}
+        self._throttle = Throttle()
         self._session: aiohttp.ClientSession | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._idle = asyncio.Event()
@@ -155,9 +154,7 @@ class InfluxWriter:
 
     def _drop(self, reason: str, detail: str, count: int = 1) -> None:
         self.counts["dropped"] += count
-        now = time.monotonic()
-        if now - self._last_logged.get(reason, -LOG_INTERVAL) >= LOG_INTERVAL:
-            self._last_logged[reason] = now
+        if self._throttle.due(reason):
             log.error("InfluxDB point(s) dropped (%s): %s", reason, detail)
 
     # ---------------------------------------------------------------- writing
