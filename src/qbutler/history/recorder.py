@@ -16,6 +16,7 @@ from collections import Counter
 from typing import Any
 
 from qbutler.background import cancel_and_wait
+from qbutler.batching import BatchQueue
 from qbutler.history.config import HistoryConfig
 from qbutler.history.model import Delivery, Execution, StartRequest
 from qbutler.history.store import HistoryStore, HistoryUnavailable
@@ -33,17 +34,21 @@ class Recorder:
         self.store = store
         self.settings = settings
         self.instance = instance
-        self.queue: asyncio.Queue[Execution | Delivery | StartRequest] = asyncio.Queue(settings.queueSize)
-        self.dropped: Counter[str] = Counter()
+        self.rows: BatchQueue[Execution | Delivery | StartRequest] = BatchQueue(
+            "qbutler-history-writer", settings.queueSize, settings.batchSize, self._write, log, "History row(s)")
         self.written: Counter[str] = Counter()
         self.removed = 0
         self.available = False
         self._throttle = Throttle()
-        self._writer: asyncio.Task[None] | None = None
         self._retention: asyncio.Task[None] | None = None
-        self._idle = asyncio.Event()
-        self._idle.set()
-        self._busy = False
+
+    @property
+    def queue(self) -> asyncio.Queue[Execution | Delivery | StartRequest]:
+        return self.rows.queue
+
+    @property
+    def dropped(self) -> Counter[str]:
+        return self.rows.dropped
 
     async def start(self) -> None:
         try:
@@ -52,52 +57,23 @@ class Recorder:
         except HistoryUnavailable as exc:
             # Not fatal: tasks and alerts go on; rows wait in the queue and are retried.
             log.error("History database unavailable at start-up, retrying in the background: %s", exc)
-        self._writer = asyncio.create_task(self._write_loop(), name="qbutler-history-writer")
+        self.rows.start()
         self._retention = asyncio.create_task(self._retention_loop(), name="qbutler-history-retention")
 
     async def stop(self) -> None:
         await cancel_and_wait(self._retention)
-        try:
-            await asyncio.wait_for(self.wait_idle(), FLUSH_SECONDS)
-        except TimeoutError:
-            pass
-        await cancel_and_wait(self._writer)
-        left = self.queue.qsize()
-        if left:
-            self.dropped["shutdown"] += left
-            log.error("History: %d row(s) not written at shutdown (the database did not take them in time)", left)
+        await self.rows.stop(FLUSH_SECONDS)
         await self.store.stop()
 
-    # ---------------------------------------------------------------- handing rows over
-
     def record(self, row: Execution | Delivery | StartRequest) -> None:
-        try:
-            self.queue.put_nowait(row)
-        except asyncio.QueueFull:
-            self._drop("queue_full", f"{self.queue.maxsize} rows are waiting for the database")
-            return
-        self._idle.clear()
-
-    def _drop(self, reason: str, detail: str, count: int = 1) -> None:
-        self.dropped[reason] += count
-        if self._throttle.due(reason):
-            log.error("History row(s) dropped (%s): %s; %d dropped for this reason so far", reason, detail,
-                      self.dropped[reason])
+        """Hand a row over; never waits."""
+        self.rows.put(row)
 
     async def wait_idle(self) -> None:
         """Until everything handed over so far is written (or dropped)."""
-        await self._idle.wait()
+        await self.rows.wait_idle()
 
     # ---------------------------------------------------------------- writing
-
-    async def _write_loop(self) -> None:
-        while True:
-            batch = [await self.queue.get()]
-            while len(batch) < self.settings.batchSize and not self.queue.empty():
-                batch.append(self.queue.get_nowait())
-            await self._write(batch)
-            if self.queue.empty():
-                self._idle.set()
 
     async def _write(self, batch: list[Any]) -> None:
         executions = [row for row in batch if isinstance(row, Execution)]
@@ -115,7 +91,7 @@ class Recorder:
                 continue
             except Exception:
                 log.exception("History write failed; %d row(s) dropped", len(batch))
-                self._drop("error", "the database refused the batch", len(batch))
+                self.rows.drop("error", "the database refused the batch", len(batch))
                 return
             if not self.available:
                 log.info("History database reachable again")

@@ -17,10 +17,10 @@ from typing import Any
 import aiohttp
 
 from qbutler.background import cancel_and_wait
+from qbutler.batching import BatchQueue
 from qbutler.influx.config import InfluxDbConfig, UptimeMonitorConfig
 from qbutler.influx.line import Point, encode
 from qbutler.influx.points import memory_point
-from qbutler.logs import Throttle
 
 log = logging.getLogger("qbutler.influx")
 
@@ -49,13 +49,16 @@ class InfluxWriter:
         self.uptime = uptime
         self.version = version
         self.base = f"http://{settings.hostIP}:{settings.hostPort}"
-        self.queue: asyncio.Queue[Point] = asyncio.Queue(settings.queueSize)
-        self.counts: Counter[str] = Counter()
-        self._throttle = Throttle()
+        self.points: BatchQueue[Point] = BatchQueue("qbutler-influx-writer", settings.queueSize, settings.batchSize,
+                                                    self._write, log, "InfluxDB point(s)")
+        # written and retried here; dropped counts live in `points.dropped` (by reason).
+        self._counts: Counter[str] = Counter()
         self._session: aiohttp.ClientSession | None = None
-        self._tasks: list[asyncio.Task[None]] = []
-        self._idle = asyncio.Event()
-        self._idle.set()
+        self._memory: asyncio.Task[None] | None = None
+
+    @property
+    def counts(self) -> Counter[str]:
+        return self._counts + Counter(dropped=self.points.dropped.total())
 
     # ---------------------------------------------------------------- the wire of each version
 
@@ -88,22 +91,14 @@ class InfluxWriter:
         else:
             log.info("InfluxDB v%d: qbutler will not auto-create v%d resources.", self.settings.version,
                      self.settings.version)
-        self._tasks.append(asyncio.create_task(self._write_loop(), name="qbutler-influx-writer"))
+        self.points.start()
         interval = self._memory_interval()
         if interval is not None:
-            self._tasks.append(asyncio.create_task(self._memory_loop(interval), name="qbutler-influx-memory"))
+            self._memory = asyncio.create_task(self._memory_loop(interval), name="qbutler-influx-memory")
 
     async def stop(self) -> None:
-        for task in self._tasks[1:]:
-            task.cancel()
-        try:
-            await asyncio.wait_for(self._idle.wait(), FLUSH_SECONDS)
-        except TimeoutError:
-            pass
-        await cancel_and_wait(*self._tasks)
-        self._tasks = []
-        if self.queue.qsize():
-            self._drop("shutdown", f"{self.queue.qsize()} point(s) not written at shutdown", self.queue.qsize())
+        await cancel_and_wait(self._memory)
+        await self.points.stop(FLUSH_SECONDS)
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -142,31 +137,12 @@ class InfluxWriter:
     # ---------------------------------------------------------------- points in
 
     def put(self, point: Point) -> None:
-        try:
-            self.queue.put_nowait(point)
-        except asyncio.QueueFull:
-            self._drop("queue_full", f"{self.queue.maxsize} points are waiting for InfluxDB")
-            return
-        self._idle.clear()
+        self.points.put(point)
 
     async def wait_idle(self) -> None:
-        await self._idle.wait()
-
-    def _drop(self, reason: str, detail: str, count: int = 1) -> None:
-        self.counts["dropped"] += count
-        if self._throttle.due(reason):
-            log.error("InfluxDB point(s) dropped (%s): %s", reason, detail)
+        await self.points.wait_idle()
 
     # ---------------------------------------------------------------- writing
-
-    async def _write_loop(self) -> None:
-        while True:
-            batch = [await self.queue.get()]
-            while len(batch) < self.settings.batchSize and not self.queue.empty():
-                batch.append(self.queue.get_nowait())
-            await self._write(batch)
-            if self.queue.empty():
-                self._idle.set()
 
     async def _write(self, batch: list[Point]) -> None:
         sort_fields = self.settings.version == 1
@@ -180,19 +156,20 @@ class InfluxWriter:
                 await self._post(body)
             except WriteRefused as exc:
                 if not exc.retryable or attempt == self.settings.maxAttempts:
-                    self._drop("refused" if not exc.retryable else "unavailable",
-                               f"InfluxDB v{self.settings.version} write error: {exc}", len(lines))
+                    self.points.drop("refused" if not exc.retryable else "unavailable",
+                                     f"InfluxDB v{self.settings.version} write error: {exc}", len(lines))
                     return
                 error: Exception = exc
             except (aiohttp.ClientError, OSError, TimeoutError) as exc:
                 if attempt == self.settings.maxAttempts:
-                    self._drop("unavailable", f"InfluxDB v{self.settings.version} write error: {exc}", len(lines))
+                    self.points.drop("unavailable", f"InfluxDB v{self.settings.version} write error: {exc}",
+                                     len(lines))
                     return
                 error = exc
             else:
-                self.counts["written"] += len(lines)
+                self._counts["written"] += len(lines)
                 return
-            self.counts["retried"] += 1
+            self._counts["retried"] += 1
             log.warning("InfluxDB write failed (attempt %d of %d), retrying in %.1fs: %s", attempt,
                         self.settings.maxAttempts, delay, error)
             await asyncio.sleep(delay)
