@@ -16,6 +16,16 @@ from alertkit import SmtpReceiver, receiver, site, udp_port  # noqa: F401 (fixtu
 
 from support.net import free_port
 from support.sense import Control
+from support.slack import FakeSlack
+
+
+@pytest.fixture
+async def slack() -> AsyncIterator[FakeSlack]:
+    """A stand-in for Slack's Web API and incoming webhooks."""
+    server = FakeSlack()
+    await server.start()
+    yield server
+    await server.stop()
 
 
 @pytest.fixture

@@ -25,6 +25,7 @@ from qbutler.alerts.http import HttpSender
 from qbutler.alerts.journal import Journal
 from qbutler.alerts.ratelimit import RateLimits
 from qbutler.alerts.router import Router
+from qbutler.alerts.slack_rest import RestMessages
 from qbutler.background import cancel_and_wait
 from qbutler.config import Config
 from qbutler.events.enrich import EnrichedEvent, Enricher, TaskNotFound
@@ -70,6 +71,8 @@ class Alerts:
         # switched-on ones receive new events.
         self.deliverer = Deliverer(delivery, Journal(config.data_dir / "alerts" / "outbox"), every,
                                    self.limits, activity)
+        # PUT /v4/slackpostmessage.
+        self.slack_messages = RestMessages(butler.slackNotification.restMessage, self.slack, self.deliverer.submit)
         self.router = Router({name: ch for name, ch in every.items() if switched_on[name]}, self.deliverer)
         self.inbox = Journal(config.data_dir / "alerts" / "inbox")
         self.dedup = Dedup(kv, butler.udpServerConfig.deduplication)
