@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
+import pstats
 import shutil
+import sqlite3
 import statistics
 import sys
 import tempfile
@@ -53,9 +56,10 @@ def rest_run(folder: Path, on: bool, seconds: int) -> dict[str, dict[str, float]
         process.wait(10)
 
 
-async def asgi_cost(rounds: int, requests: int) -> dict[str, dict[bool, float]]:
+async def asgi_cost(rounds: int, requests: int) -> dict[str, dict[Any, float]]:
     """Microseconds per request through qbutler's ASGI app itself (no sockets, no HTTP parsing),
-    metrics on and off; the minimum over `rounds`, which other processes on the machine inflate least."""
+    metrics on and off; the minimum over `rounds`, which other processes on the machine inflate least.
+    Also the Python function calls per request (keys `("calls", on)`): a count no load can distort."""
     from qbutler.config import parse_config
     from qbutler.service import Service
 
@@ -71,7 +75,7 @@ async def asgi_cost(rounds: int, requests: int) -> dict[str, dict[bool, float]]:
         await service.kv.set("bench", "k1", "value")
         services[on] = service
     paths = {"ping": (b"/v4/butlerping", b""), "kv_get": (b"/v4/keyvalues/bench", b"key=k1")}
-    best: dict[str, dict[bool, float]] = {name: {True: float("inf"), False: float("inf")} for name in paths}
+    best: dict[str, dict[Any, float]] = {name: {True: float("inf"), False: float("inf")} for name in paths}
 
     async def receive() -> dict[str, Any]:
         return {"type": "http.request", "body": b"", "more_body": False}
@@ -91,6 +95,18 @@ async def asgi_cost(rounds: int, requests: int) -> dict[str, dict[bool, float]]:
                 for _ in range(requests):
                     await app(scope, receive, send)
                 best[name][on] = min(best[name][on], 1e6 * (time.perf_counter() - started) / requests)
+    for name, (path, query) in paths.items():
+        scope = {"type": "http", "method": "GET", "path": path.decode(), "raw_path": path, "query_string": query,
+                 "headers": [(b"host", b"localhost")], "client": ("127.0.0.1", 5000)}
+        for on in (True, False):
+            assert services[on].http is not None
+            app = services[on].http.app
+            profile = cProfile.Profile()
+            profile.enable()
+            for _ in range(1000):
+                await app(scope, receive, send)
+            profile.disable()
+            best[name][("calls", on)] = pstats.Stats(profile).total_calls / 1000  # type: ignore[attr-defined]
     for service in services.values():
         await service.kv.stop()
     return best
@@ -151,6 +167,8 @@ def main() -> None:
                 print(f"ASGI app, {label}: {best[name][False]:.2f} us off, {best[name][True]:.2f} us on")
                 lines.append(ratio_line(f"{label}: qbutler's ASGI app per request (min of 15 x 5,000)",
                                         best[name][True], best[name][False], "us", False))
+                lines.append(ratio_line(f"{label}: Python function calls per request", best[name][("calls", True)],
+                                        best[name][("calls", False)], "calls", False))
         if not args.skip_rest:
             if shutil.which("wrk") is None:
                 sys.exit("wrk is not installed (apt-get install wrk)")
@@ -181,6 +199,11 @@ def main() -> None:
                         r = asyncio.run(alerts_latency.one_run(certs, folder, count, observability=on))
                         assert all(r[c]["delivered"] == r["sent"] and r[c]["duplicates"] == 0
                                    for c in ("slack", "webhook")), r
+                        if on:  # every event is in the history, with its two deliveries
+                            with sqlite3.connect(folder / "data" / "history.sqlite") as db:
+                                rows = db.execute("SELECT (SELECT count(*) FROM executions), "
+                                                  "(SELECT count(*) FROM deliveries)").fetchone()
+                            assert rows == (r["sent"], 2 * r["sent"]), rows
                         r["cpu_per_alert_ms"] = 1000 * r["cpu"]["qbutler"] * r["seconds"] / r["sent"]
                         bursts[on].append(r)
                         print(f"burst {count} run {run + 1} {'on ' if on else 'off'}: slack p95 "
