@@ -36,6 +36,7 @@ from qbutler.alerts.config import (
     UdpServerConfig,
     WebhookNotification,
 )
+from qbutler.auth.config import ApiAccessConfig
 from qbutler.config_types import NameValue, NullableList, Port, Section, StaticNameValues
 from qbutler.history.config import HistoryConfig, MetricsConfig
 from qbutler.influx.config import InfluxDbConfig, UptimeMonitorConfig
@@ -96,6 +97,9 @@ class TlsConfig(Section):
     cert: str = ""
     key: str = ""
     ca: str | None = None
+    # qbutler: with `ca`, refuse clients without a certificate signed by it (false: a certificate
+    # is asked for and checked when sent, and its subject can identify the client).
+    requireClientCert: bool = False
 
 
 class RateLimitConfig(Section):
@@ -329,6 +333,8 @@ class QbutlerSettings(Section):
     instanceId: str = ""
     history: HistoryConfig = HistoryConfig()
     metrics: MetricsConfig = MetricsConfig()
+    # Who may call the REST API, and the audit trail (docs/security.md).
+    api: ApiAccessConfig = ApiAccessConfig()
 
 
 class KvSqliteConfig(Section):

@@ -4,7 +4,8 @@
 The response schemas document the shapes; answers are sent as built (JSON null included, which
 the schema-driven serializer would leave out).
 
-Access: when API keys exist (auth), these routes need the `read` scope (declare it per route).
+Access: with Butler.qbutler.api.requireAuth, the history needs the `history:read` scope and
+/metrics `metrics:read` (or list /metrics in publicEndpoints for a scraper without a key).
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ routes = RouteTable("Observability")
 
 METRICS_SWITCH = "qbutler.metrics.enable"
 HISTORY_SWITCH = "qbutler.history.enable"
+METRICS_SCOPE = "metrics:read"
+HISTORY_SCOPE = "history:read"
 
 _TIME = {"type": "string", "description": "ISO 8601 time (e.g. 2026-12-01T00:00:00Z), seconds since the epoch, "
                                          "or an age such as 24h or 7d."}
@@ -108,13 +111,14 @@ def _database() -> Iterator[None]:
         raise HttpError(503, f"The history database is unavailable: {exc}") from None
 
 
-@routes.get("/metrics", config_switch=METRICS_SWITCH, summary="Prometheus metrics (text exposition format 0.0.4)",
+@routes.get("/metrics", config_switch=METRICS_SWITCH, scope=METRICS_SCOPE,
+            summary="Prometheus metrics (text exposition format 0.0.4)",
             documented={200: "Metrics in the Prometheus text format"})
 async def metrics(request: Request, ctx: Any) -> Response:
     return Response(200, await ctx.metrics.render(), CONTENT_TYPE)
 
 
-@routes.get("/qbutler/v1/executions", config_switch=HISTORY_SWITCH, query=_LIST_QUERY,
+@routes.get("/qbutler/v1/executions", config_switch=HISTORY_SWITCH, scope=HISTORY_SCOPE, query=_LIST_QUERY,
             summary="Task executions qbutler recorded, newest first, with filters and cursor pagination",
             responses={200: {"type": "object", "properties": {
                 "executions": {"type": "array", "items": _EXECUTION},
@@ -135,7 +139,7 @@ async def list_executions(request: Request, ctx: Any) -> Response:
     return json_response({"executions": [execution_wire(e) for e in page.items], "nextCursor": page.next_cursor})
 
 
-@routes.get("/qbutler/v1/executions/{executionId}", config_switch=HISTORY_SWITCH,
+@routes.get("/qbutler/v1/executions/{executionId}", config_switch=HISTORY_SWITCH, scope=HISTORY_SCOPE,
             summary="One execution with the alert deliveries it caused",
             responses={200: {"type": "object", "properties": {
                 **_EXECUTION_PROPERTIES, "deliveries": {"type": "array", "items": _DELIVERY}}}},
@@ -151,7 +155,7 @@ async def get_execution(request: Request, ctx: Any) -> Response:
     return json_response({**execution_wire(found), "deliveries": deliveries})
 
 
-@routes.get("/qbutler/v1/stats/tasks", config_switch=HISTORY_SWITCH,
+@routes.get("/qbutler/v1/stats/tasks", config_switch=HISTORY_SWITCH, scope=HISTORY_SCOPE,
             query={"type": "object", "properties": {
                 "task": {"type": "string", "description": "Only this task id."},
                 "from": {**_TIME, "description": "Only runs that ended at or after this time (default: all of a "
