@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from qbutler.api import appdump, apps, files, kv, mqtt, observability, schedules, slack, system, tasks
+from qbutler.api import appdump, apps, files, kv, mqtt, newrelic, observability, schedules, slack, system, tasks
 from qbutler.api.compat import WireApp
 from qbutler.api.openapi import documentation_routes
 from qbutler.api.ratelimit import RateLimiter
@@ -20,6 +20,7 @@ ROUTE_TABLES: list[RouteTable] = [
     tasks.routes,
     mqtt.routes,
     slack.routes,
+    newrelic.routes,
     apps.routes,
     appdump.routes,
     files.routes,
@@ -50,6 +51,8 @@ def build_app(config: Config, context: Any, tables: list[RouteTable] | None = No
               guard: Guard | None = None, audit: AuditTrail | None = None) -> WireApp:
     """`guard` None: no authentication (Butler's behaviour); `audit` None: no audit trail."""
     routes = enabled_routes(config, tables)
+    switched_off = [route for table in (ROUTE_TABLES if tables is None else tables)
+                    for route in table.routes if route not in routes]
     rest = config.Butler.restServerConfig
     access = config.Butler.qbutler.api
     limiter = RateLimiter(rest.rateLimit.maxPerMinute) if rest.rateLimit.enable else None
@@ -67,4 +70,5 @@ def build_app(config: Config, context: Any, tables: list[RouteTable] | None = No
     metrics = getattr(context, "metrics", None)
     return WireApp(routes + documentation, context, body_limit=rest.bodyLimit, rate_limiter=limiter,
                    guard=guard, public_paths=frozenset(access.publicEndpoints), hosts=hosts, audit=audit,
+                   switched_off=switched_off,
                    observer=metrics.on_request if metrics is not None else None)

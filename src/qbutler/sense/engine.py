@@ -24,15 +24,17 @@ import ssl
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import orjson
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from qbutler.config import Config
 from qbutler.sense.qrs import client_ssl_context
+
+# websockets is imported when a session opens: start-up does not load it.
+if TYPE_CHECKING:
+    from websockets.asyncio.client import ClientConnection
 
 log = logging.getLogger("qbutler.sense.engine")
 
@@ -162,6 +164,8 @@ class EngineSession:
         self._pending.clear()
 
     async def _read(self) -> None:
+        from websockets.exceptions import ConnectionClosed
+
         reason = "connection closed by the engine"
         try:
             async for message in self._ws:
@@ -210,6 +214,8 @@ class EngineSession:
 
     async def _call(self, handle: int, method: str, params: list[Any] | dict[str, Any] | None,
                     time_limit: float | None) -> dict[str, Any]:
+        from websockets.exceptions import ConnectionClosed
+
         if self._closed_reason is not None:
             raise EngineUnavailable(self.url, self._closed_reason)
         async with self._slots:
@@ -358,6 +364,9 @@ class EngineClient:
         return session
 
     async def _connect(self, app: str | None, identity: str | None) -> EngineSession:
+        from websockets.asyncio.client import connect
+        from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+
         url = self.url(app, identity)
         context = self._ssl_context()
         try:
