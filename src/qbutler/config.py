@@ -44,7 +44,9 @@ from qbutler.auth.config import ApiAccessConfig
 from qbutler.config_check import errors as check_errors
 from qbutler.config_check import review
 from qbutler.config_messages import root_problem, yaml_error
-from qbutler.config_types import NullableList, Port, Section, restore_boolean_words
+from qbutler.config_types import NameValue, NullableList, Port, Section, StaticNameValues, restore_boolean_words
+from qbutler.history.config import HistoryConfig, MetricsConfig
+from qbutler.influx.config import InfluxDbConfig, UptimeMonitorConfig
 from qbutler.scheduler.cron import CronError, CronExpression
 
 ENV_PREFIX = "QBUTLER__"
@@ -60,15 +62,6 @@ class ConfigError(Exception):
         self.errors = errors
 
 
-class StaticHeader(Section):
-    name: str
-    value: str = ""
-
-
-class Headers(Section):
-    static: Annotated[list[StaticHeader], NullableList] = []
-
-
 class CertConfig(Section):
     clientCert: str = ""
     clientCertKey: str = ""
@@ -80,8 +73,8 @@ class ConfigQRS(Section):
     host: str = "localhost"
     useSSL: bool = True
     port: Port = 4242
-    headers: Headers = Headers(
-        static=[StaticHeader(name="X-Qlik-User", value="UserDirectory=Internal;UserId=sa_repository")]
+    headers: StaticNameValues = StaticNameValues(
+        static=[NameValue(name="X-Qlik-User", value="UserDirectory=Internal;UserId=sa_repository")]
     )
     rejectUnauthorized: bool = False
     # qbutler: seconds per QRS call, and retries on connection errors and 5xx.
@@ -96,8 +89,8 @@ class ConfigEngine(Section):
     host: str = "localhost"
     port: Port = 4747
     useSSL: bool = True
-    headers: Headers = Headers(
-        static=[StaticHeader(name="X-Qlik-User", value="UserDirectory=Internal;UserId=sa_repository")]
+    headers: StaticNameValues = StaticNameValues(
+        static=[NameValue(name="X-Qlik-User", value="UserDirectory=Internal;UserId=sa_repository")]
     )
     rejectUnauthorized: bool = False
     # qbutler: seconds to connect and per Engine call (except reloads).
@@ -362,6 +355,11 @@ class QbutlerSettings(Section):
     # resolve against the config file's folder.
     dataDirectory: str = "qbutler-data"
     ui: UiConfig = UiConfig()
+    # This instance's name in the history (and logs); empty means scheduler.instanceId, else
+    # host name and process id.
+    instanceId: str = ""
+    history: HistoryConfig = HistoryConfig()
+    metrics: MetricsConfig = MetricsConfig()
     # Who may call the REST API, and the audit trail (docs/security.md).
     api: ApiAccessConfig = ApiAccessConfig()
 
@@ -463,6 +461,8 @@ class ButlerConfig(Section):
     genericUrls: Annotated[list[GenericUrl], NullableList] = []
     scriptLog: ScriptLogConfig = ScriptLogConfig()
     alertDelivery: AlertDelivery = AlertDelivery()
+    influxDb: InfluxDbConfig = InfluxDbConfig()
+    uptimeMonitor: UptimeMonitorConfig = UptimeMonitorConfig()
 
     @field_validator("logLevel", mode="before")
     @classmethod

@@ -260,7 +260,7 @@ class MqttClient:
 
     async def _start_task(self, text: str) -> None:
         try:
-            report = await self.tasks.start_from_message(text)
+            report = await self.tasks.start_from_message(text, self.settings.taskStartTopic)
         except Exception as exc:
             log.error("MQTT IN: starting task %r failed: %s", text, exc)
             return

@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import os
+import socket
 from typing import TYPE_CHECKING, Protocol
 
+from qbutler import __version__
 from qbutler.actions.apps import AppReloads
 from qbutler.actions.tasks import TaskStarter
 from qbutler.activity import ActivityFeed
@@ -16,7 +19,9 @@ from qbutler.auth.guard import Guard
 from qbutler.auth.keys import MissingKeyVariable
 from qbutler.config import Config, ConfigError
 from qbutler.config_check import review
+from qbutler.history.component import History
 from qbutler.kv import open_store
+from qbutler.metrics import Metrics, watch
 from qbutler.runtime import stop_on_signals
 from qbutler.sense.engine import EngineClient
 from qbutler.sense.qrs import QrsClient
@@ -27,6 +32,7 @@ if TYPE_CHECKING:
     from qbutler.actions.snapshots import AppSnapshotJob
     from qbutler.api.server import HttpServer
     from qbutler.files import Sandbox
+    from qbutler.influx.component import Influx
     from qbutler.mqtt import MqttClient
     from qbutler.scheduler.manager import Scheduler
 
@@ -51,6 +57,9 @@ class Service:
             config.raw_section("restServerEndpointsEnable"))
         # What the service just did, for the demo's live view (publish with `activity.publish`).
         self.activity = ActivityFeed()
+        self.instance_id = (butler.qbutler.instanceId or butler.scheduler.instanceId
+                            or f"{socket.gethostname()}:{os.getpid()}")
+        self.metrics: Metrics | None = Metrics(__version__) if butler.qbutler.metrics.enable else None
         # Started in this order, stopped in reverse; the HTTP listener comes last so that no
         # request arrives before what it needs is running.
         self.components: list[Component] = []
@@ -72,6 +81,25 @@ class Service:
             self.components.append(self.mqtt)
         # Task events and alerts; always built, as PUT /v4/slackpostmessage delivers through it too.
         self.alerts = Alerts(config, kv=self.kv, qrs=self.qrs, mqtt=self.mqtt, activity=self.activity)
+        # The history starts before the alerts (events resumed at start-up are recorded) and
+        # stops after them (what they record last is still written).
+        self.history: History | None = None
+        if butler.qbutler.history.enable:
+            self.history = History(config, self.instance_id)
+            self.components.append(self.history)
+            self.alerts.event_observers.append(self.history.on_event)
+            self.alerts.script_log_wanted.append(self.history.wants_script_log)
+            self.alerts.deliverer.observers.append(self.history.on_delivery)
+            self.tasks.observers.append(self.history.on_start)
+        # InfluxDB, like the history, outlives the alerts at both ends.
+        self.influx: Influx | None = None
+        if butler.influxDb.enable:
+            from qbutler.influx.component import Influx
+
+            self.influx = Influx(config, __version__)
+            self.components.append(self.influx)
+            self.alerts.event_observers.append(self.influx.on_event)
+            self.alerts.script_log_wanted.append(self.influx.wants_script_log)
         self.components.append(self.alerts)
         self.apps = AppReloads(self.engine, self.tasks, self.activity)
         self.components.append(self.apps)
@@ -95,6 +123,8 @@ class Service:
 
             self.scheduler = Scheduler(config, self)
             self.components.append(self.scheduler)
+        if self.metrics is not None:
+            watch(self.metrics, self)
         access = butler.qbutler.api
         # Who is calling (None: anyone, Butler's behaviour); the dashboard logs in through it too.
         self.guard: Guard | None = None

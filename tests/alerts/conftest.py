@@ -3,7 +3,6 @@ a known UDP port."""
 
 from __future__ import annotations
 
-import socket
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -13,19 +12,11 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from alertkit import HttpReceiver, SmtpReceiver
+from alertkit import SmtpReceiver, receiver, site, udp_port  # noqa: F401 (fixtures)
 
 from support.net import free_port
-from support.sense import Control, running_site
+from support.sense import Control
 from support.slack import FakeSlack
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[HttpReceiver]:
-    server = HttpReceiver()
-    await server.start()
-    yield server
-    await server.stop()
 
 
 @pytest.fixture
@@ -46,18 +37,7 @@ def smtp() -> Iterator[SmtpReceiver]:
 
 
 @pytest.fixture
-def udp_port() -> int:
-    return free_port(socket.SOCK_DGRAM)
-
-
-@pytest.fixture
-async def site(sense_certs: Path, udp_port: int) -> AsyncIterator[Any]:
-    async with running_site(sense_certs, udp_targets=[("127.0.0.1", udp_port)]) as running:
-        yield running
-
-
-@pytest.fixture
-async def control(site: Any) -> AsyncIterator[Control]:
+async def control(site: Any) -> AsyncIterator[Control]:  # noqa: F811 (it takes the site fixture)
     """sensesim's control API of `site`."""
     client = Control(site)
     yield client

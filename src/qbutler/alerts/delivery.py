@@ -18,6 +18,7 @@ import logging
 import random
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +30,10 @@ from qbutler.alerts.ratelimit import RateLimits
 from qbutler.background import cancel_and_wait
 
 log = logging.getLogger("qbutler.alerts.delivery")
+
+# Told of each message's fate: delivered, failed (final), retried (once per retry) or rate_limited;
+# with the error text where there is one. Called synchronously: observers must not block.
+DeliveryObserver = Callable[[Message, str, str | None], None]
 
 # Messages given up on that stay listed (and can be sent again); older ones are dropped.
 FAILED_KEPT = 500
@@ -78,6 +83,9 @@ class Deliverer:
         self._given_up: dict[str, dict[str, Any]] = {}
         self._idle = asyncio.Event()
         self._in_flight = 0
+        # Creation time of every message in the outbox, for the age of the oldest.
+        self._created: dict[str, float] = {}
+        self.observers: list[DeliveryObserver] = []
 
     async def start(self) -> None:
         reloaded = 0
@@ -88,6 +96,7 @@ class Deliverer:
             if message.rate_key:
                 self.limits.hold(message.rate_key)
             self._enqueue(record_id, message)
+            self._created[record_id] = message.created
             reloaded += 1
         self._in_flight = reloaded
         if reloaded:
@@ -107,6 +116,7 @@ class Deliverer:
         """Queue a message unless its rate limit holds it back; durable once this returns True."""
         if message.rate_key and not self.limits.try_hold(message.rate_key, message.rate_seconds):
             self.counts["rate_limited"] += 1
+            self._notify(message, "rate_limited", None)
             log.info("Alert to %s %s for task %s held back by its rate limit (%ss)", message.channel,
                      message.target, message.about.get("taskId"), message.rate_seconds)
             return False
@@ -118,6 +128,7 @@ class Deliverer:
                 self.limits.failed(message.rate_key)
             raise
         self._in_flight += 1
+        self._created[record_id] = message.created
         self._update_idle()
         self._enqueue(record_id, message)
         return True
@@ -133,6 +144,14 @@ class Deliverer:
     @property
     def pending(self) -> int:
         return self._in_flight
+
+    def oldest_age(self) -> float:
+        """Seconds the oldest message in the outbox has waited (0 when it is empty)."""
+        return max(0.0, time.time() - min(self._created.values())) if self._created else 0.0
+
+    def _notify(self, message: Message, outcome: str, error: str | None) -> None:
+        for observer in self.observers:
+            observer(message, outcome, error)
 
     def _update_idle(self) -> None:
         if self._in_flight:
@@ -171,6 +190,7 @@ class Deliverer:
             return
         await self._finish(record_id, message)
         self.counts["delivered"] += 1
+        self._notify(message, "delivered", None)
         if message.rate_key:
             self.limits.delivered(message.rate_key, message.rate_seconds)
         log.info("Alert delivered: %s %s, task %s, execution %s (attempt %d)", message.channel, message.target,
@@ -184,6 +204,7 @@ class Deliverer:
         if error.retryable and message.attempts < self.settings.maxAttempts:
             delay = self._delay(message.attempts, error.retry_after)
             self.counts["retried"] += 1
+            self._notify(message, "retried", str(error))
             log.warning("Alert to %s %s failed (attempt %d of %d), retrying in %.1fs: %s", message.channel,
                         message.target, message.attempts, self.settings.maxAttempts, delay, error)
             with contextlib.suppress(OSError):
@@ -200,6 +221,7 @@ class Deliverer:
             return
         await self._finish(record_id, message)
         self.counts["failed"] += 1
+        self._notify(message, "failed", str(error))
         if message.rate_key:
             self.limits.failed(message.rate_key)
         reason = "not retryable" if not error.retryable else f"gave up after {message.attempts} attempts"
@@ -215,6 +237,7 @@ class Deliverer:
             await self.outbox.remove(record_id)
         except OSError as exc:
             log.error("Alert outbox record %s could not be removed: %s", record_id, exc)
+        self._created.pop(record_id, None)
         self._in_flight -= 1
         self._update_idle()
 
@@ -281,6 +304,7 @@ class Deliverer:
         await self.failed.remove(record_id)
         self._given_up.pop(record_id, None)
         self._in_flight += 1
+        self._created[new_id] = message.created
         self._update_idle()
         self._enqueue(new_id, message)
         return True

@@ -19,6 +19,7 @@ import logging
 import random
 import ssl
 import string
+from collections import Counter
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import quote, urlencode
 
@@ -137,6 +138,9 @@ class QrsClient:
         for header in qrs.headers.static:
             self.headers[header.name] = header.value
         self._session: aiohttp.ClientSession | None = None
+        # Calls by (method, ok | error) and retries, for the metrics.
+        self.calls: Counter[tuple[str, str]] = Counter()
+        self.retried = 0
 
     def _http(self) -> aiohttp.ClientSession:
         """Built on first use, so a site that never talks to Sense needs no certificate files (and
@@ -188,6 +192,7 @@ class QrsClient:
         try:
             self._http()
         except (OSError, ssl.SSLError) as exc:
+            self.calls[method, "error"] += 1
             raise QrsError(method, url, None, f"cannot load the client certificate (Butler.cert.*): {exc}") from exc
         body = None if json is None else orjson.dumps(json)
         query = encode_query(params) + "&" if params else ""
@@ -202,12 +207,16 @@ class QrsClient:
                 error = QrsError(method, url, None, _describe(exc), attempt + 1)
             else:
                 if answer.status in expect:
+                    self.calls[method, "ok"] += 1
                     return answer
                 error = QrsError(method, url, answer.status, _excerpt(answer), attempt + 1)
                 if answer.status < 500:
+                    self.calls[method, "error"] += 1
                     raise error
             if attempt >= self.retries:
+                self.calls[method, "error"] += 1
                 raise error
+            self.retried += 1
             delay = self.backoff * (2 ** attempt) * (0.5 + random.random())
             log.warning("%s; retrying in %.1fs", error, delay)
             attempt += 1
