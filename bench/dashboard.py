@@ -144,6 +144,7 @@ async def fill_history(folder: Path, rows: int, kept: Path | None) -> float:
     """qbutler's history file with `rows` executions (a copy of `kept` when that exists, else
     filled, and kept there); the seconds it took."""
     from history_queries import fill  # the reload history's own bench: 1,000,000 rows over a year
+
     from qbutler.history.sqlite import SqliteHistory
 
     path = folder / "qbutler-data" / "history.sqlite"
