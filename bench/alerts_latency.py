@@ -171,12 +171,13 @@ async def start_qbutler(folder: Path, config: dict[str, Any]) -> subprocess.Pope
 class SenseSim:
     """`sensesim serve` as a child process, with the attributes `sense_config` reads from a Site."""
 
-    def __init__(self, folder: Path, certs: Path, mixed: bool = False):
+    def __init__(self, folder: Path, certs: Path, mixed: bool = False, seed_file: Path | None = None):
         env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
         self.tasks = TASKS + (sum(count for *_, count in OTHER_TASKS) if mixed else 0)
         self.log = open(folder / "sensesim.log", "wb")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "sensesim.cli", "serve", "--seed", str(seed(folder, mixed)), "--certs", str(certs),
+            [sys.executable, "-m", "sensesim.cli", "serve", "--seed", str(seed_file or seed(folder, mixed)),
+             "--certs", str(certs),
              "--qrs-port", "0", "--systeminfo-port", "0", "--control-port", "0", "--no-engine",
              "--time-scale", "0.05", "--log-level", "WARNING"],
             env=env, cwd=folder, stdout=subprocess.PIPE, stderr=self.log)

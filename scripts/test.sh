@@ -10,6 +10,10 @@ need=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v git >/dev/null 2>&1 || need+=(git)
+# The dashboard's browser tests: Debian's chromium (Playwright drives it; no downloaded browser)
+# and npm for axe-core.
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v npm >/dev/null 2>&1 || need+=(npm)
 command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v influxd >/dev/null 2>&1 || need+=(influxdb)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
@@ -32,5 +36,8 @@ fi
 python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e '.[test]'
+if command -v npm >/dev/null 2>&1; then
+  npm ci --prefix tests/web --no-audit --no-fund --silent
+fi
 .venv/bin/ruff check src tests bench
 exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"

@@ -339,12 +339,22 @@ class AppSnapshots(Section):
         return value
 
 
+class UiConfig(Section):
+    """qbutler: the admin dashboard at /ui/ on the REST port (docs/dashboard.md)."""
+
+    # Served only while restServerConfig.enable is true as well.
+    enable: bool = True
+    # How long a dashboard login lasts before the API key must be entered again.
+    sessionHours: float = Field(8.0, gt=0, le=24 * 30)
+
+
 class QbutlerSettings(Section):
     """qbutler's own global settings (`Butler.qbutler`), beyond Butler's keys."""
 
     # Folder for state that must survive restarts (KV store, outboxes, dedup); relative paths
     # resolve against the config file's folder.
     dataDirectory: str = "qbutler-data"
+    ui: UiConfig = UiConfig()
     # This instance's name in the history (and logs); empty means scheduler.instanceId, else
     # host name and process id.
     instanceId: str = ""

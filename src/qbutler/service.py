@@ -25,6 +25,7 @@ from qbutler.metrics import Metrics, watch
 from qbutler.runtime import stop_on_signals
 from qbutler.sense.engine import EngineClient
 from qbutler.sense.qrs import QrsClient
+from qbutler.web import LazyDashboard, mount
 
 # Optional components are imported only when the config switches them on (start-up time).
 if TYPE_CHECKING:
@@ -138,15 +139,24 @@ class Service:
             self.audit = AuditTrail(config.data_dir / "audit", access.audit.retentionDays)
             self.components.append(self.audit)
         self.http: HttpServer | None = None
+        # The dashboard at /ui/ shares the REST listener (and so its TLS and port).
+        self.dashboard: LazyDashboard | None = None
         if butler.restServerConfig.enable:
             from qbutler.api.app import build_app
             from qbutler.api.server import HttpServer
 
-            self.http = HttpServer(build_app(config, self, guard=self.guard, audit=self.audit), config)
+            app = build_app(config, self, guard=self.guard, audit=self.audit)
+            if butler.qbutler.ui.enable:
+                self.dashboard = LazyDashboard(self)
+                app = mount(app, self.dashboard)
+            self.http = HttpServer(app, config)
         self._started: list[Component] = []
 
     def _all_components(self) -> list[Component]:
-        return [*self.components, *([self.http] if self.http else [])]
+        # The dashboard comes after the listener so that it stops first: its open live streams
+        # end at once instead of holding up the listener's graceful shutdown.
+        return [*self.components, *([self.http] if self.http else []),
+                *([self.dashboard] if self.dashboard else [])]
 
     async def start(self) -> None:
         self.config.data_dir.mkdir(parents=True, exist_ok=True)

@@ -79,7 +79,7 @@ class Alerts:
         # Every channel can deliver (messages in the outbox outlive a config change); only the
         # switched-on ones receive new events.
         self.deliverer = Deliverer(delivery, Journal(config.data_dir / "alerts" / "outbox"), every,
-                                   self.limits, activity)
+                                   self.limits, activity, failed=Journal(config.data_dir / "alerts" / "failed"))
         # PUT /v4/slackpostmessage.
         self.slack_messages = RestMessages(butler.slackNotification.restMessage, self.slack, self.deliverer.submit)
         self.router = Router({name: ch for name, ch in every.items() if on[name]}, self.deliverer)
@@ -164,6 +164,9 @@ class Alerts:
                 self.listener.drops["duplicate"] += 1
             log.info("Duplicate %s event for execution %s ignored", event.outcome, event.executionId)
             return
+        if self.activity is not None:
+            self.activity.publish(f"reload.{event.outcome}", f"Task {event.taskName}: {event.outcome}",
+                                  taskId=event.taskId, taskName=event.taskName, executionId=event.executionId)
         record_id = self.inbox.new_id()
         # Written while QRS is asked; awaited before any message is queued.
         stored = self.inbox.begin_put(record_id, {"event": event.to_dict(), "received": received_at})
