@@ -8,7 +8,10 @@ GET  /datagrams[?since=N]       UDP datagrams the runner sent
 GET  /faults                    active fault rules and knobs
 POST /faults                    one fault object or a list of them
 DELETE /faults                  drop all faults
-POST /reset                     clear calls, faults, outcomes, runs, datagrams
+POST /reset                     clear calls, faults, outcomes, runs, datagrams; restore services,
+                                licenses, users and the site as seeded
+Services (services.py): GET /services, PUT /services/{host}/{service}, PUT /nodes
+Licenses, users, version (licenses.py): /licenses, /license, /users/{dir}/{id}, /version
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from . import licenses, services
 from .enums import STATUS_NAMES
 from .faults import FaultError
 from .runner import OUTCOMES, Runner
@@ -135,5 +139,7 @@ def build_control_app(state: State, runner: Runner) -> Starlette:
             Route("/faults", add_faults, methods=["POST"]),
             Route("/faults", clear_faults, methods=["DELETE"]),
             Route("/reset", reset, methods=["POST"]),
+            *services.control_routes(state.services),
+            *licenses.control_routes(state),
         ]
     )
