@@ -38,6 +38,15 @@ from qbutler.alerts.config import (
 )
 from qbutler.config_types import NullableList, Port, Section
 from qbutler.scheduler.cron import CronError, CronExpression
+from qbutler.watch.config import (
+    DockerHealthCheck,
+    Heartbeat,
+    QlikSenseLicense,
+    QlikSenseVersion,
+    Readiness,
+    ServiceMonitor,
+    UptimeMonitor,
+)
 
 ENV_PREFIX = "QBUTLER__"
 
@@ -255,6 +264,10 @@ class MqttConfig(Section):
     serviceStatusTopic: str = "qliksense/service_status"
     qlikSenseServerLicenseTopic: str = "qliksense/qliksense_server_license"
     qlikSenseServerLicenseExpireTopic: str = "qliksense/qliksense_server_license_expire"
+    # qbutler: the report of each license release run (JSON).
+    qlikSenseLicenseReleaseTopic: str = "qliksense/qliksense_license_release"
+    # qbutler: a change of the Sense version (JSON).
+    qlikSenseVersionTopic: str = "qliksense/qliksense_version"
     # qbutler: credentials and TLS for the broker connection.
     username: str = ""
     password: str = ""
@@ -331,6 +344,7 @@ class QbutlerSettings(Section):
     # Folder for state that must survive restarts (KV store, outboxes, dedup); relative paths
     # resolve against the config file's folder.
     dataDirectory: str = "qbutler-data"
+    readiness: Readiness = Readiness()
 
 
 class KvSqliteConfig(Section):
@@ -427,6 +441,12 @@ class ButlerConfig(Section):
     genericUrls: Annotated[list[GenericUrl], NullableList] = []
     scriptLog: ScriptLogConfig = ScriptLogConfig()
     alertDelivery: AlertDelivery = AlertDelivery()
+    serviceMonitor: ServiceMonitor = ServiceMonitor()
+    qlikSenseLicense: QlikSenseLicense = QlikSenseLicense()
+    qlikSenseVersion: QlikSenseVersion = QlikSenseVersion()
+    heartbeat: Heartbeat = Heartbeat()
+    uptimeMonitor: UptimeMonitor = UptimeMonitor()
+    dockerHealthCheck: DockerHealthCheck = DockerHealthCheck()
 
     @field_validator("logLevel", mode="before")
     @classmethod

@@ -12,8 +12,9 @@ from qbutler.actions.snapshots import AppSnapshotJob
 from qbutler.actions.tasks import TaskStarter
 from qbutler.activity import ActivityFeed
 from qbutler.alerts.service import Alerts
+from qbutler.api import health
 from qbutler.api.app import build_app
-from qbutler.api.server import HttpServer
+from qbutler.api.server import AsgiListener, HttpServer
 from qbutler.config import Config
 from qbutler.files import Sandbox
 from qbutler.kv import open_store
@@ -22,6 +23,8 @@ from qbutler.runtime import stop_on_signals
 from qbutler.scheduler.manager import Scheduler
 from qbutler.sense.engine import EngineClient
 from qbutler.sense.qrs import QrsClient
+from qbutler.watch.health import Readiness
+from qbutler.watch.service import Watch
 
 log = logging.getLogger("qbutler")
 
@@ -66,6 +69,10 @@ class Service:
         self.components.append(self.alerts)
         self.apps = AppReloads(self.engine, self.tasks, self.activity)
         self.components.append(self.apps)
+        # The site watch: services, licenses, version, heartbeat, uptime. License releases go to
+        # the audit trail once qbutler.auth provides one (the `audit` seam of Watch).
+        self.watch = Watch(config, qrs=self.qrs, alerts=self.alerts, mqtt=self.mqtt)
+        self.components.append(self.watch)
         # App metadata snapshots on a cron schedule (`qbutler app snapshot` runs them by hand).
         self.appdump: AppSnapshotJob | None = None
         if butler.appSnapshots.enable:
@@ -80,13 +87,19 @@ class Service:
         if butler.scheduler.enable:
             self.scheduler = Scheduler(config, self)
             self.components.append(self.scheduler)
+        self.readiness = Readiness(self)
         self.http: HttpServer | None = None
         if butler.restServerConfig.enable:
             self.http = HttpServer(build_app(config, self), config)
+        # Butler's Docker health-check port: the same /health and /health/ready, nothing else.
+        self.health_port: AsgiListener | None = None
+        if butler.dockerHealthCheck.enable:
+            docker = butler.dockerHealthCheck
+            self.health_port = AsgiListener(build_app(config, self, [health.routes]), docker.host, docker.port)
         self._started: list[Component] = []
 
     def _all_components(self) -> list[Component]:
-        return [*self.components, *([self.http] if self.http else [])]
+        return [*self.components, *(c for c in (self.health_port, self.http) if c is not None)]
 
     async def start(self) -> None:
         self.config.data_dir.mkdir(parents=True, exist_ok=True)

@@ -147,6 +147,26 @@ class SlackEvent(ChatEvent):
     iconEmoji: str = ":ghost:"
 
 
+class ServiceChatEvent(Section):
+    """`serviceStopped` / `serviceStarted` of Slack and Teams (service monitor alerts)."""
+
+    webhookURL: str = ""
+    messageType: MessageType = "formatted"
+    basicMsgTemplate: str = 'Windows service stopped: "{{serviceName}}" on host "{{host}}"'
+    rateLimit: float = Field(300, ge=0)
+    # Empty: qbutler's own default template for the channel and event.
+    templateFile: str = ""
+
+
+class SlackServiceEvent(ServiceChatEvent):
+    channel: str = ""
+    fromUser: str = "Qlik Sense"
+    iconEmoji: str = ":ghost:"
+
+
+_STARTED = 'Windows service started: "{{serviceName}}" on host "{{host}}"'
+
+
 class SlackRestMessage(Section):
     webhookURL: str = ""
 
@@ -156,12 +176,16 @@ class SlackNotification(Section):
     restMessage: SlackRestMessage = SlackRestMessage()
     reloadTaskFailure: SlackEvent = SlackEvent()
     reloadTaskAborted: SlackEvent = SlackEvent(basicMsgTemplate='Qlik Sense reload aborted: "{{taskName}}"')
+    serviceStopped: SlackServiceEvent = SlackServiceEvent()
+    serviceStarted: SlackServiceEvent = SlackServiceEvent(basicMsgTemplate=_STARTED)
 
 
 class TeamsNotification(Section):
     enable: bool = False
     reloadTaskFailure: ChatEvent = ChatEvent()
     reloadTaskAborted: ChatEvent = ChatEvent(basicMsgTemplate='Qlik Sense reload aborted: "{{taskName}}"')
+    serviceStopped: ServiceChatEvent = ServiceChatEvent()
+    serviceStarted: ServiceChatEvent = ServiceChatEvent(basicMsgTemplate=_STARTED)
 
 
 # ----------------------------------------------------------------------------- email
@@ -177,6 +201,19 @@ class EmailEvent(Section):
     tailScriptLogLines: int = Field(15, ge=0)
     priority: Annotated[Literal["high", "normal", "low"], BeforeValidator(_lower)] = "normal"
     subject: str = 'Qlik Sense reload failed: "{{taskName}}"'
+    # Empty directory or file name: qbutler's own default template for the event.
+    bodyFileDirectory: str = ""
+    htmlTemplateFile: str = ""
+    fromAddress: str = "qbutler <noreply@localhost>"
+    recipients: Annotated[list[str], NullableList] = Field(default_factory=list)
+
+
+class EmailServiceEvent(Section):
+    """`serviceStopped` / `serviceStarted` mails (service monitor alerts)."""
+
+    rateLimit: float = Field(300, ge=0)
+    priority: Annotated[Literal["high", "normal", "low"], BeforeValidator(_lower)] = "high"
+    subject: str = 'Windows service stopped on host {{host}}: "{{serviceDisplayName}}"'
     # Empty directory or file name: qbutler's own default template for the event.
     bodyFileDirectory: str = ""
     htmlTemplateFile: str = ""
@@ -211,6 +248,9 @@ class EmailNotification(Section):
     reloadTaskSuccess: EmailEvent = EmailEvent(subject='Qlik Sense reload success: "{{taskName}}"')
     reloadTaskAborted: EmailEvent = EmailEvent(subject='Qlik Sense reload aborted: "{{taskName}}"')
     reloadTaskFailure: EmailEvent = EmailEvent()
+    serviceStopped: EmailServiceEvent = EmailServiceEvent()
+    serviceStarted: EmailServiceEvent = EmailServiceEvent(
+        subject='Windows service started on host {{host}}: "{{serviceDisplayName}}"')
     smtp: SmtpConfig = SmtpConfig()
 
 
@@ -245,6 +285,13 @@ class WebhookNotification(Section):
     enable: bool = False
     reloadTaskFailure: WebhookEvent = WebhookEvent()
     reloadTaskAborted: WebhookEvent = WebhookEvent()
+    serviceMonitor: WebhookEvent = WebhookEvent()
+    qlikSenseServerLicenseMonitor: WebhookEvent = WebhookEvent()
+    qlikSenseServerLicenseExpiryAlert: WebhookEvent = WebhookEvent()
+    # qbutler: called with the report of each license release run.
+    qlikSenseLicenseRelease: WebhookEvent = WebhookEvent()
+    # qbutler: called when the Sense version changes.
+    qlikSenseVersionChange: WebhookEvent = WebhookEvent()
 
 
 # ----------------------------------------------------------------------------- delivery

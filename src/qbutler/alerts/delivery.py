@@ -41,6 +41,8 @@ class Deliverer:
         self._timers: set[asyncio.TimerHandle] = set()
         self._idle = asyncio.Event()
         self._in_flight = 0
+        # When each message in the outbox was created, for the readiness check's oldest age.
+        self._created: dict[str, float] = {}
 
     async def start(self) -> None:
         reloaded = 0
@@ -49,6 +51,7 @@ class Deliverer:
             if message.rate_key:
                 self.limits.hold(message.rate_key)
             self._queue.put_nowait((record_id, message))
+            self._created[record_id] = message.created
             reloaded += 1
         self._in_flight = reloaded
         if reloaded:
@@ -79,6 +82,7 @@ class Deliverer:
                 self.limits.failed(message.rate_key)
             raise
         self._in_flight += 1
+        self._created[record_id] = message.created
         self._update_idle()
         self._queue.put_nowait((record_id, message))
         return True
@@ -90,6 +94,12 @@ class Deliverer:
     @property
     def pending(self) -> int:
         return self._in_flight
+
+    def oldest_pending_age(self, now: float | None = None) -> float:
+        """Seconds the oldest message still in the outbox has waited (0 when it is empty)."""
+        if not self._created:
+            return 0.0
+        return max((time.time() if now is None else now) - min(self._created.values()), 0.0)
 
     def _update_idle(self) -> None:
         if self._in_flight:
@@ -166,6 +176,7 @@ class Deliverer:
             await self.outbox.remove(record_id)
         except OSError as exc:
             log.error("Alert outbox record %s could not be removed: %s", record_id, exc)
+        self._created.pop(record_id, None)
         self._in_flight -= 1
         self._update_idle()
 

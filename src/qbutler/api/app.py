@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from qbutler.api import appdump, apps, files, kv, mqtt, schedules, slack, system, tasks
+from qbutler.api import appdump, apps, files, health, kv, mqtt, schedules, slack, system, tasks
 from qbutler.api.compat import WireApp
 from qbutler.api.openapi import documentation_routes
 from qbutler.api.ratelimit import RateLimiter
@@ -22,6 +22,7 @@ ROUTE_TABLES: list[RouteTable] = [
     appdump.routes,
     files.routes,
     schedules.routes,
+    health.routes,
 ]
 
 
