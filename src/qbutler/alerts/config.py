@@ -164,7 +164,17 @@ class SlackServiceEvent(ServiceChatEvent):
     iconEmoji: str = ":ghost:"
 
 
+# The "started" sections differ from the "stopped" ones only in their default wording, which must
+# hold also when the section is present without that key.
 _STARTED = 'Windows service started: "{{serviceName}}" on host "{{host}}"'
+
+
+class ServiceStartedChatEvent(ServiceChatEvent):
+    basicMsgTemplate: str = _STARTED
+
+
+class SlackServiceStartedEvent(SlackServiceEvent):
+    basicMsgTemplate: str = _STARTED
 
 
 class SlackRestMessage(Section):
@@ -177,7 +187,7 @@ class SlackNotification(Section):
     reloadTaskFailure: SlackEvent = SlackEvent()
     reloadTaskAborted: SlackEvent = SlackEvent(basicMsgTemplate='Qlik Sense reload aborted: "{{taskName}}"')
     serviceStopped: SlackServiceEvent = SlackServiceEvent()
-    serviceStarted: SlackServiceEvent = SlackServiceEvent(basicMsgTemplate=_STARTED)
+    serviceStarted: SlackServiceStartedEvent = SlackServiceStartedEvent()
 
 
 class TeamsNotification(Section):
@@ -185,7 +195,7 @@ class TeamsNotification(Section):
     reloadTaskFailure: ChatEvent = ChatEvent()
     reloadTaskAborted: ChatEvent = ChatEvent(basicMsgTemplate='Qlik Sense reload aborted: "{{taskName}}"')
     serviceStopped: ServiceChatEvent = ServiceChatEvent()
-    serviceStarted: ServiceChatEvent = ServiceChatEvent(basicMsgTemplate=_STARTED)
+    serviceStarted: ServiceStartedChatEvent = ServiceStartedChatEvent()
 
 
 # ----------------------------------------------------------------------------- email
@@ -221,6 +231,10 @@ class EmailServiceEvent(Section):
     recipients: Annotated[list[str], NullableList] = Field(default_factory=list)
 
 
+class EmailServiceStartedEvent(EmailServiceEvent):
+    subject: str = 'Windows service started on host {{host}}: "{{serviceDisplayName}}"'
+
+
 class SmtpTls(Section):
     serverName: str | None = None
     ignoreTLS: bool = False
@@ -249,8 +263,7 @@ class EmailNotification(Section):
     reloadTaskAborted: EmailEvent = EmailEvent(subject='Qlik Sense reload aborted: "{{taskName}}"')
     reloadTaskFailure: EmailEvent = EmailEvent()
     serviceStopped: EmailServiceEvent = EmailServiceEvent()
-    serviceStarted: EmailServiceEvent = EmailServiceEvent(
-        subject='Windows service started on host {{host}}: "{{serviceDisplayName}}"')
+    serviceStarted: EmailServiceStartedEvent = EmailServiceStartedEvent()
     smtp: SmtpConfig = SmtpConfig()
 
 
