@@ -24,9 +24,11 @@ def test_realistic_production_config_loads_and_reports_unused_sections():
     assert config.Butler.logLevel == "verbose"
     assert config.Butler.startTaskFilter.allowTask.customProperty[0].value == "tasks1"
     unused = config.unused_keys()
-    for section in ("Butler.influxDb", "Butler.heartbeat", "Butler.serviceMonitor", "Butler.anonTelemetry"):
+    for section in ("Butler.influxDb", "Butler.incidentTool", "Butler.anonTelemetry"):
         assert section in unused
-    assert "Butler.restServerConfig" not in unused
+    for section in ("Butler.restServerConfig", "Butler.heartbeat", "Butler.serviceMonitor", "Butler.uptimeMonitor"):
+        assert section not in unused
+    assert config.Butler.heartbeat.frequency == "every 15 minutes"
 
 
 def test_butlers_own_template_loads(shared_reference: Path):
