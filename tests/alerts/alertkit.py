@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import time
 from collections import defaultdict, deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -16,13 +16,15 @@ from typing import Any
 
 import aiomqtt
 import orjson
+import pytest
 from aiosmtpd.controller import Controller
 
 from qbutler.api.server import AsgiListener
 from qbutler.config import parse_config
 from qbutler.sense.qrs import QrsClient
+from support.net import free_port
 from support.qbutler import merge
-from support.sense import sense_config
+from support.sense import Control, sense_config
 
 FINANCE_TASK = "Reload Finance Report"  # fails; owner ACME\bob; CP recipients anna and bob
 WEBHOOK_SECRET = "s3cret-for-tests"
@@ -116,6 +118,30 @@ class SmtpReceiver:
 
     def stop(self) -> None:
         self.controller.stop()
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[HttpReceiver]:
+    server = HttpReceiver()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpReceiver]:
+    server = SmtpReceiver(free_port())
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def control(site: Any) -> AsyncIterator[Control]:
+    """sensesim's control API of `site` (each test folder's conftest provides `site`)."""
+    client = Control(site)
+    yield client
+    await client.aclose()
 
 
 @contextlib.asynccontextmanager

@@ -201,15 +201,15 @@ class TeamsNotification(Section):
 # ----------------------------------------------------------------------------- email
 
 
-class EmailEvent(Section):
-    enable: bool = False
-    appOwnerAlert: AppOwnerAlert = AppOwnerAlert()
-    alertEnableByCustomProperty: AlertEnableByCustomProperty = AlertEnableByCustomProperty()
-    alertEnabledByEmailAddress: AlertByEmailAddress = AlertByEmailAddress()
+Priority = Annotated[Literal["high", "normal", "low"], BeforeValidator(_lower)]
+
+
+class MailSettings(Section):
+    """What every kind of alert mail has: its limit, priority, subject, body template, sender and
+    recipients."""
+
     rateLimit: float = Field(300, ge=0)
-    headScriptLogLines: int = Field(15, ge=0)
-    tailScriptLogLines: int = Field(15, ge=0)
-    priority: Annotated[Literal["high", "normal", "low"], BeforeValidator(_lower)] = "normal"
+    priority: Priority = "normal"
     subject: str = 'Qlik Sense reload failed: "{{taskName}}"'
     # Empty directory or file name: qbutler's own default template for the event.
     bodyFileDirectory: str = ""
@@ -218,17 +218,22 @@ class EmailEvent(Section):
     recipients: Annotated[list[str], NullableList] = Field(default_factory=list)
 
 
-class EmailServiceEvent(Section):
+class EmailEvent(MailSettings):
+    """`reloadTaskFailure` / `reloadTaskAborted` / `reloadTaskSuccess` mails."""
+
+    enable: bool = False
+    appOwnerAlert: AppOwnerAlert = AppOwnerAlert()
+    alertEnableByCustomProperty: AlertEnableByCustomProperty = AlertEnableByCustomProperty()
+    alertEnabledByEmailAddress: AlertByEmailAddress = AlertByEmailAddress()
+    headScriptLogLines: int = Field(15, ge=0)
+    tailScriptLogLines: int = Field(15, ge=0)
+
+
+class EmailServiceEvent(MailSettings):
     """`serviceStopped` / `serviceStarted` mails (service monitor alerts)."""
 
-    rateLimit: float = Field(300, ge=0)
-    priority: Annotated[Literal["high", "normal", "low"], BeforeValidator(_lower)] = "high"
+    priority: Priority = "high"
     subject: str = 'Windows service stopped on host {{host}}: "{{serviceDisplayName}}"'
-    # Empty directory or file name: qbutler's own default template for the event.
-    bodyFileDirectory: str = ""
-    htmlTemplateFile: str = ""
-    fromAddress: str = "qbutler <noreply@localhost>"
-    recipients: Annotated[list[str], NullableList] = Field(default_factory=list)
 
 
 class EmailServiceStartedEvent(EmailServiceEvent):
