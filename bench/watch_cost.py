@@ -89,7 +89,7 @@ def one_run(seconds: float, mqtt_port: int | None) -> tuple[float, float]:
         finally:
             if qbutler is not None:
                 qbutler.terminate()
-                qbutler.wait(15)
+                qbutler.wait(60)
             control.close()
             sensesim.terminate()
             sensesim.wait(15)

@@ -116,7 +116,8 @@ async def test_a_service_first_seen_stopped_is_announced_and_qrs_outages_are_not
         site, control: Control, receiver: HttpReceiver, tmp_path: Path):
     await control.client.put("/nodes", json={"nodes": ["central", "rim1"]})
     await control.client.put("/services/rim1/Engine", json={"state": "Disabled"})
-    config = sense_config(site, serviceMonitor={"enable": True, "frequency": "every 1 seconds",
+    config = sense_config(site, configQRS={"retries": 0},
+                          serviceMonitor={"enable": True, "frequency": "every 1 seconds",
                                                 "monitor": [{"host": "rim1", "services": [{"name": "x"}]}]},
                           webhookNotification={"serviceMonitor": {"webhooks": [
                               {"webhookURL": receiver.url("/hook"), "httpMethod": "POST"}]}})

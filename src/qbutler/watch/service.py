@@ -12,7 +12,7 @@ from qbutler.sense.qrs import QrsClient
 from qbutler.watch.heartbeat import Heartbeat
 from qbutler.watch.licenses import AccessLicenseMonitor, AuditWriter, LicenseReleaser, ServerLicenseMonitor
 from qbutler.watch.loop import Monitor
-from qbutler.watch.services import ServiceMonitor
+from qbutler.watch.services import ServiceMonitor, WindowsServiceMonitor
 from qbutler.watch.uptime import UptimeMonitor
 from qbutler.watch.version import VersionMonitor
 
@@ -25,6 +25,7 @@ class Watch:
         butler = config.Butler
         self.config = config
         self.services: ServiceMonitor | None = None
+        self.windows_services: WindowsServiceMonitor | None = None
         self.server_license: ServerLicenseMonitor | None = None
         self.access_licenses: AccessLicenseMonitor | None = None
         self.release: LicenseReleaser | None = None
@@ -34,6 +35,8 @@ class Watch:
         monitor = butler.serviceMonitor
         if monitor.enable and monitor.qrs.enable:
             self.services = ServiceMonitor(config, qrs, alerts, mqtt)
+        if monitor.enable and monitor.monitor and platform.system() == "Windows":
+            self.windows_services = WindowsServiceMonitor(config, alerts, mqtt)
         licenses = butler.qlikSenseLicense
         if licenses.serverLicenseMonitor.enable:
             self.server_license = ServerLicenseMonitor(config, qrs, alerts)
@@ -51,9 +54,9 @@ class Watch:
             self.heartbeat = Heartbeat(config)
         if butler.uptimeMonitor.enable:
             self.uptime = UptimeMonitor(config)
-        self.monitors: list[Monitor] = [m for m in (self.services, self.server_license, self.access_licenses,
-                                                     self.release, self.version, self.heartbeat, self.uptime)
-                                        if m is not None]
+        every = (self.services, self.windows_services, self.server_license, self.access_licenses, self.release,
+                 self.version, self.heartbeat, self.uptime)
+        self.monitors: list[Monitor] = [m for m in every if m is not None]
         self._started: list[Monitor] = []
 
     async def start(self) -> None:
@@ -69,18 +72,13 @@ class Watch:
             await self._started.pop().stop()
 
     def _report_windows_services(self) -> None:
-        """Butler's `monitor[]` lists Windows services polled with sc.exe; said once at start-up
+        """Butler's `monitor[]` lists Windows services polled with sc.exe: said once at start-up
         when that cannot work here (the QRS-reported services are watched on any platform)."""
         settings = self.config.Butler.serviceMonitor
-        if not settings.enable or not settings.monitor:
+        if not settings.enable or not settings.monitor or self.windows_services is not None:
             return
         count = sum(len(host.services) for host in settings.monitor)
-        if platform.system() != "Windows":
-            log.warning("Butler.serviceMonitor.monitor lists %d Windows service(s) on %d host(s): Windows services "
-                        "can only be watched when qbutler runs on Windows (this is %s), so they are not watched. "
-                        "Sense's own services are watched through QRS (serviceMonitor.qrs).", count,
-                        len(settings.monitor), platform.system() or "an unknown system")
-        else:
-            log.warning("Butler.serviceMonitor.monitor: polling Windows services with sc.exe is not implemented "
-                        "yet; the %d listed service(s) are not watched. Sense's own services are watched through "
-                        "QRS (serviceMonitor.qrs).", count)
+        log.warning("Butler.serviceMonitor.monitor lists %d Windows service(s) on %d host(s): Windows services "
+                    "can only be watched when qbutler runs on Windows (this is %s), so they are not watched. "
+                    "Sense's own services are watched through QRS (serviceMonitor.qrs).", count,
+                    len(settings.monitor), platform.system() or "an unknown system")
