@@ -17,6 +17,16 @@ from alertkit import control, receiver, smtp  # noqa: F401 - fixtures
 
 from support.net import free_port
 from support.sense import running_site
+from support.slack import FakeSlack
+
+
+@pytest.fixture
+async def slack() -> AsyncIterator[FakeSlack]:
+    """A stand-in for Slack's Web API and incoming webhooks."""
+    server = FakeSlack()
+    await server.start()
+    yield server
+    await server.stop()
 
 
 @pytest.fixture

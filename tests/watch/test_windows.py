@@ -99,7 +99,8 @@ async def test_the_monitor_announces_changes_of_listed_services(receiver: HttpRe
 
     config = parse_config(base_config(
         serviceMonitor={"enable": True, "monitor": [{"host": "sense1", "services": [
-            {"name": "postgresql-x64-12", "friendlyName": "Repository DB"}, {"name": "Missing", "friendlyName": "x"}]}]},
+            {"name": "postgresql-x64-12", "friendlyName": "Repository DB"},
+            {"name": "Missing", "friendlyName": "x"}]}]},
         webhookNotification={"serviceMonitor": {"webhooks": [{"webhookURL": receiver.url("/hook"),
                                                                "httpMethod": "POST"}]}}), tmp_path)
     service = Service(config)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field
+from pydantic_core import PydanticCustomError
 
 from qbutler.config_types import NullableList, Port, Section
 
@@ -141,10 +142,33 @@ class ChatEvent(Section):
     alertEnableByCustomProperty: AlertEnableByCustomProperty = AlertEnableByCustomProperty()
 
 
+class SlackMention(Section):
+    """qbutler: people an alert mentions: `@owner` (the app owner, found by email), email
+    addresses, `@name`s or Slack member ids; the values of a task custom property add more."""
+
+    users: Annotated[list[str], NullableList] = Field(default_factory=list)
+    customPropertyName: str = ""
+
+
 class SlackEvent(ChatEvent):
     channel: str = ""
     fromUser: str = "Qlik Sense"
     iconEmoji: str = ":ghost:"
+    mention: SlackMention = SlackMention()
+
+
+def _bot_token(value: str) -> str:
+    # Pasted tokens often bring a line break along.
+    value = value.strip()
+    if value and not value.startswith("xox"):
+        raise PydanticCustomError("slack_token", "expected a Slack token (xoxb-…), or empty for none")
+    return value
+
+
+def _http_url(value: str) -> str:
+    if not value.startswith(("http://", "https://")):
+        raise PydanticCustomError("http_url", "expected an http:// or https:// URL")
+    return value
 
 
 class ServiceChatEvent(Section):
@@ -179,6 +203,15 @@ class SlackServiceStartedEvent(SlackServiceEvent):
 
 class SlackRestMessage(Section):
     webhookURL: str = ""
+    # qbutler: `plain` (Butler's plain_text block) or `mrkdwn` (links, formatting, mentions); a
+    # request's own `format` wins.
+    format: Annotated[Literal["plain", "mrkdwn"], BeforeValidator(_lower)] = "plain"
+    # qbutler: with a bot token, messages go through Slack's Web API (chat.postMessage) to any
+    # channel or person, and alerts can mention people; without one, the webhook as in Butler.
+    botToken: Annotated[str, AfterValidator(_bot_token)] = ""
+    apiUrl: Annotated[str, AfterValidator(_http_url)] = "https://slack.com/api"
+    # qbutler: longest total Retry-After wait inside one request before answering 429.
+    maxWaitSeconds: float = Field(10.0, ge=0)
 
 
 class SlackNotification(Section):

@@ -16,6 +16,8 @@ import email.utils
 import ssl
 import time
 import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
@@ -29,6 +31,13 @@ from qbutler import __version__
 from qbutler.alerts.channels.base import DeliveryError
 
 JSON_HEADERS = {"Content-Type": "application/json"}
+
+
+@dataclass
+class HttpAnswer:
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
 
 
 @lru_cache(maxsize=256)
@@ -102,25 +111,29 @@ class HttpSender:
                    headers: dict[str, str] | None = None,
                    ssl_context: ssl.SSLContext | None = None) -> None:
         """One request; DeliveryError unless the receiver answered 1xx-2xx."""
+        answer = await self.exchange(method, url, target=target, content=content, headers=headers,
+                                     ssl_context=ssl_context)
+        if answer.status >= 300:
+            text = answer.body.decode(errors="replace").strip().replace("\n", " ")[:200]
+            raise DeliveryError(f"{target} answered {answer.status}: {text or '(empty body)'}",
+                                retryable=answer.status >= 500 or answer.status in (408, 429),
+                                retry_after=retry_after_seconds(answer.headers.get("Retry-After")))
+
+    async def exchange(self, method: str, url: str | URL, *, target: str, content: bytes | None = None,
+                       headers: dict[str, str] | None = None,
+                       ssl_context: ssl.SSLContext | None = None) -> HttpAnswer:
+        """One request and whatever the receiver answered; DeliveryError only when there is no answer."""
         scheme, host = _origin(url)[:2] if isinstance(url, str) else (url.scheme, url.host or "")
         try:
             async with self._http().request(method, url, data=content, headers=headers, allow_redirects=False,
                                             proxy=self.proxy_for(scheme, host),
                                             ssl=ssl_context if ssl_context is not None else True) as answer:
-                status = answer.status
-                if status < 300:
-                    await answer.read()
-                    return
-                text = (await answer.text(errors="replace")).strip().replace("\n", " ")[:200]
-                retry_after = answer.headers.get("Retry-After")
+                return HttpAnswer(answer.status, answer.headers, await answer.read())
         except (aiohttp.InvalidURL, ValueError) as exc:
             raise DeliveryError(f"{target}: unusable URL: {exc}", retryable=False) from None
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             detail = str(exc) or ("timed out" if isinstance(exc, TimeoutError) else "no details")
             raise DeliveryError(f"{target}: {type(exc).__name__}: {detail}", retryable=True) from None
-        raise DeliveryError(f"{target} answered {status}: {text or '(empty body)'}",
-                            retryable=status >= 500 or status in (408, 429),
-                            retry_after=retry_after_seconds(retry_after))
 
     async def aclose(self) -> None:
         if self._session is not None:

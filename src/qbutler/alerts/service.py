@@ -26,6 +26,7 @@ from qbutler.alerts.journal import Journal
 from qbutler.alerts.ratelimit import RateLimits
 from qbutler.alerts.router import Router
 from qbutler.alerts.site import SiteAlerts
+from qbutler.alerts.slack_rest import RestMessages
 from qbutler.config import Config
 from qbutler.events.enrich import Enricher, TaskNotFound
 from qbutler.events.log4net import TaskEvent
@@ -62,6 +63,8 @@ class Alerts:
         # switched-on ones receive new events.
         self.deliverer = Deliverer(delivery, Journal(config.data_dir / "alerts" / "outbox"), every,
                                    self.limits, activity)
+        # PUT /v4/slackpostmessage.
+        self.slack_messages = RestMessages(butler.slackNotification.restMessage, self.slack, self.deliverer.submit)
         self.router = Router({name: ch for name, ch in every.items() if switched_on[name]}, self.deliverer)
         # Service, license and release alerts from the site watch (qbutler.watch).
         self.site = SiteAlerts(config, mqtt_available=mqtt is not None)
