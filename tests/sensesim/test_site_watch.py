@@ -30,6 +30,19 @@ async def test_stopping_a_service_on_one_node(qrs: Qrs, control: httpx.AsyncClie
     assert len(await qrs.json("/qrs/servicestatus")) == 5
 
 
+async def test_qrs_can_be_made_unreachable_and_back(qrs: Qrs, control: httpx.AsyncClient) -> None:
+    assert (await control.put("/qrs/reachable", json={"reachable": False})).json() == {"reachable": False}
+    try:
+        await qrs.get("/qrs/about")
+    except httpx.TransportError:
+        pass
+    else:
+        raise AssertionError("QRS still answered")
+    assert (await control.put("/qrs/reachable", json={"reachable": "no"})).status_code == 400
+    await control.put("/qrs/reachable", json={"reachable": True})
+    assert (await qrs.get("/qrs/about")).status_code == 200
+
+
 async def test_licenses_and_user_flags_and_version(qrs: Qrs, control: httpx.AsyncClient, site) -> None:
     added = await control.post("/licenses", json={"kind": "analyzer", "user": "ACME\\anna",
                                                   "lastUsed": "2020-01-01T00:00:00.000Z"})

@@ -52,7 +52,14 @@ async def test_readiness_follows_the_broker_qrs_and_the_outbox(site, control: Co
         await until(lambda: running.service.mqtt.connected, within=15)
         assert (await ready(client))[0] == 200
 
-        # QRS answering 503 for a while.
+        # QRS unreachable (its listener closed: connections refused), then back.
+        await control.client.put("/qrs/reachable", json={"reachable": False})
+        await until(lambda: _unhealthy(client, "qrs"), within=5)
+        status, report = await ready(client)
+        assert "ConnectError" in report["components"]["qrs"]["error"]
+        await control.client.put("/qrs/reachable", json={"reachable": True})
+        await until(lambda: _status(client, 200), within=10)
+        # QRS answering 503.
         await control.fault(service="qrs", match="/qrs/about", status=503)
         await until(lambda: _unhealthy(client, "qrs"), within=5)
         await control.client.delete("/faults")

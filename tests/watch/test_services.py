@@ -129,9 +129,9 @@ async def test_a_service_first_seen_stopped_is_announced_and_qrs_outages_are_not
         assert len(monitor.services) == 10
         assert monitor.services["rim1|QlikSenseEngineService"]["qlikState"] == "Disabled"
         # QRS unreachable for a while: failed runs, no state change, no alert.
-        await control.fault(service="qrs", match="servicestatus", status=503)
+        await control.client.put("/qrs/reachable", json={"reachable": False})
         await until(lambda: monitor.failures_in_a_row >= 2, within=10)
-        assert "503" in monitor.last_error
-        await control.client.delete("/faults")
+        assert "ConnectError" in monitor.last_error
+        await control.client.put("/qrs/reachable", json={"reachable": True})
         await polls(running.service, 2)
         assert len(receiver.requests) == 1 and monitor.failures_in_a_row == 0
