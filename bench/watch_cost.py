@@ -72,7 +72,12 @@ def one_run(seconds: float, mqtt_port: int | None) -> tuple[float, float]:
             env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
             qbutler = subprocess.Popen([sys.executable, "-m", "qbutler", "serve", "-c", str(file)], env=env,
                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            time.sleep(12)  # start-up and two polls
+            # Start-up (imports take seconds on a busy machine) and two polls are left out.
+            deadline = time.monotonic() + 120
+            while sum("servicestatus" in c["path"] for c in control.get("/calls").json()) < 2:
+                if time.monotonic() > deadline or qbutler.poll() is not None:
+                    raise RuntimeError("qbutler did not start polling")
+                time.sleep(0.5)
             cpu_before = process_cpu(qbutler.pid)
             calls_before = len(control.get("/calls").json())
             started = time.monotonic()
