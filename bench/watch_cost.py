@@ -70,8 +70,9 @@ def one_run(seconds: float, mqtt_port: int | None) -> tuple[float, float]:
             file = folder / "qbutler.yaml"
             file.write_text(yaml.safe_dump(config(info, folder, mqtt_port)), encoding="utf-8")
             env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+            log = open(folder / "qbutler.log", "wb")
             qbutler = subprocess.Popen([sys.executable, "-m", "qbutler", "serve", "-c", str(file)], env=env,
-                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                       stdout=log, stderr=subprocess.STDOUT)
             # Start-up (imports take seconds on a busy machine) and two polls are left out.
             deadline = time.monotonic() + 120
             while sum("servicestatus" in c["path"] for c in control.get("/calls").json()) < 2:
@@ -94,7 +95,13 @@ def one_run(seconds: float, mqtt_port: int | None) -> tuple[float, float]:
         finally:
             if qbutler is not None:
                 qbutler.terminate()
-                qbutler.wait(60)
+                try:
+                    qbutler.wait(60)
+                except subprocess.TimeoutExpired:
+                    print("qbutler did not stop within 60 s of SIGTERM; its log ends:\n"
+                          + (folder / "qbutler.log").read_text(errors="replace")[-2000:], file=sys.stderr)
+                    qbutler.kill()
+                    qbutler.wait()
             control.close()
             sensesim.terminate()
             sensesim.wait(15)
