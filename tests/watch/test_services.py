@@ -68,16 +68,16 @@ async def test_a_stopped_service_is_announced_once_everywhere_and_so_is_its_retu
             assert receiver.requests == [] and smtp.messages == []  # first seen running: silent
             await control.client.put(f"/services/{NODE}/Scheduler", json={"state": "NoCommunication"})
             await until(lambda: counts(receiver, smtp, published) == [1] * 6, within=15)
-            await polls(running.service, 3)
+            await polls(running.service, 2)
             assert counts(receiver, smtp, published) == [1] * 6
         # A restart while the service is still stopped: nothing is announced again.
         async with running_service(config, folder) as running:
             await running.service.mqtt.wait_connected()
-            await polls(running.service, 3)
+            await polls(running.service, 2)
             assert counts(receiver, smtp, published) == [1] * 6
             await control.client.put(f"/services/{NODE}/Scheduler", json={"state": "Running"})
             await until(lambda: counts(receiver, smtp, published) == [2] * 6, within=15)
-            await polls(running.service, 3)
+            await polls(running.service, 2)
             await asyncio.sleep(0.3)
     assert counts(receiver, smtp, published) == [2] * 6
 
