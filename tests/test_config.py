@@ -70,6 +70,14 @@ def test_paths_resolve_against_the_config_folder(tmp_path):
      "Butler.restServerEndpointsEnable.scheduler.getSchedule: expected a boolean (true or false), got 'sometimes'"),
     ({"startTaskFilter": {"allowTask": {"customProperty": [{"name": "x"}]}}},
      "Butler.startTaskFilter.allowTask.customProperty.0.value: a value is required"),
+    ({"scriptLog": {"storeOnDisk": {"clientManaged": {"reloadTaskFailure": {"enable": True}}}}},
+     "Butler.scriptLog.storeOnDisk.clientManaged.reloadTaskFailure: logDirectory is required when enable is true"),
+    ({"incidentTool": {"signl4": {"enable": True, "reloadTaskFailure": {"enable": True}}}},
+     "Butler.incidentTool.signl4: url must be the team's http(s) webhook when Signl4 is enabled"),
+    ({"incidentTool": {"signl4": {"reloadTaskAborted": {"severity": "high"}}}},
+     "Butler.incidentTool.signl4.reloadTaskAborted.severity: expected an integer, got 'high'"),
+    ({"udpServerConfig": {"distributeWait": {"pollSeconds": 0}}},
+     "Butler.udpServerConfig.distributeWait.pollSeconds: expected a number > 0.0, got 0"),
 ])
 def test_invalid_values_name_key_value_and_expectation(tmp_path, butler, expected):
     with pytest.raises(ConfigError) as caught:

@@ -27,15 +27,20 @@ from pydantic_core import PydanticCustomError
 
 from qbutler.alerts.config import (
     AlertDelivery,
+    AlertEnableByCustomProperty,
     EmailNotification,
     GenericUrl,
+    IncidentTool,
     QlikSenseUrls,
+    RestEndpointsConfig,
     ScriptLogConfig,
     SlackNotification,
     TeamsNotification,
+    ThirdPartyToolsCredentials,
     UdpServerConfig,
     WebhookNotification,
 )
+from qbutler.auth.config import ApiAccessConfig
 from qbutler.config_types import NullableList, Port, Section
 from qbutler.scheduler.cron import CronError, CronExpression
 from qbutler.watch.config import (
@@ -112,6 +117,9 @@ class TlsConfig(Section):
     cert: str = ""
     key: str = ""
     ca: str | None = None
+    # qbutler: with `ca`, refuse clients without a certificate signed by it (false: a certificate
+    # is asked for and checked when sent, and its subject can identify the client).
+    requireClientCert: bool = False
 
 
 class RateLimitConfig(Section):
@@ -286,6 +294,14 @@ class MqttConfig(Section):
     reconnectMaxDelaySeconds: float = Field(30.0, gt=0)
     # qbutler: how long one publish waits for the broker's acknowledgement before it is queued.
     publishTimeoutSeconds: float = Field(5.0, gt=0)
+    # qbutler: "Sense is done": every task type's success, the task name on taskSuccessTopic and
+    # the full JSON (shaped like the failure payload) on taskSuccessFullTopic; empty = off.
+    taskSuccessTopic: str = ""
+    taskSuccessFullTopic: str = ""
+    # qbutler: also keep each task's last success, retained, on `<taskSuccessFullTopic>/<task id>`.
+    taskSuccessRetainPerTask: bool = False
+    # qbutler: only tasks with this custom property value announce their success.
+    taskSuccessAlertEnableByCustomProperty: AlertEnableByCustomProperty = AlertEnableByCustomProperty()
 def _time_zone(value: Any) -> Any:
     try:
         ZoneInfo(str(value))
@@ -345,6 +361,8 @@ class QbutlerSettings(Section):
     # resolve against the config file's folder.
     dataDirectory: str = "qbutler-data"
     readiness: Readiness = Readiness()
+    # Who may call the REST API, and the audit trail (docs/security.md).
+    api: ApiAccessConfig = ApiAccessConfig()
 
 
 class KvSqliteConfig(Section):
@@ -417,6 +435,7 @@ class ButlerConfig(Section):
     logDirectory: str = "log"
     restServerConfig: RestServerConfig = RestServerConfig()
     restServerEndpointsEnable: EndpointSwitches = EndpointSwitches()
+    restServerEndpointsConfig: RestEndpointsConfig = RestEndpointsConfig()
     startTaskFilter: StartTaskFilter = StartTaskFilter()
     startTaskWait: StartTaskWait = StartTaskWait()
     mqttConfig: MqttConfig = MqttConfig()
@@ -437,6 +456,8 @@ class ButlerConfig(Section):
     teamsNotification: TeamsNotification = TeamsNotification()
     emailNotification: EmailNotification = EmailNotification()
     webhookNotification: WebhookNotification = WebhookNotification()
+    incidentTool: IncidentTool = IncidentTool()
+    thirdPartyToolsCredentials: ThirdPartyToolsCredentials = ThirdPartyToolsCredentials()
     qlikSenseUrls: QlikSenseUrls = QlikSenseUrls()
     genericUrls: Annotated[list[GenericUrl], NullableList] = []
     scriptLog: ScriptLogConfig = ScriptLogConfig()
@@ -553,7 +574,8 @@ def _format_errors(exc: ValidationError) -> list[str]:
     for error in exc.errors():
         path = ".".join(str(part) for part in error["loc"])
         message = _describe_expectation(error)
-        if error["type"] == "missing":
+        # A section-level rule (the input is the whole section) names the key in its message.
+        if error["type"] == "missing" or isinstance(error.get("input"), dict):
             lines.append(f"{path}: {message}")
         else:
             lines.append(f"{path}: {message}, got {error.get('input')!r}")

@@ -15,7 +15,10 @@ from qbutler.alerts.service import Alerts
 from qbutler.api import health
 from qbutler.api.app import build_app
 from qbutler.api.server import AsgiListener, HttpServer
-from qbutler.config import Config
+from qbutler.auth.audit import AuditTrail
+from qbutler.auth.guard import Guard
+from qbutler.auth.keys import MissingKeyVariable
+from qbutler.config import Config, ConfigError
 from qbutler.files import Sandbox
 from qbutler.kv import open_store
 from qbutler.mqtt import MqttClient
@@ -69,9 +72,15 @@ class Service:
         self.components.append(self.alerts)
         self.apps = AppReloads(self.engine, self.tasks, self.activity)
         self.components.append(self.apps)
-        # The site watch: services, licenses, version, heartbeat, uptime. License releases go to
-        # the audit trail once qbutler.auth provides one (the `audit` seam of Watch).
-        self.watch = Watch(config, qrs=self.qrs, alerts=self.alerts, mqtt=self.mqtt)
+        access = butler.qbutler.api
+        # Changes and refusals, one JSON line each; other areas (license releases) record theirs too.
+        self.audit: AuditTrail | None = None
+        if access.audit.enable:
+            self.audit = AuditTrail(config.data_dir / "audit", access.audit.retentionDays)
+            self.components.append(self.audit)
+        # The site watch: services, licenses, version, heartbeat, uptime.
+        self.watch = Watch(config, qrs=self.qrs, alerts=self.alerts, mqtt=self.mqtt,
+                           audit=self.audit.record if self.audit is not None else None)
         self.components.append(self.watch)
         # App metadata snapshots on a cron schedule (`qbutler app snapshot` runs them by hand).
         self.appdump: AppSnapshotJob | None = None
@@ -87,11 +96,19 @@ class Service:
         if butler.scheduler.enable:
             self.scheduler = Scheduler(config, self)
             self.components.append(self.scheduler)
+        # Who is calling (None: anyone, Butler's behaviour); the dashboard logs in through it too.
+        self.guard: Guard | None = None
+        if access.requireAuth:
+            try:
+                self.guard = Guard(access)
+            except MissingKeyVariable as exc:
+                raise ConfigError([str(exc)]) from None
         self.readiness = Readiness(self)
         self.http: HttpServer | None = None
         if butler.restServerConfig.enable:
-            self.http = HttpServer(build_app(config, self), config)
-        # Butler's Docker health-check port: the same /health and /health/ready, nothing else.
+            self.http = HttpServer(build_app(config, self, guard=self.guard, audit=self.audit), config)
+        # Butler's Docker health-check port: the same /health and /health/ready, nothing else (no
+        # key asked: it listens on localhost by default, for the container's own probe).
         self.health_port: AsgiListener | None = None
         if butler.dockerHealthCheck.enable:
             docker = butler.dockerHealthCheck

@@ -18,11 +18,11 @@ class Router:
         self.deliverer = deliverer
 
     def wants_script_log(self) -> bool:
-        """MQTT and webhooks carry no script log; fetching it is needed for the other channels only."""
-        return any(name in self.channels for name in ("slack", "teams", "email"))
+        """MQTT, webhooks and Signl4 carry no script log; the other channels need it fetched."""
+        return any(name in self.channels for name in ("slack", "teams", "email", "newrelic"))
 
-    async def route(self, enriched: EnrichedEvent) -> int:
-        """Queue every message the event calls for; the number queued (rate-limited ones are not)."""
+    async def route(self, enriched: EnrichedEvent) -> tuple[int, int]:
+        """Queue every message the event calls for: (queued, built); rate-limited ones are built, not queued."""
         messages = []
         for name, channel in self.channels.items():
             try:
@@ -39,4 +39,4 @@ class Router:
         for result in results:
             if isinstance(result, BaseException):
                 raise result
-        return sum(results)
+        return sum(results), len(messages)

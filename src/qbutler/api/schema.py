@@ -87,6 +87,11 @@ def _matches(value: Any, wanted: str) -> bool:
 
 def validate(value: Any, schema: dict[str, Any], path: str) -> Any:
     """Return the coerced value, or raise ValidationFailed with Ajv's first error."""
+    # `not: {type: ...}` is checked before coercion: it refuses what coercion would otherwise
+    # turn into the wanted type (a boolean TTL becoming 1 ms, null becoming "").
+    refused = schema.get("not")
+    if refused is not None and _matches(value, refused["type"]):
+        raise ValidationFailed(f"{path} must NOT be {refused['type']}")
     types = schema.get("type")
     if types is not None:
         wanted_list = types if isinstance(types, list) else [types]
@@ -112,11 +117,15 @@ def validate(value: Any, schema: dict[str, Any], path: str) -> Any:
         value = [validate(item, schema["items"], f"{path}/{i}") for i, item in enumerate(value)]
     elif isinstance(value, str) and "minLength" in schema and len(value) < schema["minLength"]:
         raise ValidationFailed(f"{path} must NOT have fewer than {schema['minLength']} characters")
+    elif isinstance(value, str) and "maxLength" in schema and len(value) > schema["maxLength"]:
+        raise ValidationFailed(f"{path} must NOT have more than {schema['maxLength']} characters")
     elif isinstance(value, int | float) and not isinstance(value, bool):
         if "minimum" in schema and value < schema["minimum"]:
             raise ValidationFailed(f"{path} must be >= {schema['minimum']}")
         if "maximum" in schema and value > schema["maximum"]:
             raise ValidationFailed(f"{path} must be <= {schema['maximum']}")
+        if "multipleOf" in schema and value % schema["multipleOf"]:
+            raise ValidationFailed(f"{path} must be multiple of {schema['multipleOf']}")
     return value
 
 

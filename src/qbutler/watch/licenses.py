@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import math
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -30,8 +30,8 @@ log = logging.getLogger("qbutler.watch.licenses")
 
 DAY = 86400.0
 KINDS = ("professional", "analyzer")
-# Called with one record per released allocation (qbutler.auth's audit trail, once wired in).
-AuditWriter = Callable[[dict[str, Any]], Awaitable[None]]
+# Called with the fields of one record per released allocation (qbutler.auth's AuditTrail.record).
+AuditWriter = Callable[..., None]
 _DATE_FORMATS = ("%Y-%m-%d %I:%M:%S %p", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d", "%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y")
 
 
@@ -254,7 +254,4 @@ class LicenseReleaser(Monitor):
             log.warning("Released the %s license of %s\\%s (unused for %d days)", kind, candidate.userDir,
                         candidate.userId, candidate.daysSinceLastUse)
             if self.audit is not None:
-                try:
-                    await self.audit({"action": "license.release", **record})
-                except Exception:
-                    log.exception("Writing the release of %s to the audit trail failed", candidate.licenseId)
+                self.audit(action="license.release", **record)

@@ -18,7 +18,15 @@ from typing import Any
 import orjson
 from yarl import URL
 
-from qbutler.alerts.channels.base import EVENT_KEYS, DeliveryError, Message, about, enabled_for_task
+from qbutler.alerts.channels.base import (
+    DeliveryError,
+    Message,
+    about,
+    delivery_id,
+    enabled_for_task,
+    event_section,
+    rate_subject,
+)
 from qbutler.alerts.config import Webhook, WebhookEvent
 from qbutler.alerts.http import JSON_HEADERS, HttpSender, safe_target
 from qbutler.config import Config
@@ -65,16 +73,17 @@ class WebhookChannel:
 
     def messages(self, enriched: EnrichedEvent) -> list[Message]:
         outcome = enriched.event.outcome
-        key = EVENT_KEYS[outcome]
-        event: WebhookEvent | None = getattr(self.settings, key, None)
+        key = enriched.event_key
+        event: WebhookEvent | None = event_section(self.settings, key)
         if not self.settings.enable or event is None or outcome not in EVENT_NAMES:
             return []
         if not enabled_for_task(enriched, event.alertEnableByCustomProperty):
             return []
         fields = webhook_fields(enriched)
         return [Message(channel=self.name, target=f"{hook.httpMethod} {safe_target(hook.webhookURL)}",
-                        payload={"hook": hook.model_dump(), "fields": fields},
-                        rate_key=f"webhook|{key}|{index}|{enriched.event.taskId}", rate_seconds=event.rateLimit,
+                        payload={"hook": hook.model_dump(), "fields": {**fields, "deliveryId": delivery_id(
+                            enriched, self.name, f"{key}|{index}|{hook.httpMethod} {hook.webhookURL}")}},
+                        rate_key=f"webhook|{key}|{index}|{rate_subject(enriched)}", rate_seconds=event.rateLimit,
                         about=about(enriched))
                 for index, hook in enumerate(event.webhooks)]
 
@@ -89,6 +98,8 @@ class WebhookChannel:
         except (ValueError, TypeError, OSError, ssl.SSLError) as exc:
             raise DeliveryError(f"{target}: unusable webhook settings: {exc}", retryable=False) from None
         headers: dict[str, str] = {}
+        if "deliveryId" in fields:  # absent from messages queued by a version before it
+            headers["Idempotency-Key"] = fields["deliveryId"]
         content: bytes | None = None
         if hook.httpMethod == "GET":
             # Some events name their query fields differently from their JSON body (Butler's
