@@ -24,7 +24,7 @@ def test_realistic_production_config_loads_and_reports_unused_sections():
     assert config.Butler.logLevel == "verbose"
     assert config.Butler.startTaskFilter.allowTask.customProperty[0].value == "tasks1"
     unused = config.unused_keys()
-    for section in ("Butler.influxDb", "Butler.incidentTool", "Butler.anonTelemetry"):
+    for section in ("Butler.influxDb", "Butler.qlikSenseCloud", "Butler.anonTelemetry"):
         assert section in unused
     for section in ("Butler.restServerConfig", "Butler.heartbeat", "Butler.serviceMonitor", "Butler.uptimeMonitor"):
         assert section not in unused

@@ -95,6 +95,12 @@ async def test_a_qrs_error_half_way_releases_nothing_more(seeded, receiver: Http
     report = receiver.at("/release")[0].json()
     assert [r["userId"] for r in report["released"]] == ["listed", "tagged", "property", "otherproperty"]
     assert "403" in report["error"] and admin in report["error"]
+    # Each release is in the audit trail (Butler.qbutler.api.audit, on by default).
+    audit = [orjson.loads(line) for file in sorted((tmp_path / "q" / "data" / "audit").glob("*.jsonl"))
+             for line in file.read_bytes().splitlines()]
+    released = [entry for entry in audit if entry.get("action") == "license.release"]
+    assert [(e["userId"], e["kind"]) for e in released] == [
+        (user, "professional") for user in ("listed", "tagged", "property", "otherproperty")]
     assert owners(seeded) == EVERYONE - {"listed", "tagged", "property", "otherproperty"} | {"recent", "parked"}
 
 

@@ -107,7 +107,7 @@ async def test_the_monitor_announces_changes_of_listed_services(receiver: HttpRe
     await service.alerts.start()
     try:
         monitor = WindowsServiceMonitor(config, service.alerts, None, ScExe(sc))
-        assert await monitor.run_once()
+        assert await monitor.run_once(), monitor.last_error
         state["value"] = "1  STOPPED"
         assert await monitor.run_once() and await monitor.run_once()
         await service.alerts.deliverer.wait_idle()

@@ -30,7 +30,7 @@ class Router:
             except Exception:
                 # One channel's bug must not cost the other channels their alert.
                 log.exception("Building the %s alert for task %s failed", name, enriched.event.taskId)
-        return await self.submit(messages)
+        return await self.submit(messages), len(messages)
 
     async def submit(self, messages: list[Message]) -> int:
         """Queue messages already built (task or site alerts); the number queued."""
@@ -39,4 +39,4 @@ class Router:
         for result in results:
             if isinstance(result, BaseException):
                 raise result
-        return sum(results), len(messages)
+        return sum(results)
