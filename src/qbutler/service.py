@@ -5,29 +5,37 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from typing import Protocol
+import os
+import socket
+from typing import TYPE_CHECKING, Protocol
 
+from qbutler import __version__
 from qbutler.actions.apps import AppReloads
-from qbutler.actions.snapshots import AppSnapshotJob
 from qbutler.actions.tasks import TaskStarter
 from qbutler.activity import ActivityFeed
 from qbutler.alerts.service import Alerts
-from qbutler.api import health
-from qbutler.api.app import build_app
-from qbutler.api.server import AsgiListener, HttpServer
 from qbutler.auth.audit import AuditTrail
 from qbutler.auth.guard import Guard
 from qbutler.auth.keys import MissingKeyVariable
 from qbutler.config import Config, ConfigError
-from qbutler.files import Sandbox
+from qbutler.config_check import review
+from qbutler.history.component import History
 from qbutler.kv import open_store
-from qbutler.mqtt import MqttClient
+from qbutler.metrics import Metrics, watch
 from qbutler.runtime import stop_on_signals
-from qbutler.scheduler.manager import Scheduler
 from qbutler.sense.engine import EngineClient
 from qbutler.sense.qrs import QrsClient
 from qbutler.watch.health import Readiness
 from qbutler.watch.service import Watch
+
+# Optional components are imported only when the config switches them on (start-up time).
+if TYPE_CHECKING:
+    from qbutler.actions.snapshots import AppSnapshotJob
+    from qbutler.api.server import AsgiListener, HttpServer
+    from qbutler.files import Sandbox
+    from qbutler.influx.component import Influx
+    from qbutler.mqtt import MqttClient
+    from qbutler.scheduler.manager import Scheduler
 
 log = logging.getLogger("qbutler")
 
@@ -50,6 +58,9 @@ class Service:
             config.raw_section("restServerEndpointsEnable"))
         # What the service just did, for the demo's live view (publish with `activity.publish`).
         self.activity = ActivityFeed()
+        self.instance_id = (butler.qbutler.instanceId or butler.scheduler.instanceId
+                            or f"{socket.gethostname()}:{os.getpid()}")
+        self.metrics: Metrics | None = Metrics(__version__) if butler.qbutler.metrics.enable else None
         # Started in this order, stopped in reverse; the HTTP listener comes last so that no
         # request arrives before what it needs is running.
         self.components: list[Component] = []
@@ -65,10 +76,31 @@ class Service:
                                  kv_enabled=butler.restServerEndpointsEnable.keyValueStore)
         self.mqtt: MqttClient | None = None
         if butler.mqttConfig.enable:
+            from qbutler.mqtt import MqttClient
+
             self.mqtt = MqttClient(config, self.tasks, self.activity)
             self.components.append(self.mqtt)
         # Task events and alerts; always built, as PUT /v4/slackpostmessage delivers through it too.
         self.alerts = Alerts(config, kv=self.kv, qrs=self.qrs, mqtt=self.mqtt, activity=self.activity)
+        # The history starts before the alerts (events resumed at start-up are recorded) and
+        # stops after them (what they record last is still written).
+        self.history: History | None = None
+        if butler.qbutler.history.enable:
+            self.history = History(config, self.instance_id)
+            self.components.append(self.history)
+            self.alerts.event_observers.append(self.history.on_event)
+            self.alerts.script_log_wanted.append(self.history.wants_script_log)
+            self.alerts.deliverer.observers.append(self.history.on_delivery)
+            self.tasks.observers.append(self.history.on_start)
+        # InfluxDB, like the history, outlives the alerts at both ends.
+        self.influx: Influx | None = None
+        if butler.influxDb.enable:
+            from qbutler.influx.component import Influx
+
+            self.influx = Influx(config, __version__)
+            self.components.append(self.influx)
+            self.alerts.event_observers.append(self.influx.on_event)
+            self.alerts.script_log_wanted.append(self.influx.wants_script_log)
         self.components.append(self.alerts)
         self.apps = AppReloads(self.engine, self.tasks, self.activity)
         self.components.append(self.apps)
@@ -85,17 +117,25 @@ class Service:
         # App metadata snapshots on a cron schedule (`qbutler app snapshot` runs them by hand).
         self.appdump: AppSnapshotJob | None = None
         if butler.appSnapshots.enable:
+            from qbutler.actions.snapshots import AppSnapshotJob
+
             self.appdump = AppSnapshotJob(config, self.engine, self.qrs, self.activity)
             self.components.append(self.appdump)
         # The file sandbox has nothing to start: each request opens and closes its own handles.
         self.files: Sandbox | None = None
         if any(butler.restServerEndpointsEnable.is_enabled(name) for name in FILE_SWITCHES):
+            from qbutler.files import Sandbox
+
             self.files = Sandbox.from_config(config, self.activity)
         # Last among the components: it fires through `tasks` and reserves runs in `kv`.
         self.scheduler: Scheduler | None = None
         if butler.scheduler.enable:
+            from qbutler.scheduler.manager import Scheduler
+
             self.scheduler = Scheduler(config, self)
             self.components.append(self.scheduler)
+        if self.metrics is not None:
+            watch(self.metrics, self)
         # Who is calling (None: anyone, Butler's behaviour); the dashboard logs in through it too.
         self.guard: Guard | None = None
         if access.requireAuth:
@@ -106,11 +146,18 @@ class Service:
         self.readiness = Readiness(self)
         self.http: HttpServer | None = None
         if butler.restServerConfig.enable:
+            from qbutler.api.app import build_app
+            from qbutler.api.server import HttpServer
+
             self.http = HttpServer(build_app(config, self, guard=self.guard, audit=self.audit), config)
         # Butler's Docker health-check port: the same /health and /health/ready, nothing else (no
         # key asked: it listens on localhost by default, for the container's own probe).
         self.health_port: AsgiListener | None = None
         if butler.dockerHealthCheck.enable:
+            from qbutler.api import health
+            from qbutler.api.app import build_app
+            from qbutler.api.server import AsgiListener
+
             docker = butler.dockerHealthCheck
             self.health_port = AsgiListener(build_app(config, self, [health.routes]), docker.host, docker.port)
         self._started: list[Component] = []
@@ -120,7 +167,11 @@ class Service:
 
     async def start(self) -> None:
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
-        unused = self.config.unused_keys()
+        findings = review(self.config)
+        for finding in findings:
+            if finding.level == "warning":
+                log.warning("Config: %s", finding)
+        unused = [finding.path for finding in findings if finding.level == "note"]
         if unused:
             log.info("Config keys qbutler does not use (kept, ignored): %s", ", ".join(unused))
         try:
@@ -142,15 +193,31 @@ class Service:
     async def run_until_signalled(self) -> None:
         stop = asyncio.Event()
         undo_signals = stop_on_signals(stop)
+        try:
+            await self.run_until(stop)
+        finally:
+            undo_signals()
+
+    async def run_until(self, stop: asyncio.Event) -> None:
+        """Start, serve until `stop` is set (a signal, or the Windows service manager), then stop."""
         await self.start()
         # What start-up built (config, modules, compiled templates) lives until the end; frozen,
         # the garbage collector stops scanning it again on every collection.
         gc.freeze()
         log.info("qbutler started")
+        warm_up = asyncio.create_task(asyncio.to_thread(import_http_client))
         try:
             await stop.wait()
             log.info("Shutting down")
         finally:
+            await warm_up
             await self.stop()
-            undo_signals()
         log.info("qbutler stopped")
+
+
+def import_http_client() -> None:
+    """Import aiohttp (QRS calls and alert deliveries) beside the running service: start-up does not
+    wait for it, and neither does the first task start or alert."""
+    import aiohttp  # noqa: F401
+    import certifi  # noqa: F401
+    import yarl  # noqa: F401

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import time
 from collections import defaultdict, deque
 from collections.abc import AsyncIterator, Iterator
@@ -24,7 +25,7 @@ from qbutler.config import parse_config
 from qbutler.sense.qrs import QrsClient
 from support.net import free_port
 from support.qbutler import merge
-from support.sense import Control, sense_config
+from support.sense import Control, running_site, sense_config
 
 FINANCE_TASK = "Reload Finance Report"  # fails; owner ACME\bob; CP recipients anna and bob
 WEBHOOK_SECRET = "s3cret-for-tests"
@@ -150,7 +151,7 @@ def smtp() -> Iterator[SmtpReceiver]:
 
 @pytest.fixture
 async def control(site: Any) -> AsyncIterator[Control]:
-    """sensesim's control API of `site` (each test folder's conftest provides `site`)."""
+    """sensesim's control API of `site` (this module's, or the one a test folder's conftest provides)."""
     client = Control(site)
     yield client
     await client.aclose()
@@ -227,3 +228,19 @@ async def site_start(site: Any, name: str) -> str:
     finally:
         await qrs.stop()
     return tid
+
+
+# Fixtures shared by the suites that drive task events (imported by their conftest.py).
+
+
+@pytest.fixture
+def udp_port() -> int:
+    return free_port(socket.SOCK_DGRAM)
+
+
+@pytest.fixture
+async def site(sense_certs: Path, udp_port: int) -> AsyncIterator[Any]:
+    """A sensesim site whose task events go to `udp_port`."""
+    async with running_site(sense_certs, udp_targets=[("127.0.0.1", udp_port)]) as running:
+        yield running
+

@@ -153,3 +153,27 @@ async def test_newrelic_endpoints_without_a_known_account_answer_200_empty_and_a
     async with running_service(base_config(), tmp_path / "off") as running, running.client() as client:
         off = await client.post("/v4/newrelic/event", json={"eventType": "x"})
     assert off.status_code == 404 and receiver.requests == []
+
+
+def test_new_relic_accounts_come_from_the_tasks_custom_property_too(caplog):
+    from qbutler.alerts.channels.newrelic import NewRelicChannel
+    from qbutler.config import parse_config
+    from qbutler.events.enrich import EnrichedEvent
+    from qbutler.events.log4net import TaskEvent
+
+    by_cp = {"enable": True, "sendToAccount": {"byCustomProperty": {"enable": True,
+                                                                    "customPropertyName": "NR_Account"}}}
+    config = parse_config({"Butler": {
+        "thirdPartyToolsCredentials": {"newRelic": ACCOUNTS},
+        "incidentTool": {"newRelic": {"enable": True, "reloadTaskFailure": {"destination": {"event": by_cp}}}}}},
+        Path.cwd())
+    event = TaskEvent("failed", "/scheduler-task-failed/", "node1", "Reload", "App", "LAB\\goran",
+                      "dec2a02a-1680-44ef-8dc2-e2bfb180af87", "", "2024-01-10 06:47:52,992", "INFO",
+                      "14a81bf5-f81c-4047-b1a1-193b0920de28", "Max retries reached")
+    task = {"taskType": 0, "customProperties": [
+        {"definition": {"name": "NR_Account"}, "value": "Team"},
+        {"definition": {"name": "NR_Account"}, "value": "Gone"},
+        {"definition": {"name": "Other"}, "value": "Prod"}]}
+    messages = NewRelicChannel(config, None).messages(EnrichedEvent(event=event, task=task))  # type: ignore[arg-type]
+    assert [m.payload["account"] for m in messages] == ["Team"]
+    assert 'New Relic account name "Gone" does not exist' in caplog.text

@@ -15,6 +15,7 @@ import logging
 import random
 import time
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from qbutler.activity import ActivityFeed
@@ -25,6 +26,10 @@ from qbutler.alerts.ratelimit import RateLimits
 from qbutler.background import cancel_and_wait
 
 log = logging.getLogger("qbutler.alerts.delivery")
+
+# Told of each message's fate: delivered, failed (final), retried (once per retry) or rate_limited;
+# with the error text where there is one. Called synchronously: observers must not block.
+DeliveryObserver = Callable[[Message, str, str | None], None]
 
 
 def subject(about: dict[str, Any]) -> str:
@@ -48,8 +53,9 @@ class Deliverer:
         self._timers: set[asyncio.TimerHandle] = set()
         self._idle = asyncio.Event()
         self._in_flight = 0
-        # When each message in the outbox was created, for the readiness check's oldest age.
+        # Creation time of every message in the outbox, for the age of the oldest.
         self._created: dict[str, float] = {}
+        self.observers: list[DeliveryObserver] = []
 
     async def start(self) -> None:
         reloaded = 0
@@ -78,6 +84,7 @@ class Deliverer:
         """Queue a message unless its rate limit holds it back; durable once this returns True."""
         if message.rate_key and not self.limits.try_hold(message.rate_key, message.rate_seconds):
             self.counts["rate_limited"] += 1
+            self._notify(message, "rate_limited", None)
             log.info("Alert to %s %s for %s held back by its rate limit (%ss)", message.channel,
                      message.target, subject(message.about), message.rate_seconds)
             return False
@@ -102,11 +109,13 @@ class Deliverer:
     def pending(self) -> int:
         return self._in_flight
 
-    def oldest_pending_age(self, now: float | None = None) -> float:
-        """Seconds the oldest message still in the outbox has waited (0 when it is empty)."""
-        if not self._created:
-            return 0.0
-        return max((time.time() if now is None else now) - min(self._created.values()), 0.0)
+    def oldest_age(self) -> float:
+        """Seconds the oldest message in the outbox has waited (0 when it is empty)."""
+        return max(0.0, time.time() - min(self._created.values())) if self._created else 0.0
+
+    def _notify(self, message: Message, outcome: str, error: str | None) -> None:
+        for observer in self.observers:
+            observer(message, outcome, error)
 
     def _update_idle(self) -> None:
         if self._in_flight:
@@ -139,6 +148,7 @@ class Deliverer:
             return
         await self._finish(record_id, message)
         self.counts["delivered"] += 1
+        self._notify(message, "delivered", None)
         if message.rate_key:
             self.limits.delivered(message.rate_key, message.rate_seconds)
         log.info("Alert delivered: %s %s, %s (attempt %d)", message.channel, message.target,
@@ -152,6 +162,7 @@ class Deliverer:
         if error.retryable and message.attempts < self.settings.maxAttempts:
             delay = self._delay(message.attempts, error.retry_after)
             self.counts["retried"] += 1
+            self._notify(message, "retried", str(error))
             log.warning("Alert to %s %s failed (attempt %d of %d), retrying in %.1fs: %s", message.channel,
                         message.target, message.attempts, self.settings.maxAttempts, delay, error)
             with contextlib.suppress(OSError):
@@ -169,6 +180,7 @@ class Deliverer:
             return
         await self._finish(record_id, message)
         self.counts["failed"] += 1
+        self._notify(message, "failed", str(error))
         if message.rate_key:
             self.limits.failed(message.rate_key)
         reason = "not retryable" if not error.retryable else f"gave up after {message.attempts} attempts"

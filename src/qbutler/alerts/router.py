@@ -7,9 +7,26 @@ import logging
 
 from qbutler.alerts.channels.base import Channel, Message
 from qbutler.alerts.delivery import Deliverer
+from qbutler.config import Config
 from qbutler.events.enrich import EnrichedEvent
 
 log = logging.getLogger("qbutler.alerts.router")
+
+
+# Each channel's Butler section: its `enable` switches the channel on for new events.
+SECTIONS = {"slack": "slackNotification", "teams": "teamsNotification", "email": "emailNotification",
+            "webhook": "webhookNotification", "mqtt": "mqttConfig", "newrelic": "incidentTool.newRelic",
+            "signl4": "incidentTool.signl4"}
+
+
+def switched_on(config: Config) -> dict[str, bool]:
+    def section(path: str) -> object:
+        node: object = config.Butler
+        for part in path.split("."):
+            node = getattr(node, part)
+        return node
+
+    return {name: bool(section(path).enable) for name, path in SECTIONS.items()}  # type: ignore[attr-defined]
 
 
 class Router:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -30,6 +31,10 @@ from qbutler.auth.scopes import grants
 log = logging.getLogger("qbutler.api")
 
 BODY_METHODS = {"POST", "PUT", "DELETE", "PATCH", "OPTIONS"}
+KNOWN_METHODS = {"GET", "HEAD", *BODY_METHODS}
+
+# Told of every answered request: method, route template ("unmatched" when none), status, seconds.
+RequestObserver = Callable[[str, str, int, float], None]
 
 
 # No request qbutler serves needs more; deeper bodies only exhaust recursive code further on
@@ -77,8 +82,14 @@ class WireApp:
     def __init__(self, routes: list[Route], context: Any, *, body_limit: int = 1024 * 1024,
                  rate_limiter: RateLimiter | None = None, guard: Guard | None = None,
                  public_paths: frozenset[str] = frozenset(), hosts: frozenset[str] | None = None,
-                 audit: AuditTrail | None = None):
+                 audit: AuditTrail | None = None, switched_off: list[Route] | None = None,
+                 observer: RequestObserver | None = None):
         self.router = Router(routes)
+        self.observer = observer
+        # Routes whose switch is off: they answer Butler's 404, and the first request to each
+        # switch's routes logs which switch would enable them.
+        self.switched_off = Router(switched_off or [])
+        self._explained: set[str] = set()
         self.context = context
         self.body_limit = body_limit
         self.rate_limiter = rate_limiter
@@ -112,6 +123,10 @@ class WireApp:
         response = await self._respond(request, receive)
         head = scope["method"] == "HEAD"
         await self._send(send, response, head)
+        if self.observer is not None:
+            self.observer(method if method in KNOWN_METHODS else "other",
+                          request.route.path if request.route is not None else "unmatched",
+                          response.status, time.perf_counter() - started)
         if self.audit is not None and (response.status in REFUSALS
                                        or (request.route is not None and request.route.method in MUTATING)):
             self._record(request, response.status)
@@ -139,6 +154,7 @@ class WireApp:
             if guarded and request.identity is None:
                 raise Unauthorized()
             if found is None:
+                self._explain_switched_off(lookup, request.path)
                 response = not_found(request.method, request.url)
             else:
                 route, params = found
@@ -161,6 +177,15 @@ class WireApp:
             response = HttpError(500, "Internal Server Error").to_response()
         response.headers.extend(extra_headers)
         return response
+
+    def _explain_switched_off(self, method: str, path: str) -> None:
+        found = self.switched_off.match(method, path)
+        if found is None or found[0].switch is None or found[0].switch in self._explained:
+            return
+        switch = found[0].switch
+        self._explained.add(switch)
+        log.warning("%s %s answered 404: the endpoint is switched off; set "
+                    "Butler.restServerEndpointsEnable.%s: true to enable it (logged once)", method, path, switch)
 
     def _check_host(self, header: str) -> None:
         if header in self._hosts_seen:

@@ -216,6 +216,10 @@ class Enricher:
 
     # ---------------------------------------------------------------- execution result and script log
 
+    async def fetch_script_log(self, enriched: EnrichedEvent) -> None:
+        """The script log of an event enriched without it (no alert channel wanted it)."""
+        await self._execution_and_log(enriched, enriched.task)
+
     async def _execution_and_log(self, enriched: EnrichedEvent, task: dict[str, Any]) -> None:
         """Execution result and script log; `task` is the entity already read for the first attempt."""
         task_id = enriched.event.taskId

@@ -28,7 +28,8 @@ from qbutler.scheduler.state import StateFile
 
 log = logging.getLogger("qbutler.scheduler")
 
-Starter = Callable[[str], Awaitable[Any]]
+# Starts a task: (task id, the schedule that fired, as its name or id).
+Starter = Callable[[str, str], Awaitable[Any]]
 # (schedule id, occurrence) -> True when this instance may fire the occurrence.
 Reserver = Callable[[str, float], Awaitable[bool]]
 
@@ -239,7 +240,7 @@ class Runner:
         async with self._start_slots:
             sent = history.last_fire = self.clock.now()
             try:
-                await self.start_task(schedule.task_id)
+                await self.start_task(schedule.task_id, schedule.name or schedule.id)
             except Exception as exc:
                 history.last_outcome = "failed"
                 log.error("SCHEDULER: schedule %s (%s) could not start task %s: %s",

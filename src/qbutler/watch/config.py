@@ -207,13 +207,6 @@ class DockerHealthCheck(Section):
     host: str = "localhost"
 
 
-class UptimeMonitor(Section):
-    enable: bool = False
-    frequency: Frequency = "every 15 minutes"
-    logLevel: Annotated[Literal["silly", "debug", "verbose", "info", "warn", "error"], BeforeValidator(_lower)] = (
-        "verbose")
-
-
 class Readiness(Section):
     """qbutler: when GET /health/ready answers 503 (`Butler.qbutler.readiness`)."""
 

@@ -87,7 +87,7 @@ class Readiness:
         results = await asyncio.gather(*(self._cached(name, probe) for name, probe in probes))
         components.update({name: result for (name, _), result in zip(probes, results, strict=True)})
         deliverer = alerts.deliverer
-        age = deliverer.oldest_pending_age(now)
+        age = deliverer.oldest_age()
         components["outbox"] = _result(age <= self.settings.maxOutboxAgeSeconds, depth=deliverer.pending,
                                        oldestPendingSeconds=round(age, 1))
         if service.mqtt is not None:

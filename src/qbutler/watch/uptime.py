@@ -9,7 +9,7 @@ import sys
 import time
 
 from qbutler.config import Config
-from qbutler.logs import LEVELS
+from qbutler.logs import LEVELS, VERBOSE
 from qbutler.watch.loop import Monitor
 
 log = logging.getLogger("qbutler.watch.uptime")
@@ -44,7 +44,7 @@ class UptimeMonitor(Monitor):
     def __init__(self, config: Config):
         settings = config.Butler.uptimeMonitor
         super().__init__(settings.frequency)
-        self.level = LEVELS[settings.logLevel]
+        self.level = LEVELS.get(str(settings.logLevel).lower(), VERBOSE)
         self.iteration = 0
         self.since = time.monotonic()
 

@@ -14,8 +14,6 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Any
 
-import aiosmtplib
-
 from qbutler.alerts.channels.base import (
     DeliveryError,
     Message,
@@ -126,6 +124,8 @@ class EmailChannel:
         return self._context
 
     async def send(self, payload: dict[str, Any]) -> None:
+        import aiosmtplib  # only a site that sends email loads it
+
         smtp = self.settings.smtp
         message = EmailMessage()
         message["From"] = payload["from"]

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from yarl import URL
 
 from qbutler.alerts.channels.base import (
     DeliveryError,
@@ -91,6 +90,8 @@ class WebhookChannel:
         hook = Webhook.model_validate(payload["hook"])
         fields: dict[str, Any] = payload["fields"]
         target = f"{hook.httpMethod} {safe_target(hook.webhookURL)}"
+        from yarl import URL
+
         try:
             url = URL(hook.webhookURL)
             context = (_ssl_context(self.config.resolve_path(hook.cert.certCA), hook.cert.rejectUnauthorized)
