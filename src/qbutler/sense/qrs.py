@@ -225,6 +225,8 @@ class QrsClient:
     async def probe(self, within: float) -> None:
         """One GET /qrs/about, no retries, within `within` seconds: QrsError if QRS does not answer
         it with 200 (the readiness check)."""
+        import aiohttp  # loaded by _http() below anyway; named here for the except clause
+
         url = self.base_url + "about"
         try:
             self._http()
