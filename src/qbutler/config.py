@@ -48,6 +48,14 @@ from qbutler.config_types import NameValue, NullableList, Port, Section, StaticN
 from qbutler.history.config import HistoryConfig, MetricsConfig
 from qbutler.influx.config import InfluxDbConfig, UptimeMonitorConfig
 from qbutler.scheduler.cron import CronError, CronExpression
+from qbutler.watch.config import (
+    DockerHealthCheck,
+    Heartbeat,
+    QlikSenseLicense,
+    QlikSenseVersion,
+    Readiness,
+    ServiceMonitor,
+)
 
 ENV_PREFIX = "QBUTLER__"
 # libyaml's loader reads a production-size file five times faster than the Python one.
@@ -261,6 +269,10 @@ class MqttConfig(Section):
     serviceStatusTopic: str = "qliksense/service_status"
     qlikSenseServerLicenseTopic: str = "qliksense/qliksense_server_license"
     qlikSenseServerLicenseExpireTopic: str = "qliksense/qliksense_server_license_expire"
+    # qbutler: the report of each license release run (JSON).
+    qlikSenseLicenseReleaseTopic: str = "qliksense/qliksense_license_release"
+    # qbutler: a change of the Sense version (JSON).
+    qlikSenseVersionTopic: str = "qliksense/qliksense_version"
     # qbutler: credentials and TLS for the broker connection.
     username: str = ""
     password: str = ""
@@ -355,6 +367,7 @@ class QbutlerSettings(Section):
     # resolve against the config file's folder.
     dataDirectory: str = "qbutler-data"
     ui: UiConfig = UiConfig()
+    readiness: Readiness = Readiness()
     # This instance's name in the history (and logs); empty means scheduler.instanceId, else
     # host name and process id.
     instanceId: str = ""
@@ -461,6 +474,11 @@ class ButlerConfig(Section):
     genericUrls: Annotated[list[GenericUrl], NullableList] = []
     scriptLog: ScriptLogConfig = ScriptLogConfig()
     alertDelivery: AlertDelivery = AlertDelivery()
+    serviceMonitor: ServiceMonitor = ServiceMonitor()
+    qlikSenseLicense: QlikSenseLicense = QlikSenseLicense()
+    qlikSenseVersion: QlikSenseVersion = QlikSenseVersion()
+    heartbeat: Heartbeat = Heartbeat()
+    dockerHealthCheck: DockerHealthCheck = DockerHealthCheck()
     influxDb: InfluxDbConfig = InfluxDbConfig()
     uptimeMonitor: UptimeMonitorConfig = UptimeMonitorConfig()
 

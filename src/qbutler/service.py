@@ -25,12 +25,14 @@ from qbutler.metrics import Metrics, watch
 from qbutler.runtime import stop_on_signals
 from qbutler.sense.engine import EngineClient
 from qbutler.sense.qrs import QrsClient
+from qbutler.watch.health import Readiness
+from qbutler.watch.service import Watch
 from qbutler.web import LazyDashboard, mount
 
 # Optional components are imported only when the config switches them on (start-up time).
 if TYPE_CHECKING:
     from qbutler.actions.snapshots import AppSnapshotJob
-    from qbutler.api.server import HttpServer
+    from qbutler.api.server import AsgiListener, HttpServer
     from qbutler.files import Sandbox
     from qbutler.influx.component import Influx
     from qbutler.mqtt import MqttClient
@@ -103,6 +105,16 @@ class Service:
         self.components.append(self.alerts)
         self.apps = AppReloads(self.engine, self.tasks, self.activity)
         self.components.append(self.apps)
+        access = butler.qbutler.api
+        # Changes and refusals, one JSON line each; other areas (license releases) record theirs too.
+        self.audit: AuditTrail | None = None
+        if access.audit.enable:
+            self.audit = AuditTrail(config.data_dir / "audit", access.audit.retentionDays)
+            self.components.append(self.audit)
+        # The site watch: services, licenses, version, heartbeat, uptime.
+        self.watch = Watch(config, qrs=self.qrs, alerts=self.alerts, mqtt=self.mqtt,
+                           audit=self.audit.record if self.audit is not None else None)
+        self.components.append(self.watch)
         # App metadata snapshots on a cron schedule (`qbutler app snapshot` runs them by hand).
         self.appdump: AppSnapshotJob | None = None
         if butler.appSnapshots.enable:
@@ -125,7 +137,6 @@ class Service:
             self.components.append(self.scheduler)
         if self.metrics is not None:
             watch(self.metrics, self)
-        access = butler.qbutler.api
         # Who is calling (None: anyone, Butler's behaviour); the dashboard logs in through it too.
         self.guard: Guard | None = None
         if access.requireAuth:
@@ -133,11 +144,7 @@ class Service:
                 self.guard = Guard(access)
             except MissingKeyVariable as exc:
                 raise ConfigError([str(exc)]) from None
-        # Changes and refusals, one JSON line each; other areas record their own actions here.
-        self.audit: AuditTrail | None = None
-        if access.audit.enable:
-            self.audit = AuditTrail(config.data_dir / "audit", access.audit.retentionDays)
-            self.components.append(self.audit)
+        self.readiness = Readiness(self)
         self.http: HttpServer | None = None
         # The dashboard at /ui/ shares the REST listener (and so its TLS and port).
         self.dashboard: LazyDashboard | None = None
@@ -150,13 +157,22 @@ class Service:
                 self.dashboard = LazyDashboard(self)
                 app = mount(app, self.dashboard)
             self.http = HttpServer(app, config)
+        # Butler's Docker health-check port: the same /health and /health/ready, nothing else (no
+        # key asked: it listens on localhost by default, for the container's own probe).
+        self.health_port: AsgiListener | None = None
+        if butler.dockerHealthCheck.enable:
+            from qbutler.api import health
+            from qbutler.api.app import build_app
+            from qbutler.api.server import AsgiListener
+
+            docker = butler.dockerHealthCheck
+            self.health_port = AsgiListener(build_app(config, self, [health.routes]), docker.host, docker.port)
         self._started: list[Component] = []
 
     def _all_components(self) -> list[Component]:
-        # The dashboard comes after the listener so that it stops first: its open live streams
+        # The dashboard comes after the listeners so that it stops first: its open live streams
         # end at once instead of holding up the listener's graceful shutdown.
-        return [*self.components, *([self.http] if self.http else []),
-                *([self.dashboard] if self.dashboard else [])]
+        return [*self.components, *(c for c in (self.health_port, self.http, self.dashboard) if c is not None)]
 
     async def start(self) -> None:
         self.config.data_dir.mkdir(parents=True, exist_ok=True)

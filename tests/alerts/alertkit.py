@@ -8,7 +8,7 @@ import contextlib
 import socket
 import time
 from collections import defaultdict, deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -25,7 +25,7 @@ from qbutler.config import parse_config
 from qbutler.sense.qrs import QrsClient
 from support.net import free_port
 from support.qbutler import merge
-from support.sense import running_site, sense_config
+from support.sense import Control, running_site, sense_config
 
 FINANCE_TASK = "Reload Finance Report"  # fails; owner ACME\bob; CP recipients anna and bob
 WEBHOOK_SECRET = "s3cret-for-tests"
@@ -133,6 +133,30 @@ class SmtpReceiver:
         self.controller.stop()
 
 
+@pytest.fixture
+async def receiver() -> AsyncIterator[HttpReceiver]:
+    server = HttpReceiver()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpReceiver]:
+    server = SmtpReceiver(free_port())
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def control(site: Any) -> AsyncIterator[Control]:
+    """sensesim's control API of `site` (this module's, or the one a test folder's conftest provides)."""
+    client = Control(site)
+    yield client
+    await client.aclose()
+
+
 @contextlib.asynccontextmanager
 async def mqtt_messages(port: int, prefix: str = "qliksense/") -> AsyncIterator[list[tuple[str, str]]]:
     """(topic, payload text) of every message published under `prefix` while inside, in order."""
@@ -207,14 +231,6 @@ async def site_start(site: Any, name: str) -> str:
 
 
 # Fixtures shared by the suites that drive task events (imported by their conftest.py).
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[HttpReceiver]:
-    server = HttpReceiver()
-    await server.start()
-    yield server
-    await server.stop()
 
 
 @pytest.fixture

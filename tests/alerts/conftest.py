@@ -1,21 +1,18 @@
 """Fixtures of the alert tests: receivers, an SMTP server, and a sensesim site sending datagrams to
-a known UDP port."""
+a known UDP port (the shared ones live in alertkit, which the site-watch tests use too)."""
 
 from __future__ import annotations
 
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from alertkit import SmtpReceiver, receiver, site, udp_port  # noqa: F401 (fixtures)
+from alertkit import control, receiver, site, smtp, udp_port  # noqa: F401 (fixtures)
 
-from support.net import free_port
-from support.sense import Control
 from support.slack import FakeSlack
 
 
@@ -26,19 +23,3 @@ async def slack() -> AsyncIterator[FakeSlack]:
     await server.start()
     yield server
     await server.stop()
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpReceiver]:
-    server = SmtpReceiver(free_port())
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-async def control(site: Any) -> AsyncIterator[Control]:  # noqa: F811 (it takes the site fixture)
-    """sensesim's control API of `site`."""
-    client = Control(site)
-    yield client
-    await client.aclose()

@@ -64,6 +64,13 @@ class _Retry:
     error: str
 
 
+def subject(about: dict[str, Any]) -> str:
+    """What a message is about, for logs: a task run, or a site event's label."""
+    if about.get("taskId"):
+        return f"task {about['taskId']}, execution {about.get('executionId')}"
+    return str(about.get("taskName") or about.get("event") or "an alert")
+
+
 class Deliverer:
     def __init__(self, settings: AlertDelivery, outbox: Journal, channels: dict[str, Channel],
                  limits: RateLimits, activity: ActivityFeed | None = None, failed: Journal | None = None):
@@ -117,8 +124,8 @@ class Deliverer:
         if message.rate_key and not self.limits.try_hold(message.rate_key, message.rate_seconds):
             self.counts["rate_limited"] += 1
             self._notify(message, "rate_limited", None)
-            log.info("Alert to %s %s for task %s held back by its rate limit (%ss)", message.channel,
-                     message.target, message.about.get("taskId"), message.rate_seconds)
+            log.info("Alert to %s %s for %s held back by its rate limit (%ss)", message.channel,
+                     message.target, subject(message.about), message.rate_seconds)
             return False
         record_id = self.outbox.new_id()
         try:
@@ -193,8 +200,8 @@ class Deliverer:
         self._notify(message, "delivered", None)
         if message.rate_key:
             self.limits.delivered(message.rate_key, message.rate_seconds)
-        log.info("Alert delivered: %s %s, task %s, execution %s (attempt %d)", message.channel, message.target,
-                 message.about.get("taskId"), message.about.get("executionId"), message.attempts)
+        log.info("Alert delivered: %s %s, %s (attempt %d)", message.channel, message.target,
+                 subject(message.about), message.attempts)
         if self.activity is not None:
             summary = f"{message.channel} alert sent for {message.about.get('taskName')}"
             self.activity.publish("alert.delivered", summary, channel=message.channel, target=message.target,
@@ -225,8 +232,8 @@ class Deliverer:
         if message.rate_key:
             self.limits.failed(message.rate_key)
         reason = "not retryable" if not error.retryable else f"gave up after {message.attempts} attempts"
-        log.error("Alert to %s %s for task %s (execution %s) NOT delivered, %s: %s", message.channel,
-                  message.target, message.about.get("taskId"), message.about.get("executionId"), reason, error)
+        log.error("Alert to %s %s for %s NOT delivered, %s: %s", message.channel,
+                  message.target, subject(message.about), reason, error)
         await self._keep_failed(record_id, message, f"{reason}: {error}")
         if self.activity is not None:
             self.activity.publish("alert.failed", f"{message.channel} alert failed: {error}",

@@ -29,6 +29,7 @@ from qbutler.alerts.journal import Journal
 from qbutler.alerts.ratelimit import RateLimits
 from qbutler.alerts.router import Router, switched_on
 from qbutler.alerts.scriptlog_disk import ScriptLogStore
+from qbutler.alerts.site import SiteAlerts
 from qbutler.alerts.slack_rest import RestMessages
 from qbutler.background import cancel_and_wait
 from qbutler.config import Config
@@ -83,6 +84,8 @@ class Alerts:
         # PUT /v4/slackpostmessage.
         self.slack_messages = RestMessages(butler.slackNotification.restMessage, self.slack, self.deliverer.submit)
         self.router = Router({name: ch for name, ch in every.items() if on[name]}, self.deliverer)
+        # Service, license and release alerts from the site watch (qbutler.watch).
+        self.site = SiteAlerts(config, mqtt_available=mqtt is not None)
         self.inbox = Journal(config.data_dir / "alerts" / "inbox")
         self.dedup = Dedup(kv, butler.udpServerConfig.deduplication)
         wait = butler.udpServerConfig.distributeWait

@@ -4,7 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from qbutler.api import appdump, apps, files, kv, mqtt, newrelic, observability, schedules, slack, system, tasks
+from qbutler.api import (
+    appdump,
+    apps,
+    files,
+    health,
+    kv,
+    mqtt,
+    newrelic,
+    observability,
+    schedules,
+    slack,
+    system,
+    tasks,
+)
 from qbutler.api.compat import WireApp
 from qbutler.api.openapi import documentation_routes
 from qbutler.api.ratelimit import RateLimiter
@@ -25,6 +38,7 @@ ROUTE_TABLES: list[RouteTable] = [
     appdump.routes,
     files.routes,
     schedules.routes,
+    health.routes,
     observability.routes,
 ]
 

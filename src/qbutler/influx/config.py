@@ -8,6 +8,7 @@ from pydantic import BeforeValidator, Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from qbutler.config_types import Port, Section, StaticNameValues
+from qbutler.watch.config import Frequency
 
 
 class InfluxAuth(Section):
@@ -126,7 +127,7 @@ class UptimeStoreInInfluxdb(Section):
 
 class UptimeMonitorConfig(Section):
     enable: bool = False
-    # later.js text; qbutler reads `every N seconds|minutes|hours` (see docs/observability.md).
-    frequency: str = "every 15 minutes"
+    # later.js text or cron, checked when the config loads (docs/monitoring.md).
+    frequency: Frequency = "every 15 minutes"
     logLevel: str = "verbose"
     storeInInfluxdb: UptimeStoreInInfluxdb = UptimeStoreInInfluxdb()

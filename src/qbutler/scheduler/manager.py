@@ -59,6 +59,11 @@ class Scheduler:
 
     # ------------------------------------------------------------------ lifecycle
 
+    @property
+    def running(self) -> bool:
+        """The firing loop is alive (for the readiness check)."""
+        return self.runner is not None and self.runner.running
+
     async def start(self) -> None:
         self.state.load()
         self.runner = Runner(self.clock, self.state, self._task_starter(), grace=self.grace,

@@ -84,6 +84,10 @@ class Runner:
 
     # ------------------------------------------------------------------ schedule set
 
+    @property
+    def running(self) -> bool:
+        return self._loop_task is not None and not self._loop_task.done()
+
     def put(self, schedule: Schedule) -> None:
         """Add a schedule, or replace one with the same id (new expression, zone or task)."""
         job = self.jobs.get(schedule.id)

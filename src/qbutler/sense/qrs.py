@@ -222,6 +222,24 @@ class QrsClient:
             attempt += 1
             await asyncio.sleep(delay)
 
+    async def probe(self, within: float) -> None:
+        """One GET /qrs/about, no retries, within `within` seconds: QrsError if QRS does not answer
+        it with 200 (the readiness check)."""
+        import aiohttp  # loaded by _http() below anyway; named here for the except clause
+
+        url = self.base_url + "about"
+        try:
+            self._http()
+            xrfkey = new_xrfkey()
+            async with asyncio.timeout(within):
+                answer = await self._send("GET", f"about?xrfkey={xrfkey}", None, xrfkey)
+        except TimeoutError:
+            raise QrsError("GET", url, None, f"no answer within {within:g}s") from None
+        except (aiohttp.ClientError, OSError, ssl.SSLError) as exc:
+            raise QrsError("GET", url, None, _describe(exc)) from None
+        if answer.status != 200:
+            raise QrsError("GET", url, answer.status, _excerpt(answer))
+
     # The two calls made per alert and per lookup skip the response object and parse with orjson.
     async def get(self, path: str, params: dict[str, Any] | None = None) -> Any:
         return orjson.loads((await self._call("GET", path, params, None, (200,))).content)
