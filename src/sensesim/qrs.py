@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from . import filters, shapes
+from . import filters, qrs_table, shapes
 from .runner import Runner
 from .state import (
     NULL_GUID,
@@ -290,6 +290,7 @@ class QrsApp:
                 shapes.condensed_access,
             ),
         }
+        self.collections = collections
         add = self._add
         add("GET", r"/qrs/about", self.about)
         add("GET", r"/qrs/ssl/ping", self.ping)
@@ -314,6 +315,7 @@ class QrsApp:
             add("GET", rf"/qrs/{name}/full", self._list(coll, full=True))
             add("GET", rf"/qrs/{name}/count", self._count(coll))
             add("GET", rf"/qrs/{name}/{guid}", self._by_id(coll))
+            add("POST", rf"/qrs/{name}/table", self._table(coll, name))
 
     def _add(self, method: str, pattern: str, handler: Handler) -> None:
         self.routes.append((method, re.compile(pattern), handler))
@@ -355,6 +357,31 @@ class QrsApp:
             raise HttpError(404)
 
         return handler
+
+    def _table(self, coll: Collection, name: str) -> Handler:
+        async def handler(ctx: Ctx) -> Response:
+            docs = [coll.full(entity) for entity in coll.docs()]
+            default_type = str(docs[0].get("schemaPath", name)) if docs else name
+            try:
+                table = qrs_table.build_table(
+                    docs,
+                    ctx.body,
+                    ctx.query,
+                    default_type=default_type,
+                    related=self._related_docs,
+                    same_element=self.options.same_element_filters,
+                )
+            except qrs_table.TableError as exc:
+                raise HttpError(400, str(exc)) from exc
+            return json_response(table, 201)
+
+        return handler
+
+    def _related_docs(self, schema_type: str) -> list[dict[str, Any]]:
+        coll = self.collections.get(schema_type.lower())
+        if coll is None:
+            raise qrs_table.TableError(f"count(): unknown entity type {schema_type!r}")
+        return [coll.full(entity) for entity in coll.docs()]
 
     # ---- fixed documents
 
