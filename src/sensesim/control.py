@@ -24,7 +24,7 @@ from starlette.routing import Route
 from .enums import STATUS_NAMES
 from .faults import FaultError
 from .runner import OUTCOMES, Runner
-from .state import State
+from .state import State, iso
 
 
 def _json(data: Any, status: int = 200) -> Response:
@@ -120,6 +120,19 @@ def build_control_app(state: State, runner: Runner) -> Starlette:
         state.faults.clear()
         return _json(state.faults.describe())
 
+    async def clock(request: Request) -> Response:
+        if request.method == "POST":
+            try:
+                body = await request.json()
+                runner.sim_clock.advance(float(body["advanceSeconds"]))
+            except (ValueError, KeyError, TypeError) as exc:
+                return _error(f"body must be {{\"advanceSeconds\": <non-negative number>}} ({exc})")
+            fired = runner.triggers.tick()
+        else:
+            fired = 0
+        return _json({"now": iso(runner.clock()), "offsetSeconds": runner.sim_clock.offset.total_seconds(),
+                      "fired": fired})
+
     async def reset(request: Request) -> Response:
         await runner.reset()  # also clears calls and faults (State.reset_runtime)
         return _json({"status": "reset"})
@@ -135,5 +148,6 @@ def build_control_app(state: State, runner: Runner) -> Starlette:
             Route("/faults", add_faults, methods=["POST"]),
             Route("/faults", clear_faults, methods=["DELETE"]),
             Route("/reset", reset, methods=["POST"]),
+            Route("/clock", clock, methods=["GET", "POST"]),
         ]
     )

@@ -24,15 +24,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from . import filters, qrs_table, shapes
+from . import filters, qrs_table, shapes, triggers
+from .qrs_triggers import QrsBodyError, TriggerWriter, new_reload_task
 from .runner import Runner
 from .state import (
     NULL_GUID,
     TASK_EXTERNAL,
     TASK_RELOAD,
     TASK_USERSYNC,
-    ExecutionResult,
-    Meta,
     State,
     Task,
     TempContent,
@@ -117,6 +116,7 @@ class QrsApp:
         self.state = state
         self.runner = runner
         self.options = options or QrsOptions()
+        self.writer = TriggerWriter(state, runner.triggers)
         self.routes: list[tuple[str, re.Pattern[str], Handler]] = []
         self._build_routes()
 
@@ -157,6 +157,8 @@ class QrsApp:
             return await self._route(request, path, query, user, body, raw)
         except HttpError as exc:
             return text_response(exc.body, exc.status) if exc.body else Response(status_code=exc.status)
+        except QrsBodyError as exc:
+            return text_response(exc.message, exc.status)
         except filters.FilterError:
             return text_response(f"Cannot parse the expression: {query.get('filter', '')}", 400)
 
@@ -279,6 +281,18 @@ class QrsApp:
                 lambda es: shapes.full_execution_session(es, site),
                 lambda es: shapes.full_execution_session(es, site),
             ),
+            "schemaevent": Collection(
+                lambda: list(s.schema_events.values()),
+                lambda e: triggers.full_schema_event(e, s),
+                lambda e: triggers.condensed_schema_event(e, s),
+                lambda eid: s.schema_events.get(eid),
+            ),
+            "compositeevent": Collection(
+                lambda: list(s.composite_events.values()),
+                lambda e: triggers.full_composite_event(e, s),
+                lambda e: triggers.condensed_composite_event(e, s),
+                lambda eid: s.composite_events.get(eid),
+            ),
             "license/professionalaccesstype": Collection(
                 lambda: [a for a in s.licenses.values() if a.kind == "professional"],
                 shapes.full_access,
@@ -308,6 +322,15 @@ class QrsApp:
         add("GET", rf"/qrs/reloadtask/{guid}/scriptlog", self.scriptlog_by_reference)
         add("GET", rf"/qrs/reloadtask/{guid}/scriptlogfile", self.scriptlog_by_result)
         add("GET", rf"/qrs/download/reloadtask/{guid}/([^/]+)", self.download)
+        # Writing tasks and triggers (qrs_triggers.py).
+        add("POST", r"/qrs/reloadtask/create", self.create_reload_task)
+        add("POST", r"/qrs/reloadtask/update", self.update_reload_task_bundle)
+        add("PUT", rf"/qrs/reloadtask/{guid}", self.update_reload_task)
+        add("DELETE", rf"/qrs/reloadtask/{guid}", self.delete_reload_task)
+        for name in ("schemaevent", "compositeevent"):
+            add("POST", rf"/qrs/{name}", self._event_writer(name, None))
+            add("PUT", rf"/qrs/{name}/{guid}", self._event_writer(name, "put"))
+            add("DELETE", rf"/qrs/{name}/{guid}", self._event_writer(name, "delete"))
         for name in ("license/professionalaccesstype", "license/analyzeraccesstype"):
             add("DELETE", rf"/qrs/{name}/{guid}", self._delete_access(name))
         for name, coll in collections.items():
@@ -412,6 +435,64 @@ class QrsApp:
             else:
                 del self.state.licenses[access.id]
             return Response(status_code=204)
+
+        return handler
+
+    # ---- writing tasks and triggers
+
+    def _reload_task(self, raw_id: str) -> Task:
+        task = _of_type(self.state.tasks.get(_require_guid(raw_id)), TASK_RELOAD)
+        if task is None:
+            raise HttpError(404, f"ReloadTask with ID {raw_id} not found")
+        return task
+
+    def _full_task(self, task: Task, status: int) -> Response:
+        return json_response(shapes.full_task(task, self.state.site), status)
+
+    async def create_reload_task(self, ctx: Ctx) -> Response:
+        return self._full_task(self.writer.create(ctx.body, ctx.user.domain_user), 201)
+
+    async def update_reload_task_bundle(self, ctx: Ctx) -> Response:
+        return self._full_task(self.writer.update_bundle(ctx.body, ctx.user.domain_user), 201)
+
+    async def update_reload_task(self, ctx: Ctx) -> Response:
+        task = self._reload_task(ctx.params[0])
+        return self._full_task(self.writer.update_task(task, ctx.body, ctx.user.domain_user), 200)
+
+    async def delete_reload_task(self, ctx: Ctx) -> Response:
+        task = self._reload_task(ctx.params[0])
+        if self.runner.stop(task):
+            session = self.runner.running_session(task.id)
+            if session is not None:
+                session.abort_reason = 3  # DeletedTask
+        self.writer.delete_task(task)
+        return Response(status_code=204)
+
+    def _event_writer(self, name: str, verb: str | None) -> Handler:
+        schema = name == "schemaevent"
+        store: dict[str, Any] = self.state.schema_events if schema else self.state.composite_events
+        full = triggers.full_schema_event if schema else triggers.full_composite_event
+
+        async def handler(ctx: Ctx) -> Response:
+            user = ctx.user.domain_user
+            if verb is not None:
+                event_id = _require_guid(ctx.params[0])
+                if event_id not in store:
+                    raise HttpError(404)
+                if verb == "delete":
+                    del store[event_id]
+                    return Response(status_code=204)
+                if not isinstance(ctx.body, dict):
+                    raise HttpError(400, "Body must be a JSON object")
+                body = {**ctx.body, "id": event_id}
+            else:
+                body = ctx.body
+            event = (self.writer.schema_event(body, None, user) if schema
+                     else self.writer.composite_event(body, None, user))
+            store[event.id] = event
+            if schema:
+                self.runner.triggers.schedule(event)  # type: ignore[arg-type]
+            return json_response(full(event, self.state), 200 if verb else 201)  # type: ignore[arg-type]
 
         return handler
 
@@ -520,39 +601,8 @@ class QrsApp:
 
 
 def _manual_task(state: State, app_id: str, name: str) -> Task:
-    app = state.apps[app_id]
-    tid = derive_id("ReloadTask", name)
-    now = utcnow()
-    initial = ExecutionResult(
-        id=derive_id("initialresult", tid),
-        task_id=tid,
-        execution_id=NULL_GUID,
-        app_id=app_id,
-        executing_node_id=NULL_GUID,
-        executing_node_name="",
-        meta=Meta(created=now, modified=now),
-    )
-    task = Task(
-        id=tid,
-        name=name,
-        task_type=TASK_RELOAD,
-        app=app,
-        enabled=True,
-        tags=[],
-        custom_properties=[],
-        scenario="fail" if app.engine.get("reload") == "fail" else "success",
-        duration_ms=None,
-        on_success=[],
-        on_failure=[],
-        max_retries=0,
-        task_session_timeout=1440,
-        is_manually_triggered=True,
-        operational_id=derive_id("operational", tid),
-        last_result=initial,
-        meta=Meta(created=now, modified=now),
-    )
-    state.tasks[tid] = task
-    state.execution_results[initial.id] = initial
+    task = new_reload_task(state, app_id, name, "INTERNAL\\sa_repository", derive_id("ReloadTask", name))
+    task.is_manually_triggered = True
     return task
 
 

@@ -276,6 +276,59 @@ class ExecutionSession:
     abort_at: datetime | None = None
 
 
+RULE_TASK_SUCCESSFUL = 1
+RULE_TASK_FAIL = 2
+EVENT_SCHEMA = 0
+EVENT_COMPOSITE = 1
+
+
+@dataclass
+class SchemaEvent:
+    """A time trigger of one task (QRS SchemaEvent); triggers.py computes and fires it."""
+
+    id: str
+    name: str
+    task_id: str
+    enabled: bool
+    start_date: datetime
+    expiration_date: datetime | None
+    increment_option: int  # 0 once, 1 hourly, 2 daily, 3 weekly, 4 monthly, 5 custom
+    increment_description: str  # "minutes hours days weeks"
+    schema_filter_description: list[str]
+    time_zone: str
+    daylight_saving_time: int
+    operational_id: str
+    meta: Meta
+    next_execution: datetime | None = None
+    last_trigger: datetime | None = None
+    times_triggered: int = 0
+
+
+@dataclass
+class CompositeRule:
+    id: str
+    task_id: str  # the task whose outcome the rule waits for
+    rule_state: int  # RULE_TASK_SUCCESSFUL | RULE_TASK_FAIL
+    meta: Meta
+    met_at: datetime | None = None
+
+
+@dataclass
+class CompositeEvent:
+    """A task-chain trigger (QRS CompositeEvent): starts `task_id` once every rule is met."""
+
+    id: str
+    name: str
+    task_id: str
+    enabled: bool
+    rules: list[CompositeRule]
+    time_constraint: dict[str, int]  # seconds, minutes, hours, days
+    operational_id: str
+    meta: Meta
+    last_trigger: datetime | None = None
+    times_triggered: int = 0
+
+
 @dataclass
 class LicenseAccess:
     """A professional or analyzer access allocation (license/<kind>accesstype)."""
@@ -339,6 +392,8 @@ class State:
         self.script_logs: dict[str, ScriptLog] = {}  # by fileReferenceID
         self.temp_contents: dict[str, TempContent] = {}
         self.licenses: dict[str, LicenseAccess] = {}
+        self.schema_events: dict[str, SchemaEvent] = {}
+        self.composite_events: dict[str, CompositeEvent] = {}
         self.calls: list[Call] = []
         # Fault rules set through the control API; QRS (and the engine, if it wishes) consult them.
         self.faults = Faults()
@@ -425,6 +480,12 @@ class State:
         for app_id, when in self._pristine_reload_times.items():
             self.apps[app_id].lastReloadTime = when
         self.licenses = {k: replace(v) for k, v in self._pristine_licenses.items()}
+        for event in [*self.schema_events.values(), *self.composite_events.values()]:
+            event.last_trigger = None
+            event.times_triggered = 0
+        for composite in self.composite_events.values():
+            for rule in composite.rules:
+                rule.met_at = None
 
 
 # --------------------------------------------------------------------------- seed loading
@@ -505,6 +566,15 @@ class _Builder:
             task.on_failure = [
                 self.task_ref(n, f"{where} onFailure") for n in _as_list(entry.get("onFailure"))
             ]
+            # onSuccess/onFailure are seed shorthand for the composite events a QMC chain creates.
+            for follower in task.on_success:
+                self.chain_event(task, follower, RULE_TASK_SUCCESSFUL)
+            for follower in task.on_failure:
+                self.chain_event(task, follower, RULE_TASK_FAIL)
+        for entry in _as_list(self.data.get("schemaEvents")):
+            self.schema_event(entry)
+        for entry in _as_list(self.data.get("compositeEvents")):
+            self.composite_event(entry)
         self.licenses(self.data.get("licenses") or {})
         state = self.state
         state._pristine_results = {
@@ -730,6 +800,80 @@ class _Builder:
         if task is None:
             raise SeedError(f"{where}: unknown task {ref!r}")
         return task.id
+
+    def chain_event(self, upstream: Task, follower_id: str, rule_state: int) -> None:
+        follower = self.state.tasks[follower_id]
+        word = "success" if rule_state == RULE_TASK_SUCCESSFUL else "failure"
+        self.composite_event(
+            {
+                "name": f"{follower.name} on {word} of {upstream.name}",
+                "task": follower.id,
+                "rules": [{"task": upstream.id, "state": word}],
+            }
+        )
+
+    def schema_event(self, entry: dict[str, Any]) -> None:
+        name = str(entry["name"])
+        where = f"schema event {name!r}"
+        eid = _guid(entry["id"], where) if entry.get("id") else derive_id("SchemaEvent", name)
+        option = int(entry.get("incrementOption", 2))
+        if option not in range(6):
+            raise SeedError(f"{where}: incrementOption must be 0-5")
+        default_increment = {0: "0 0 0 0", 1: "0 1 0 0", 2: "0 0 1 0", 3: "0 0 0 1", 4: "0 0 0 0"}
+        increment = str(entry.get("incrementDescription", default_increment.get(option, "0 0 1 0")))
+        if len(increment.split()) != 4 or not all(p.isdigit() for p in increment.split()):
+            raise SeedError(f"{where}: incrementDescription must be four numbers 'minutes hours days weeks'")
+        expiration = entry.get("expirationDate")
+        self.state.schema_events[eid] = SchemaEvent(
+            id=eid,
+            name=name,
+            task_id=self.task_ref(entry["task"], where),
+            enabled=bool(entry.get("enabled", True)),
+            start_date=parse_iso(str(entry.get("startDate", iso(_seed_date(0))))),
+            expiration_date=parse_iso(str(expiration)) if expiration else None,
+            increment_option=option,
+            increment_description=increment,
+            schema_filter_description=[str(v) for v in _as_list(entry.get("schemaFilterDescription",
+                                                                            ["* * - * * * * *"]))],
+            time_zone=str(entry.get("timeZone", "UTC")),
+            daylight_saving_time=int(entry.get("daylightSavingTime", 0)),
+            operational_id=derive_id("operational", eid),
+            meta=self.meta(),
+        )
+
+    def composite_event(self, entry: dict[str, Any]) -> None:
+        name = str(entry["name"])
+        where = f"composite event {name!r}"
+        eid = _guid(entry["id"], where) if entry.get("id") else derive_id("CompositeEvent", name)
+        rules = []
+        for index, rule in enumerate(_as_list(entry.get("rules"))):
+            state_word = str(rule.get("state", "success"))
+            if state_word not in ("success", "fail", "failure"):
+                raise SeedError(f"{where}: rule {index} state must be success or fail")
+            rules.append(
+                CompositeRule(
+                    id=derive_id("CompositeEventRule", f"{eid}:{index}"),
+                    task_id=self.task_ref(rule["task"], f"{where} rule {index}"),
+                    rule_state=RULE_TASK_SUCCESSFUL if state_word == "success" else RULE_TASK_FAIL,
+                    meta=self.meta(),
+                )
+            )
+        if not rules:
+            raise SeedError(f"{where}: needs at least one rule")
+        constraint = {k: int((entry.get("timeConstraint") or {}).get(k, 0)) for k in ("seconds", "minutes",
+                                                                                     "hours", "days")}
+        if not any(constraint.values()):
+            constraint["minutes"] = 360  # the QMC default window
+        self.state.composite_events[eid] = CompositeEvent(
+            id=eid,
+            name=name,
+            task_id=self.task_ref(entry["task"], where),
+            enabled=bool(entry.get("enabled", True)),
+            rules=rules,
+            time_constraint=constraint,
+            operational_id=derive_id("operational", eid),
+            meta=self.meta(),
+        )
 
     def licenses(self, raw: dict[str, Any]) -> None:
         for kind in ("professional", "analyzer"):
