@@ -714,6 +714,13 @@ class _Builder:
         if reload_outcome not in ("success", "fail"):
             raise SeedError(f"app {name!r}: reload must be success or fail, not {reload_outcome!r}")
         engine["reload"] = reload_outcome
+        data = entry.get("data")
+        if data is not None and (
+            not isinstance(data, dict)
+            or not all(isinstance(rows, list) and all(isinstance(r, dict) for r in rows) for rows in data.values())
+        ):
+            raise SeedError(f"app {name!r}: data must map table names to lists of rows (mappings)")
+        engine["data"] = data or {}
         app = App(
             id=aid,
             name=name,
