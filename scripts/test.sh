@@ -17,6 +17,13 @@ if [ ${#need[@]} -gt 0 ]; then
   fi
 fi
 
+# The enigma.js suite (tests/enigma) needs its Node packages; without Node it skips.
+if command -v npm >/dev/null 2>&1; then
+  (cd tests/enigma && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+else
+  echo "npm not found: the enigma.js tests will be skipped" >&2
+fi
+
 python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e '.[test]'
