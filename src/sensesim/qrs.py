@@ -17,14 +17,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from http import HTTPStatus
 from typing import Any
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import parse_qsl, quote, unquote
 
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from . import filters, qrs_table, shapes, triggers
+from . import filters, qrs_about, qrs_table, shapes, triggers
+from .app_lifecycle import AppLifecycle, LifecycleError
 from .qrs_triggers import QrsBodyError, TriggerWriter, new_reload_task
 from .runner import Runner
 from .state import (
@@ -117,6 +118,7 @@ class QrsApp:
         self.runner = runner
         self.options = options or QrsOptions()
         self.writer = TriggerWriter(state, runner.triggers)
+        self.lifecycle = AppLifecycle(state)
         self.routes: list[tuple[str, re.Pattern[str], Handler]] = []
         self._build_routes()
 
@@ -157,7 +159,7 @@ class QrsApp:
             return await self._route(request, path, query, user, body, raw)
         except HttpError as exc:
             return text_response(exc.body, exc.status) if exc.body else Response(status_code=exc.status)
-        except QrsBodyError as exc:
+        except (QrsBodyError, LifecycleError) as exc:
             return text_response(exc.message, exc.status)
         except filters.FilterError:
             return text_response(f"Cannot parse the expression: {query.get('filter', '')}", 400)
@@ -322,6 +324,21 @@ class QrsApp:
         add("GET", rf"/qrs/reloadtask/{guid}/scriptlog", self.scriptlog_by_reference)
         add("GET", rf"/qrs/reloadtask/{guid}/scriptlogfile", self.scriptlog_by_result)
         add("GET", rf"/qrs/download/reloadtask/{guid}/([^/]+)", self.download)
+        # Self-description (qrs_about.py).
+        add("GET", r"/qrs/about/api/enums", self.api_enums)
+        add("GET", r"/qrs/about/api/description", self.api_description)
+        add("GET", r"/qrs/about/api/default/([^/]+)", self.api_default)
+        # App life cycle (app_lifecycle.py).
+        add("POST", r"/qrs/app/upload", self.upload_app)
+        add("POST", rf"/qrs/app/{guid}/copy", self.copy_app)
+        add("PUT", rf"/qrs/app/{guid}/publish", self.publish_app)
+        add("POST", rf"/qrs/app/{guid}/unpublish", self.unpublish_app)
+        add("PUT", rf"/qrs/app/{guid}/replace", self.replace_app)
+        add("DELETE", rf"/qrs/app/{guid}", self.delete_app)
+        add("GET", rf"/qrs/app/{guid}/export", self.export_ticket)
+        add("POST", rf"/qrs/app/{guid}/export/{guid}", self.export_app)
+        add("DELETE", rf"/qrs/app/{guid}/export/{guid}", self.drop_export)
+        add("GET", rf"/qrs/download/app/{guid}/{guid}/([^/]+)", self.download_app)
         # Writing tasks and triggers (qrs_triggers.py).
         add("POST", r"/qrs/reloadtask/create", self.create_reload_task)
         add("POST", r"/qrs/reloadtask/update", self.update_reload_task_bundle)
@@ -437,6 +454,77 @@ class QrsApp:
             return Response(status_code=204)
 
         return handler
+
+    # ---- self-description
+
+    async def api_enums(self, ctx: Ctx) -> Response:
+        return json_response(qrs_about.ENUMS)
+
+    async def api_description(self, ctx: Ctx) -> Response:
+        routes = [(method, pattern.pattern) for method, pattern, _ in self.routes]
+        return json_response(qrs_about.describe(routes, ctx.query.get("method")))
+
+    async def api_default(self, ctx: Ctx) -> Response:
+        name = ctx.params[0]
+        coll = self.collections.get(name)
+        if coll is None:
+            raise HttpError(400, f"Unknown type: {name}")
+        sample = next(iter(coll.docs()), None)
+        if sample is None:
+            raise HttpError(404, f"No {name} exists to derive the template from")
+        return json_response(qrs_about.template(coll.full(sample)))
+
+    # ---- app life cycle
+
+    def _full_app(self, app: Any, status: int = 200) -> Response:
+        return json_response(shapes.full_app(app, self.state.site), status)
+
+    async def upload_app(self, ctx: Ctx) -> Response:
+        content = await ctx.request.body()
+        return self._full_app(self.lifecycle.upload(ctx.query.get("name"), content, ctx.user), 201)
+
+    async def copy_app(self, ctx: Ctx) -> Response:
+        app = self.lifecycle.copy(_require_guid(ctx.params[0]), ctx.query.get("name"), ctx.user)
+        return self._full_app(app, 201)
+
+    async def publish_app(self, ctx: Ctx) -> Response:
+        app = self.lifecycle.publish(_require_guid(ctx.params[0]), ctx.query.get("stream"), ctx.query.get("name"),
+                                     ctx.user)
+        return self._full_app(app)
+
+    async def unpublish_app(self, ctx: Ctx) -> Response:
+        return self._full_app(self.lifecycle.unpublish(_require_guid(ctx.params[0]), ctx.user))
+
+    async def replace_app(self, ctx: Ctx) -> Response:
+        app = self.lifecycle.replace(_require_guid(ctx.params[0]), ctx.query.get("app"), ctx.user)
+        return self._full_app(app)
+
+    async def delete_app(self, ctx: Ctx) -> Response:
+        for task_id in self.lifecycle.delete(_require_guid(ctx.params[0])):
+            self.writer.delete_task(self.state.tasks[task_id])
+        return Response(status_code=204)
+
+    async def export_ticket(self, ctx: Ctx) -> Response:
+        export = self.lifecycle.export(_require_guid(ctx.params[0]), None, skip_data=False)
+        return json_response({"value": export.token})
+
+    async def export_app(self, ctx: Ctx) -> Response:
+        skip = ctx.query.get("skipdata", "false").lower() == "true"
+        export = self.lifecycle.export(_require_guid(ctx.params[0]), ctx.params[1], skip_data=skip)
+        path = (f"/tempcontent/{export.token}/{quote(export.file_name)}"
+                f"?serverNodeId={self.state.site.node_id}")
+        return json_response(
+            {"exportToken": export.token, "appId": export.app_id, "downloadPath": path, "schemaPath": "AppExport"},
+            201,
+        )
+
+    async def drop_export(self, ctx: Ctx) -> Response:
+        self.lifecycle.drop_export(_require_guid(ctx.params[0]), ctx.params[1])
+        return Response(status_code=204)
+
+    async def download_app(self, ctx: Ctx) -> Response:
+        export = self.lifecycle.download(_require_guid(ctx.params[0]), ctx.params[1])
+        return Response(export.content, status_code=200, media_type="application/vnd.qlik.sense.app")
 
     # ---- writing tasks and triggers
 
