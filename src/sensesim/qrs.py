@@ -46,6 +46,7 @@ log = logging.getLogger("sensesim.qrs")
 XSRF_BODY = "XSRF prevention check failed. Possible XSRF discovered."
 _XRFKEY_RE = re.compile(r"^[0-9A-Za-z]{16}$")
 _GUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_PREFIXED_RE = re.compile(r"^/[^/]+(/qrs(?:/.*)?)$", re.IGNORECASE)
 JSON_TYPE = "application/json; charset=utf-8"
 TEXT_TYPE = "text/plain; charset=utf-8"
 
@@ -134,6 +135,10 @@ class QrsApp:
     async def handle(self, request: Request) -> Response:
         raw = await request.body()
         path: str = request.scope["path"]  # what request.url.path gives, without building a URL
+        prefixed = _PREFIXED_RE.match(path)
+        if prefixed is not None:
+            # A client set up for a virtual proxy (`https://host/<prefix>/qrs/...`) works too.
+            path = prefixed.group(1)
         raw_query = request.scope.get("query_string", b"").decode("latin-1")
         body = _decode_body(raw)
         self.state.record_call("qrs", request.method, path, unquote(raw_query.replace("+", " ")), body)

@@ -87,3 +87,9 @@ async def test_about_api_enums_defaults_and_description(qrs: Qrs) -> None:
                  "GET /qrs/compositeevent/count", "PUT /qrs/app/{id}/publish"):
         assert line in description, line
     assert all(line.startswith("PUT ") for line in await qrs.json("/qrs/about/api/description", method="PUT"))
+
+
+async def test_virtual_proxy_prefix_reaches_qrs(qrs: Qrs) -> None:
+    about = await qrs.get("/sales/qrs/about")
+    assert about.status_code == 200 and about.json()["schemaPath"] == "About"
+    assert (await qrs.get("/sales/other/qrs/about")).status_code == 404

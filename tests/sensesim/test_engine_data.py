@@ -194,3 +194,9 @@ async def test_set_properties_and_patches_persist_only_after_do_save(
                                                             "qAppObjectListDef": {"qType": "sheet"}}])
         items = (await rpc("GetLayout", listing["qReturn"]["qHandle"]))["qLayout"]["qAppObjectList"]["qItems"]
         assert "Saved" in {i["qMeta"]["title"] for i in items}
+
+
+async def test_virtual_proxy_prefix_on_the_engine_path(engine: EngineServer, certs: Path, state: State) -> None:
+    async with session(engine, certs, path=f"/sales/app/{sales_app(state).id}") as rpc:
+        handle = await rpc.open(sales_app(state).id)
+        assert (await rpc("GetAppLayout", handle))["qLayout"]["qTitle"] == "Sales Dashboard"
