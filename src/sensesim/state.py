@@ -478,12 +478,17 @@ class State:
             task.attempt_count = 0
             self.execution_results[task.last_result.id] = task.last_result
         for app_id, when in self._pristine_reload_times.items():
-            self.apps[app_id].lastReloadTime = when
+            if app_id in self.apps:  # an app deleted through QRS stays deleted
+                self.apps[app_id].lastReloadTime = when
         self.licenses = {k: replace(v) for k, v in self._pristine_licenses.items()}
         for event in [*self.schema_events.values(), *self.composite_events.values()]:
             event.last_trigger = None
             event.times_triggered = 0
+        # Triggers of the run-time tasks removed above go with them.
+        self.schema_events = {k: e for k, e in self.schema_events.items() if e.task_id in self.tasks}
+        self.composite_events = {k: e for k, e in self.composite_events.items() if e.task_id in self.tasks}
         for composite in self.composite_events.values():
+            composite.rules = [r for r in composite.rules if r.task_id in self.tasks]
             for rule in composite.rules:
                 rule.met_at = None
 

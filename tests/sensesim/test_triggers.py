@@ -160,3 +160,17 @@ async def test_bad_bodies_are_refused_whole(qrs: Qrs) -> None:
         answer = await qrs.post("/qrs/reloadtask/create", body)
         assert answer.status_code == status and message in answer.text, (body, answer.text)
     assert (await qrs.json("/qrs/reloadtask/count"))["value"] == before
+
+
+async def test_reset_after_qrs_writes_leaves_a_consistent_site(qrs: Qrs, control: httpx.AsyncClient) -> None:
+    created = await create_task(qrs, "Made at run time", compositeEvents=[{
+        "name": "After Sales", "compositeRules": [
+            {"reloadTask": {"id": "3c9e2f5a-6d1b-4c8e-9a0f-2b7d4e6f8a1c"}, "ruleState": 1}]}])
+    finance = (await qrs.json("/qrs/app", filter="name eq 'Finance Report'"))[0]
+    assert (await qrs.delete(f"/qrs/app/{finance['id']}")).status_code == 204
+    events_before = len(await qrs.json("/qrs/compositeevent/full"))
+    assert (await control.post("/reset")).status_code == 200
+    assert (await qrs.get(f"/qrs/reloadtask/{created['id']}")).status_code == 404
+    assert await qrs.json("/qrs/compositeevent", filter=f"reloadTask.id eq {created['id']}") == []
+    assert len(await qrs.json("/qrs/compositeevent/full")) == events_before - 1
+    assert (await qrs.get(f"/qrs/app/{finance['id']}")).status_code == 404
