@@ -12,7 +12,9 @@ from rich.console import Console
 
 from qbutler import __version__
 from qbutler.actions.cli import app as app_cli
+from qbutler.auth.cli import apikey_app
 from qbutler.cli_support import load_or_exit
+from qbutler.config import ConfigError
 from qbutler.kv.cli import kv_app
 from qbutler.logs import LEVELS, setup_logging
 from qbutler.scheduler.cli import schedule_app
@@ -25,6 +27,7 @@ app.add_typer(config_app, name="config")
 app.add_typer(kv_app, name="kv")
 app.add_typer(app_cli, name="app")
 app.add_typer(schedule_app, name="schedule")
+app.add_typer(apikey_app, name="apikey")
 
 err = Console(stderr=True)
 
@@ -65,7 +68,7 @@ def serve(
     setup_logging(butler.logLevel, butler.fileLogging, config.resolve_path(butler.logDirectory))
     try:
         run(Service(config).run_until_signalled())
-    except OSError as exc:
+    except (OSError, ConfigError) as exc:
         err.print(f"[red]qbutler could not start:[/red] {exc}")
         raise typer.Exit(1) from None
 

@@ -36,6 +36,7 @@ from qbutler.alerts.config import (
     UdpServerConfig,
     WebhookNotification,
 )
+from qbutler.auth.config import ApiAccessConfig
 from qbutler.config_types import NullableList, Port, Section
 from qbutler.scheduler.cron import CronError, CronExpression
 
@@ -103,6 +104,9 @@ class TlsConfig(Section):
     cert: str = ""
     key: str = ""
     ca: str | None = None
+    # qbutler: with `ca`, refuse clients without a certificate signed by it (false: a certificate
+    # is asked for and checked when sent, and its subject can identify the client).
+    requireClientCert: bool = False
 
 
 class RateLimitConfig(Section):
@@ -331,6 +335,8 @@ class QbutlerSettings(Section):
     # Folder for state that must survive restarts (KV store, outboxes, dedup); relative paths
     # resolve against the config file's folder.
     dataDirectory: str = "qbutler-data"
+    # Who may call the REST API, and the audit trail (docs/security.md).
+    api: ApiAccessConfig = ApiAccessConfig()
 
 
 class KvSqliteConfig(Section):

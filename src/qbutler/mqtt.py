@@ -33,6 +33,22 @@ BUTLER_STATUS_TOPIC = "qliksense/butler/mqtt/status"
 ONLINE, OFFLINE = "online", "offline"
 
 
+class InvalidTopic(ValueError):
+    """A topic no broker accepts for a publish; nothing is sent or queued."""
+
+
+def check_topic(topic: str) -> None:
+    """MQTT 3.1.1 §4.7: a publish topic is 1-65535 UTF-8 bytes without wildcards or NUL."""
+    if not topic:
+        raise InvalidTopic("the topic is empty")
+    if "+" in topic or "#" in topic:
+        raise InvalidTopic("wildcards (+, #) are for subscriptions, not for publishing")
+    if "\x00" in topic:
+        raise InvalidTopic("the topic contains a NUL character")
+    if len(topic.encode("utf-8", "surrogatepass")) > 65535:
+        raise InvalidTopic("the topic is longer than 65535 bytes")
+
+
 class MqttUnavailable(Exception):
     """A message could not be published and could not be kept for later either."""
 
@@ -114,8 +130,10 @@ class MqttClient:
         """Send now, or keep in the outbox while the broker is unreachable.
 
         Returns once the broker acknowledged the message (QoS >= 1) or it is queued; raises
-        MqttUnavailable when it can be neither sent nor queued (outbox full). Never hangs.
+        MqttUnavailable when it can be neither sent nor queued (outbox full), InvalidTopic for a
+        topic no broker takes. Never hangs.
         """
+        check_topic(topic)
         message = Outgoing(topic, payload, retain)
         # While older messages wait in the outbox, new ones queue behind them to keep the order.
         if self.connected and not self.outbox and await self._send(message):

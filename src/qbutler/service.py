@@ -14,7 +14,10 @@ from qbutler.activity import ActivityFeed
 from qbutler.alerts.service import Alerts
 from qbutler.api.app import build_app
 from qbutler.api.server import HttpServer
-from qbutler.config import Config
+from qbutler.auth.audit import AuditTrail
+from qbutler.auth.guard import Guard
+from qbutler.auth.keys import MissingKeyVariable
+from qbutler.config import Config, ConfigError
 from qbutler.files import Sandbox
 from qbutler.kv import open_store
 from qbutler.mqtt import MqttClient
@@ -80,9 +83,22 @@ class Service:
         if butler.scheduler.enable:
             self.scheduler = Scheduler(config, self)
             self.components.append(self.scheduler)
+        access = butler.qbutler.api
+        # Who is calling (None: anyone, Butler's behaviour); the dashboard logs in through it too.
+        self.guard: Guard | None = None
+        if access.requireAuth:
+            try:
+                self.guard = Guard(access)
+            except MissingKeyVariable as exc:
+                raise ConfigError([str(exc)]) from None
+        # Changes and refusals, one JSON line each; other areas record their own actions here.
+        self.audit: AuditTrail | None = None
+        if access.audit.enable:
+            self.audit = AuditTrail(config.data_dir / "audit", access.audit.retentionDays)
+            self.components.append(self.audit)
         self.http: HttpServer | None = None
         if butler.restServerConfig.enable:
-            self.http = HttpServer(build_app(config, self), config)
+            self.http = HttpServer(build_app(config, self, guard=self.guard, audit=self.audit), config)
         self._started: list[Component] = []
 
     def _all_components(self) -> list[Component]:

@@ -49,6 +49,14 @@ class HttpReceiver:
     requests: list[Received] = field(default_factory=list)
     scripts: dict[str, deque[tuple[int, dict[str, str]]]] = field(default_factory=lambda: defaultdict(deque))
     listener: AsgiListener | None = None
+    # Paths whose requests are read and recorded, then left unanswered until `answer(path)`.
+    holding: dict[str, asyncio.Event] = field(default_factory=dict)
+
+    def hold(self, path: str) -> None:
+        self.holding[path] = asyncio.Event()
+
+    def answer(self, path: str) -> None:
+        self.holding.pop(path).set()
 
     def script(self, path: str, *answers: tuple[int, dict[str, str]]) -> None:
         self.scripts[path].extend(answers)
@@ -73,6 +81,8 @@ class HttpReceiver:
         self.requests.append(Received(scope["method"], path, scope["query_string"].decode(),
                                       {k.decode().lower(): v.decode() for k, v in scope["headers"]}, body,
                                       time.time(), status))
+        if path in self.holding:
+            await self.holding[path].wait()
         await send({"type": "http.response.start", "status": status,
                     "headers": [(k.encode(), v.encode()) for k, v in headers.items()]})
         await send({"type": "http.response.body", "body": b"ok" if status < 300 else b"nope"})
@@ -84,6 +94,8 @@ class HttpReceiver:
         await self.listener.start()
 
     async def stop(self) -> None:
+        for path in list(self.holding):
+            self.answer(path)
         if self.listener is not None:
             await self.listener.stop()
 

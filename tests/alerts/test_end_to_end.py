@@ -76,3 +76,5 @@ async def test_failed_reload_reaches_every_channel_exactly_once(site, udp_port, 
     assert dict(published)["qliksense/task_failure"] == FINANCE_TASK
     full = orjson.loads(dict(published)["qliksense/task_failure_full"])
     assert full["taskId"] == tid and "Finance" in full["qs_taskTags"] and "qs_appMetadata" not in full
+    # One delivery id per event and target: the webhook's header and field, the full MQTT payload's field.
+    assert hook.headers["idempotency-key"] == fields["deliveryId"] != full["deliveryId"]

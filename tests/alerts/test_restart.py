@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import socket
+import uuid
 from pathlib import Path
 
 from alertkit import FINANCE_TASK, alert_config, site_start
@@ -36,6 +37,27 @@ async def test_queued_deliveries_survive_a_kill(site, udp_port, receiver, qbutle
     assert len(receiver.at("/teams")) == 1 and len(receiver.at("/hook")) == 1
     assert "Execution Failed" in receiver.at("/slack")[0].body.decode()
     assert records(folder, "outbox") == []
+
+
+async def test_a_webhook_in_flight_at_a_kill_is_sent_again_with_the_same_delivery_id(
+        site, udp_port, receiver, qbutler_process, tmp_path: Path):
+    # The receiver reads the request and does not answer: qbutler dies not knowing it arrived.
+    receiver.hold("/hook")
+    folder = tmp_path / "q"
+    process = qbutler_process(alert_config(site, udp_port, receiver), folder)
+    await site_start(site, FINANCE_TASK)
+    await until(lambda: receiver.at("/hook"), within=15)
+    process.kill()
+    receiver.answer("/hook")
+    process.start()
+    await until(lambda: len(receiver.at("/hook")) == 2, within=15)
+    first, again = receiver.at("/hook")
+    key = first.headers["idempotency-key"]
+    assert str(uuid.UUID(key)) == key
+    assert again.headers["idempotency-key"] == key
+    assert first.json()["deliveryId"] == again.json()["deliveryId"] == key
+    assert first.json()["executionId"] == again.json()["executionId"]
+    await until(lambda: records(folder, "outbox") == [], within=15)
 
 
 async def test_an_event_being_enriched_at_a_kill_is_processed_after_the_restart(

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import os
 import shutil
 import stat
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
-from support.qbutler import RunningService, base_config, running_service
+from support.qbutler import ThreadedService, base_config
 
 SECRET = b"SECRET-outside-the-sandbox"
 
@@ -151,45 +148,6 @@ def site(tmp_path: Path) -> Iterator[Site]:
     built.root.mkdir()
     built.build()
     yield built
-
-
-class ThreadedService:
-    """qbutler in its own thread and event loop, for synchronous tests (hypothesis, races)."""
-
-    def __init__(self, config: dict[str, Any], folder: Path):
-        self.config = config
-        self.folder = folder
-        self.url = ""
-        self.running: RunningService | None = None
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self._thread = threading.Thread(target=lambda: asyncio.run(self._serve()), daemon=True)
-
-    async def _serve(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
-        try:
-            async with running_service(self.config, self.folder) as running:
-                self.running, self.url = running, running.url
-                self._ready.set()
-                await self._stop.wait()
-        except BaseException as exc:
-            self._error = exc
-            self._ready.set()
-
-    def __enter__(self) -> ThreadedService:
-        self._thread.start()
-        self._ready.wait(30)
-        if self._error is not None or not self.url:
-            raise RuntimeError("qbutler did not start") from self._error
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        assert self._loop is not None and self._stop is not None
-        self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(30)
 
 
 @pytest.fixture(scope="module")

@@ -161,6 +161,18 @@ async def test_copy_failure_is_500(api, site):
     error(response, 500, "Failed copying file")
 
 
+@pytest.mark.parametrize("overwrite", [False, True])
+async def test_copying_a_directory_onto_a_linked_folder_is_409_and_changes_nothing(api, site, overwrite):
+    before = sorted(p.name for p in (site.target / "in_dir").iterdir())
+    response = await call(api, "PUT", "/v4/filecopy", {"fromFile": site.p("data/from/sub"),
+                                                      "toFile": site.p("data/to/in_link"), "overwrite": overwrite})
+    error(response, 409, "toFile (or a folder inside it) is a file or a link, which a copied directory "
+                         "does not replace")
+    assert (site.target / "in_link").is_symlink()
+    assert sorted(p.name for p in (site.target / "in_dir").iterdir()) == before
+    assert [p.name for p in site.target.iterdir() if p.name.startswith(".qbutler-")] == []
+
+
 async def test_copy_of_a_directory_into_itself_is_500(tmp_path, qbutler_service, site):
     config = site.config(fileCopyApprovedDirectories=[{"fromDirectory": str(site.data),
                                                         "toDirectory": str(site.data)}])

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import copy
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -138,3 +140,42 @@ class QbutlerProcess:
         code = self.process.returncode
         self.process = None
         return code
+
+
+class ThreadedService:
+    """qbutler in its own thread and event loop, for synchronous tests (hypothesis, races)."""
+
+    def __init__(self, config: dict[str, Any], folder: Path):
+        self.config = config
+        self.folder = folder
+        self.url = ""
+        self.running: RunningService | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._serve()), daemon=True)
+
+    async def _serve(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        try:
+            async with running_service(self.config, self.folder) as running:
+                self.running, self.url = running, running.url
+                self._ready.set()
+                await self._stop.wait()
+        except BaseException as exc:
+            self._error = exc
+            self._ready.set()
+
+    def __enter__(self) -> ThreadedService:
+        self._thread.start()
+        self._ready.wait(30)
+        if self._error is not None or not self.url:
+            raise RuntimeError("qbutler did not start") from self._error
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        assert self._loop is not None and self._stop is not None
+        self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(30)

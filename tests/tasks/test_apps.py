@@ -67,13 +67,13 @@ async def test_out_of_range_reload_mode_means_zero_and_empty_body_is_fine(connec
         assert [call["body"] for call in await engine_calls(c, "DoReload")] == [[0, False], [0, False]]
 
 
-async def test_reload_of_unknown_app_is_500_naming_the_problem(connect):
+async def test_reload_of_unknown_app_is_404_naming_the_app(connect):
+    # Butler (and qbutler before issue #16) answered 500 here, while the dump of the same app is 404.
     async with connect() as c:
         response = await c.api.put(f"/v4/app/{UNKNOWN_APP}/reload", json={})
-        assert response.status_code == 500
-        message = response.json()["message"]
-        assert message.startswith(f"Failed reloading app {UNKNOWN_APP}: ")
-        assert "1003" in message
+        assert response.status_code == 404
+        assert response.json()["message"] == (
+            f"Failed reloading app {UNKNOWN_APP}: app {UNKNOWN_APP} not found on the Qlik Sense engine")
 
 
 async def test_reload_needs_a_body(connect):

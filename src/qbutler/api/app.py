@@ -9,6 +9,8 @@ from qbutler.api.compat import WireApp
 from qbutler.api.openapi import documentation_routes
 from qbutler.api.ratelimit import RateLimiter
 from qbutler.api.routing import Route, RouteTable
+from qbutler.auth.audit import AuditTrail
+from qbutler.auth.guard import Guard, allowed_hosts
 from qbutler.config import Config
 
 # One table per area; a route is registered only when its switch is true in the config.
@@ -35,9 +37,23 @@ def enabled_routes(config: Config, tables: list[RouteTable] | None = None) -> li
     ]
 
 
-def build_app(config: Config, context: Any, tables: list[RouteTable] | None = None) -> WireApp:
+def build_app(config: Config, context: Any, tables: list[RouteTable] | None = None, *,
+              guard: Guard | None = None, audit: AuditTrail | None = None) -> WireApp:
+    """`guard` None: no authentication (Butler's behaviour); `audit` None: no audit trail."""
     routes = enabled_routes(config, tables)
     rest = config.Butler.restServerConfig
+    access = config.Butler.qbutler.api
     limiter = RateLimiter(rest.rateLimit.maxPerMinute) if rest.rateLimit.enable else None
-    return WireApp(routes + documentation_routes(routes), context,
-                   body_limit=rest.bodyLimit, rate_limiter=limiter)
+    hosts = allowed_hosts(rest.serverHost, access.allowedHosts)
+    # Answers any route may give in this configuration, for the OpenAPI document.
+    common: dict[int, str] = {}
+    if guard is not None:
+        common |= {401: "No valid API key (or mapped client certificate or address)",
+                   403: "The caller lacks the route's scope"}
+    if hosts is not None:
+        common[421] = "The Host header is not one of Butler.qbutler.api.allowedHosts"
+    if limiter is not None:
+        common[429] = "Rate limit exceeded (restServerConfig.rateLimit)"
+    documentation = documentation_routes(routes, common, key_required=guard is not None)
+    return WireApp(routes + documentation, context, body_limit=rest.bodyLimit, rate_limiter=limiter,
+                   guard=guard, public_paths=frozenset(access.publicEndpoints), hosts=hosts, audit=audit)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from qbutler.actions.appdump import dump_app
+from qbutler.api.apps import engine_refusal
 from qbutler.api.http import HttpError, Request, Response, json_response
 from qbutler.api.routing import RouteTable
-from qbutler.sense.engine import APP_NOT_FOUND, GENERIC_ACCESS_DENIED, EngineError, EngineTimeout, EngineUnavailable
+from qbutler.sense.engine import EngineError, EngineTimeout, EngineUnavailable
 
 routes = RouteTable("Qlik Sense apps")
 
@@ -26,11 +27,7 @@ async def _dump(request: Request, ctx: Any) -> Response:
     try:
         dump = await dump_app(ctx.engine, app_id)
     except EngineError as exc:
-        if exc.code == APP_NOT_FOUND:
-            raise HttpError(404, f"Failed dumping app: app {app_id} not found on the Qlik Sense engine") from None
-        if exc.code == GENERIC_ACCESS_DENIED:
-            raise HttpError(403, f"Failed dumping app: the Qlik Sense engine denied access to app {app_id}") from None
-        raise HttpError(500, f"Failed dumping app: {exc}") from None
+        raise engine_refusal("Failed dumping app", app_id, exc) from None
     except EngineTimeout as exc:
         raise HttpError(504, f"Failed dumping app: {exc}") from None
     except EngineUnavailable as exc:
@@ -39,5 +36,5 @@ async def _dump(request: Request, ctx: Any) -> Response:
 
 
 for _path in ("/v4/senseappdump/{appId}", "/v4/app/{appId}/dump"):
-    routes.get(_path, switch="senseAppDump", params=_PARAMS, summary="Dump a Sense app to JSON",
+    routes.get(_path, switch="senseAppDump", scope="apps", params=_PARAMS, summary="Dump a Sense app to JSON",
                description=_DESCRIPTION, documented=_DOCUMENTED)(_dump)

@@ -23,10 +23,32 @@ from qbutler.api.http import (
 from qbutler.api.ratelimit import RateLimiter
 from qbutler.api.routing import Route, Router
 from qbutler.api.schema import serialize, validate
+from qbutler.auth.audit import AuditTrail
+from qbutler.auth.guard import Guard, host_name
+from qbutler.auth.scopes import grants
 
 log = logging.getLogger("qbutler.api")
 
 BODY_METHODS = {"POST", "PUT", "DELETE", "PATCH", "OPTIONS"}
+
+
+# No request qbutler serves needs more; deeper bodies only exhaust recursive code further on
+# (the schedule file's YAML writer, for one).
+MAX_JSON_DEPTH = 32
+
+
+def too_deep(value: object) -> bool:
+    """Whether `value` nests lists and dicts more than MAX_JSON_DEPTH levels (walked without recursion)."""
+    pending: list[tuple[object, int]] = [(value, 1)]
+    while pending:
+        node, depth = pending.pop()
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        for child in children:
+            if isinstance(child, dict | list):
+                if depth + 1 > MAX_JSON_DEPTH:
+                    return True
+                pending.append((child, depth + 1))
+    return False
 
 
 def not_found(method: str, url: str) -> Response:
@@ -36,17 +58,37 @@ def not_found(method: str, url: str) -> Response:
     )
 
 
+class Unauthorized(Exception):
+    """No identity: answered 401 with a WWW-Authenticate challenge."""
+
+
 def parser_error(status: int, code: str, message: str) -> HttpError:
     return HttpError(status, message, code=code)
 
 
+MUTATING = frozenset({"POST", "PUT", "DELETE", "PATCH"})
+# Refusals the audit trail records for every route: no or a wrong key, a missing scope (or a path
+# outside the approved folders), a foreign Host header, too many requests.
+REFUSALS = frozenset({401, 403, 421, 429})
+_CHALLENGE = [(b"www-authenticate", b'Bearer realm="qbutler", charset="UTF-8"')]
+
+
 class WireApp:
     def __init__(self, routes: list[Route], context: Any, *, body_limit: int = 1024 * 1024,
-                 rate_limiter: RateLimiter | None = None):
+                 rate_limiter: RateLimiter | None = None, guard: Guard | None = None,
+                 public_paths: frozenset[str] = frozenset(), hosts: frozenset[str] | None = None,
+                 audit: AuditTrail | None = None):
         self.router = Router(routes)
         self.context = context
         self.body_limit = body_limit
         self.rate_limiter = rate_limiter
+        # None: auth off (Butler's behaviour), nothing is asked of the client.
+        self.guard = guard
+        self.public_paths = public_paths
+        # None: any Host header.
+        self.hosts = hosts
+        self._hosts_seen: set[str] = set()
+        self.audit = audit
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
@@ -64,9 +106,15 @@ class WireApp:
         query = scope.get("query_string", b"").decode("latin-1")
         client = (scope.get("client") or ("", 0))[0]
         request = Request(method=method, path=path, raw_query=query, headers=headers, client=client)
+        extensions = scope.get("extensions")
+        if extensions is not None and "tls" in extensions:
+            request.cert_subject = extensions["tls"].get("client_cert_name")
         response = await self._respond(request, receive)
         head = scope["method"] == "HEAD"
         await self._send(send, response, head)
+        if self.audit is not None and (response.status in REFUSALS
+                                       or (request.route is not None and request.route.method in MUTATING)):
+            self._record(request, response.status)
         if log.isEnabledFor(logging.DEBUG):
             log.debug("%s %s %s %d %.1fms", client, method, request.url, response.status,
                       (time.perf_counter() - started) * 1000)
@@ -74,19 +122,38 @@ class WireApp:
     async def _respond(self, request: Request, receive: Any) -> Response:
         extra_headers: list[tuple[bytes, bytes]] = []
         try:
-            if self.rate_limiter is not None:
-                allowed, extra_headers = self.rate_limiter.hit(request.client)
-                if not allowed:
-                    raise HttpError(429, self.rate_limiter.retry_message(request.client))
+            if self.hosts is not None:
+                self._check_host(request.headers.get("host", ""))
             lookup = "GET" if request.method == "HEAD" else request.method
             found = self.router.match(lookup, request.path)
+            guarded = self.guard is not None and (found is None or found[0].path not in self.public_paths)
+            if guarded:
+                request.identity = self.guard.identify(request.headers, request.client, request.cert_subject)
+            if self.rate_limiter is not None:
+                # Per key (or certificate) when one identifies the caller, else per address.
+                identity = request.identity
+                who = identity.name if identity is not None and identity.kind != "address" else request.client
+                allowed, extra_headers = self.rate_limiter.hit(who)
+                if not allowed:
+                    raise HttpError(429, self.rate_limiter.retry_message(who))
+            if guarded and request.identity is None:
+                raise Unauthorized()
             if found is None:
                 response = not_found(request.method, request.url)
             else:
                 route, params = found
+                request.route = route
                 request.params = params
+                identity = request.identity
+                if identity is not None and not grants(identity.scopes, route.scope or "admin"):
+                    raise HttpError(403, f"{identity.name} lacks the scope {route.scope or 'admin'!r} that "
+                                         f"{route.method} {route.path} needs")
                 await self._read_body(request, receive)
                 response = await self._dispatch(route, request)
+        except Unauthorized:
+            response = HttpError(401, "A valid API key is required: send it as 'Authorization: Bearer <key>' "
+                                      "or 'X-API-Key: <key>'").to_response()
+            extra_headers.extend(_CHALLENGE)
         except HttpError as exc:
             response = exc.to_response()
         except Exception:
@@ -94,6 +161,28 @@ class WireApp:
             response = HttpError(500, "Internal Server Error").to_response()
         response.headers.extend(extra_headers)
         return response
+
+    def _check_host(self, header: str) -> None:
+        if header in self._hosts_seen:
+            return
+        if host_name(header) not in self.hosts:  # type: ignore[operator]
+            raise HttpError(421, f"Host {header!r} is not a name of this server (Butler.qbutler.api.allowedHosts)")
+        # Accepted Host values as sent (with their port), so the next request skips the parsing.
+        if len(self._hosts_seen) < 256:
+            self._hosts_seen.add(header)
+
+    def _record(self, request: Request, status: int) -> None:
+        route = request.route
+        entry: dict[str, Any] = {"client": request.client,
+                                 "identity": request.identity.name if request.identity is not None else None,
+                                 "method": request.method, "path": request.path, "status": status}
+        if route is not None and route.method in MUTATING:
+            try:
+                entry["changed"] = route.changes(request) if route.changes is not None else dict(request.params)
+            except Exception:  # a malformed body the handler refused: the path still says what was tried
+                log.debug("No audit details for %s %s", request.method, request.path, exc_info=True)
+        assert self.audit is not None
+        self.audit.record(**entry)
 
     async def _read_body(self, request: Request, receive: Any) -> None:
         declared = request.headers.get("content-length")
@@ -136,6 +225,10 @@ class WireApp:
                 raise parser_error(400, "FST_ERR_CTP_INVALID_JSON_BODY",
                                    "Body is not valid JSON but content-type is set to 'application/json'"
                                    ) from None
+            # Counting brackets is cheap; only a body with enough of them is walked.
+            if body.count(b"[") + body.count(b"{") > MAX_JSON_DEPTH and too_deep(request.json):
+                raise parser_error(400, "QB_ERR_BODY_TOO_DEEP",
+                                   f"body nests objects and arrays more than {MAX_JSON_DEPTH} levels deep")
             request.has_body = True
         elif media == "text/plain":
             request.json = body.decode("utf-8", errors="replace")

@@ -10,7 +10,7 @@ from collections.abc import Awaitable
 from typing import Any, TypeVar
 
 from qbutler.api.http import HttpError, Request, Response, empty_response, json_response
-from qbutler.api.routing import RouteTable
+from qbutler.api.routing import RouteTable, body_fields
 from qbutler.api.schema import serialize
 from qbutler.files import FileOperationError
 
@@ -29,13 +29,20 @@ MOVE_BODY = {"type": "object", "properties": {"fromFile": _STRING, "toFile": _ST
 MOVE_RESPONSE = {"type": "object", "properties": {
     "fromFile": _STRING, "toFile": _STRING, "overwrite": {"type": "boolean"}}}
 DELETE_BODY = {"type": "object", "properties": {"deleteFile": _STRING}}
-DIRECTORY_BODY = {"type": "object", "properties": {"directory": _STRING}}
+# null is refused rather than coerced to "" (which would name the QVD folder itself).
+DIRECTORY_BODY = {"type": "object", "properties": {"directory": {"type": "string", "not": {"type": "null"}}}}
 DIRECTORY_RESPONSE = {"type": "object", "properties": {"directory": _STRING}}
 
 _REFUSALS = {400: "Bad request: a required field is missing, a path is not allowed, or the source "
                   "does not exist",
              403: "The path is not inside an approved directory",
+             409: "The folder changed during the operation (try again), or a copied directory would "
+                  "replace a file or link",
              500: "The operation failed"}
+
+
+_PAIR = body_fields("fromFile", "toFile")
+_DIRECTORY = body_fields("directory")
 
 
 async def _sandboxed(call: Awaitable[T]) -> T:
@@ -50,7 +57,7 @@ def _created(value: dict[str, Any], schema: dict[str, Any]) -> Response:
 
 
 @routes.put(
-    "/v4/filecopy", switch="fileCopy", body=COPY_BODY, responses={201: COPY_RESPONSE},
+    "/v4/filecopy", switch="fileCopy", scope="files", changes=_PAIR, body=COPY_BODY, responses={201: COPY_RESPONSE},
     summary="Copy a file or directory between approved directories",
     description="Load scripts call it as POST with `X-HTTP-Method-Override: PUT`. An existing "
                 "destination is kept unless `overwrite` is true; the copy lands atomically.",
@@ -66,7 +73,7 @@ async def file_copy(request: Request, ctx: Any) -> Response:
 
 
 @routes.put(
-    "/v4/filemove", switch="fileMove", body=MOVE_BODY, responses={201: MOVE_RESPONSE},
+    "/v4/filemove", switch="fileMove", scope="files", changes=_PAIR, body=MOVE_BODY, responses={201: MOVE_RESPONSE},
     summary="Move a file or directory between approved directories",
     description="Load scripts call it as POST with `X-HTTP-Method-Override: PUT`. An existing "
                 "destination is an error (500) unless `overwrite` is true.",
@@ -80,7 +87,7 @@ async def file_move(request: Request, ctx: Any) -> Response:
 
 
 @routes.delete(
-    "/v4/filedelete", switch="fileDelete", body=DELETE_BODY,
+    "/v4/filedelete", switch="fileDelete", scope="files", changes=body_fields("deleteFile"), body=DELETE_BODY,
     summary="Delete a file, or a directory tree, in an approved directory",
     description="Load scripts call it as POST with `X-HTTP-Method-Override: DELETE`.",
     documented={204: "Deleted", **_REFUSALS},
@@ -91,14 +98,15 @@ async def file_delete(request: Request, ctx: Any) -> Response:
 
 
 def _directory(request: Request) -> str:
-    # Butler rejects only a missing field; "" (and null, coerced to "") is accepted.
+    # Butler rejects only a missing field; "" is accepted (null is refused by the schema).
     if "directory" not in request.json:
         raise HttpError(400, "Required parameter missing")
     return request.json["directory"]
 
 
 @routes.post(
-    "/v4/createdir", switch="createDir", body=DIRECTORY_BODY, responses={201: DIRECTORY_RESPONSE},
+    "/v4/createdir", switch="createDir", scope="files", changes=_DIRECTORY,
+    body=DIRECTORY_BODY, responses={201: DIRECTORY_RESPONSE},
     summary="Create a directory (with missing parents) inside an approved directory",
     description="Limited to the approved directories unless `Butler.fileOperations.createDirAnywhere` is true.",
     documented={201: "Created, or already there", **_REFUSALS},
@@ -110,7 +118,8 @@ async def create_dir(request: Request, ctx: Any) -> Response:
 
 
 @routes.post(
-    "/v4/createdirqvd", switch="createDirQVD", body=DIRECTORY_BODY, responses={201: DIRECTORY_RESPONSE},
+    "/v4/createdirqvd", switch="createDirQVD", scope="files", changes=_DIRECTORY,
+    body=DIRECTORY_BODY, responses={201: DIRECTORY_RESPONSE},
     summary="Create a directory (with missing parents) below the QVD folder",
     description="`directory` is always taken relative to `Butler.configDirectories.qvdPath`.",
     documented={201: "Created, or already there", **_REFUSALS},

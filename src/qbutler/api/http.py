@@ -21,6 +21,7 @@ REASONS = {
     409: "Conflict",
     413: "Payload Too Large",
     415: "Unsupported Media Type",
+    421: "Misdirected Request",
     422: "Unprocessable Entity",
     429: "Too Many Requests",
     500: "Internal Server Error",
@@ -94,6 +95,11 @@ class Request:
     query: dict[str, Any] = field(default_factory=dict)
     json: Any = None
     has_body: bool = False
+    # The client certificate's subject (RFC 4514) on a TLS connection that sent one.
+    cert_subject: str | None = None
+    # Set by the app: who is calling (None when auth is off) and the route matched.
+    identity: Any = None
+    route: Any = None
 
     @property
     def url(self) -> str:

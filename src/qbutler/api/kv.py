@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 import orjson
 
 from qbutler.api.http import TEXT_TYPE, HttpError, Request, Response, empty_response, json_response
-from qbutler.api.routing import RouteTable
+from qbutler.api.routing import RouteTable, body_fields
 from qbutler.kv.store import NamespaceFull, ReservedNamespace, is_internal
 
 log = logging.getLogger("qbutler.kv")
@@ -22,6 +22,11 @@ T = TypeVar("T")
 # Path parameters are always strings, so routes declare no schema for them (nothing to validate
 # on the hot path; the OpenAPI document lists them anyway).
 _KEY_QUERY = {"type": "object", "required": ["key"], "properties": {"key": {"type": "string"}}}
+# A whole number of milliseconds; <= 0 means no expiry (Butler). qbutler refuses booleans,
+# fractions and anything beyond ten years, which Butler turned into 1 ms, a truncated TTL or a 500.
+MAX_TTL_MS = 10 * 365 * 24 * 3600 * 1000
+_TTL = {"type": "number", "not": {"type": "boolean"}, "multipleOf": 1, "minimum": -MAX_TTL_MS,
+        "maximum": MAX_TTL_MS, "description": "Milliseconds; 0 or less (or absent) means no expiry."}
 _KEY_VALUE = {"type": "object", "properties": {
     "namespace": {"type": "string"}, "key": {"type": "string"}, "value": {"type": "string"}}}
 
@@ -67,6 +72,7 @@ async def _lookup(ctx: Any, namespace: str, key: str) -> dict[str, str] | None:
 @routes.get(
     "/v4/keyvaluesnamespaces",
     switch=SWITCH,
+    scope="kv:read",
     summary="List all namespaces that hold at least one key",
     responses={200: {"type": "array", "items": {"type": "string"}}},
 )
@@ -78,6 +84,7 @@ async def list_namespaces(request: Request, ctx: Any) -> list[str]:
 @routes.get(
     "/v4/keyvalues/{namespace}",
     switch=SWITCH,
+    scope="kv:read",
     summary="Get the value of a key",
     query=_KEY_QUERY,
     responses={200: _KEY_VALUE},
@@ -95,6 +102,7 @@ async def get_value(request: Request, ctx: Any) -> Response:
 @routes.get(
     "/v4/keyvalues/{namespace}/keyexists",
     switch=SWITCH,
+    scope="kv:read",
     summary="Check whether a key exists in a namespace",
     query=_KEY_QUERY,
     responses={200: {"type": "object", "properties": {
@@ -110,11 +118,13 @@ async def key_exists(request: Request, ctx: Any) -> dict[str, Any]:
 @routes.post(
     "/v4/keyvalues/{namespace}",
     switch=SWITCH,
+    scope="kv:write",
+    changes=body_fields("key"),
     summary="Create or overwrite a key, optionally with a time to live in milliseconds",
     description="An overwrite replaces the value and restarts (or removes) the TTL. A new key in a "
                 "namespace already holding Butler.keyValueStore.maxKeysPerNamespace keys gets 400.",
     body={"type": "object", "properties": {
-        "key": {"type": "string"}, "value": {"type": "string"}, "ttl": {"type": "number"}}},
+        "key": {"type": "string"}, "value": {"type": "string"}, "ttl": _TTL}},
     documented={201: "Key stored", 400: "Key missing or namespace full"},
 )
 async def set_value(request: Request, ctx: Any) -> Response:
@@ -123,7 +133,6 @@ async def set_value(request: Request, ctx: Any) -> Response:
     key = body.get("key")
     if not key:
         raise HttpError(400, "Required parameter is missing")
-    # Butler parses the TTL as an integer: 1500.9 -> 1500; <= 0 means no expiry.
     ttl = int(body.get("ttl") or 0)
     echo: dict[str, Any] = {"namespace": namespace, "key": key}
     # An absent value is not stored (Butler answers 201 without a value field).
@@ -141,6 +150,7 @@ async def set_value(request: Request, ctx: Any) -> Response:
 @routes.delete(
     "/v4/keyvalues/{namespace}/{key}",
     switch=SWITCH,
+    scope="kv:write",
     summary="Delete a key",
     documented={204: "Key deleted", 400: "Key missing, or namespace or key not found"},
 )
@@ -162,6 +172,7 @@ async def delete_key(request: Request, ctx: Any) -> Response:
 @routes.delete(
     "/v4/keyvalues/{namespace}",
     switch=SWITCH,
+    scope="kv:write",
     summary="Delete a namespace and every key in it",
     documented={204: "Namespace deleted", 400: "Namespace not found"},
 )
@@ -175,6 +186,7 @@ async def delete_namespace(request: Request, ctx: Any) -> Response:
 @routes.get(
     "/v4/keylist/{namespace}",
     switch=SWITCH,
+    scope="kv:read",
     summary="List the keys of a namespace",
     description="Compact JSON sent as text/plain, as Butler does.",
     documented={200: "The namespace and its keys", 400: "Namespace not found"},

@@ -10,6 +10,18 @@ from typing import Any
 from qbutler.api.http import Request, Response, decode_path_segment
 
 Handler = Callable[[Request, Any], Awaitable[Response | dict | list]]
+# What a request changed, for the audit trail (never a key, a KV value or a message body).
+Changes = Callable[[Request], dict[str, Any]]
+
+
+def body_fields(*names: str) -> Changes:
+    """The audit record of a route: its path parameters plus these fields of the body."""
+
+    def changes(request: Request) -> dict[str, Any]:
+        body = request.json if isinstance(request.json, dict) else {}
+        return {**request.params, **{name: body[name] for name in names if name in body}}
+
+    return changes
 
 
 @dataclass
@@ -30,6 +42,11 @@ class Route:
     # Documented responses that carry no schema (status -> description).
     documented: dict[int, str] = field(default_factory=dict)
     include_in_schema: bool = True
+    # The scope a caller needs when Butler.qbutler.api.requireAuth is on (qbutler.auth.scopes).
+    # Every route declares one; a route without is refused to everyone but admin.
+    scope: str | None = None
+    # What the audit trail records for a call of a route that changes something.
+    changes: Changes | None = None
 
     def __post_init__(self) -> None:
         self.segments = self.path.split("/")

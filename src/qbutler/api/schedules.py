@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 
 from qbutler.api.http import TEXT_TYPE, HttpError, Request, Response, empty_response, json_response
-from qbutler.api.routing import RouteTable
+from qbutler.api.routing import RouteTable, body_fields
 from qbutler.scheduler.manager import ScheduleNotFound, Scheduler
 from qbutler.scheduler.model import STARTUP_STATES, ScheduleError
 from qbutler.scheduler.store import ScheduleFileError
@@ -57,7 +57,8 @@ def _file_error(message: str, exc: ScheduleFileError) -> HttpError:
     return HttpError(500, message)
 
 
-@routes.get("/v4/schedules", switch="scheduler.getSchedule", summary="Get all information about one or all schedules",
+@routes.get("/v4/schedules", switch="scheduler.getSchedule", scope="schedules:read",
+            summary="Get all information about one or all schedules",
             query={"type": "object", "properties": {"id": {"type": "string"}}},
             responses={200: {"type": "array", "items": _LISTED}},
             description="Without `id`: every schedule as JSON. With `id`: that schedule, all stored fields, "
@@ -73,7 +74,8 @@ async def get_schedules(request: Request, ctx: Any) -> Any:
     return _text([found])
 
 
-@routes.post("/v4/schedules", switch="scheduler.createNewSchedule", summary="Create a new schedule",
+@routes.post("/v4/schedules", switch="scheduler.createNewSchedule", scope="schedules:write",
+             changes=body_fields("name", "qlikSenseTaskId"), summary="Create a new schedule",
              body=_NEW_SCHEDULE, documented={201: "The new schedule (text/plain JSON)"},
              description="Unknown fields are kept. An invalid cron expression or time zone is refused with 400.")
 async def create_schedule(request: Request, ctx: Any) -> Response:
@@ -87,7 +89,8 @@ async def create_schedule(request: Request, ctx: Any) -> Response:
     return _text(created, 201)
 
 
-@routes.put("/v4/schedules/{scheduleId}", switch="scheduler.updateSchedule", summary="Update a schedule (qbutler)",
+@routes.put("/v4/schedules/{scheduleId}", switch="scheduler.updateSchedule", scope="schedules:write",
+            changes=body_fields("name", "qlikSenseTaskId"), summary="Update a schedule (qbutler)",
             params=_ID_PARAM, body=_SCHEDULE_CHANGES, documented={200: "The updated schedule"},
             description="Fields in the body replace the stored ones; other fields are kept. `id`, `created` and "
                         "`lastKnownState` cannot be changed. A new cron expression or zone takes effect at once.")
@@ -105,7 +108,8 @@ async def update_schedule(request: Request, ctx: Any) -> Response:
     return json_response(updated)
 
 
-@routes.delete("/v4/schedules/{scheduleId}", switch="scheduler.deleteSchedule", summary="Delete a schedule",
+@routes.delete("/v4/schedules/{scheduleId}", switch="scheduler.deleteSchedule", scope="schedules:write",
+               summary="Delete a schedule",
                params=_ID_PARAM, documented={204: "Deleted"})
 async def delete_schedule(request: Request, ctx: Any) -> Response:
     scheduler = _scheduler(ctx)
@@ -131,32 +135,36 @@ async def _set_state(ctx: Any, schedule_id: str | None, state: str) -> Response:
     return _text(changed)
 
 
-@routes.put("/v4/schedules/{scheduleId}/start", switch="scheduler.startSchedule", summary="Start a schedule",
+@routes.put("/v4/schedules/{scheduleId}/start", switch="scheduler.startSchedule", scope="schedules:write",
+            summary="Start a schedule",
             params=_ID_PARAM, documented={200: "The schedule, in a one-element array (text/plain JSON)"})
 async def start_schedule(request: Request, ctx: Any) -> Response:
     # An empty id starts every schedule, as in Butler.
     return await _set_state(ctx, request.params["scheduleId"] or None, "started")
 
 
-@routes.put("/v4/schedules/{scheduleId}/stop", switch="scheduler.stopSchedule", summary="Stop a schedule",
+@routes.put("/v4/schedules/{scheduleId}/stop", switch="scheduler.stopSchedule", scope="schedules:write",
+            summary="Stop a schedule",
             params=_ID_PARAM, documented={200: "The schedule, in a one-element array (text/plain JSON)"})
 async def stop_schedule(request: Request, ctx: Any) -> Response:
     return await _set_state(ctx, request.params["scheduleId"] or None, "stopped")
 
 
-@routes.put("/v4/schedules/startall", switch="scheduler.startSchedule", summary="Start all schedules",
+@routes.put("/v4/schedules/startall", switch="scheduler.startSchedule", scope="schedules:write",
+            summary="Start all schedules",
             documented={200: "Every schedule (text/plain JSON)"})
 async def start_all(request: Request, ctx: Any) -> Response:
     return await _set_state(ctx, None, "started")
 
 
-@routes.put("/v4/schedules/stopall", switch="scheduler.stopSchedule", summary="Stop all schedules",
+@routes.put("/v4/schedules/stopall", switch="scheduler.stopSchedule", scope="schedules:write",
+            summary="Stop all schedules",
             documented={200: "Every schedule (text/plain JSON)"})
 async def stop_all(request: Request, ctx: Any) -> Response:
     return await _set_state(ctx, None, "stopped")
 
 
-@routes.get("/v4/schedules/status", switch="scheduler.getScheduleStatusAll",
+@routes.get("/v4/schedules/status", switch="scheduler.getScheduleStatusAll", scope="schedules:read",
             summary="Each schedule's state, last and next fire time", responses={200: _STATUS},
             description="qbutler: a JSON array (Butler sends a text dump of its cron jobs). `state` is running, "
                         "stopped or invalid (with `error` saying why); times are ISO-8601 UTC.")

@@ -87,6 +87,11 @@ def _matches(value: Any, wanted: str) -> bool:
 
 def validate(value: Any, schema: dict[str, Any], path: str) -> Any:
     """Return the coerced value, or raise ValidationFailed with Ajv's first error."""
+    # `not: {type: ...}` is checked before coercion: it refuses what coercion would otherwise
+    # turn into the wanted type (a boolean TTL becoming 1 ms, null becoming "").
+    refused = schema.get("not")
+    if refused is not None and _matches(value, refused["type"]):
+        raise ValidationFailed(f"{path} must NOT be {refused['type']}")
     types = schema.get("type")
     if types is not None:
         wanted_list = types if isinstance(types, list) else [types]
@@ -117,6 +122,8 @@ def validate(value: Any, schema: dict[str, Any], path: str) -> Any:
             raise ValidationFailed(f"{path} must be >= {schema['minimum']}")
         if "maximum" in schema and value > schema["maximum"]:
             raise ValidationFailed(f"{path} must be <= {schema['maximum']}")
+        if "multipleOf" in schema and value % schema["multipleOf"]:
+            raise ValidationFailed(f"{path} must be multiple of {schema['multipleOf']}")
     return value
 
 

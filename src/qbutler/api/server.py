@@ -6,9 +6,12 @@ import asyncio
 import contextlib
 import logging
 import socket
+import ssl
 from typing import Any
 
 import uvicorn
+from cryptography import x509
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from qbutler.config import Config
 
@@ -46,9 +49,10 @@ class AsgiListener:
     async def start(self) -> None:
         sock = _bind(self.host, self.port)
         self.port = sock.getsockname()[1]
+        options = {"http": "httptools", **self.options}
         server_config = uvicorn.Config(
-            self.app, http="httptools", ws="none", lifespan="off", log_config=None, interface="asgi3",
-            access_log=False, server_header=False, timeout_graceful_shutdown=5, **self.options,
+            self.app, ws="none", lifespan="off", log_config=None, interface="asgi3",
+            access_log=False, server_header=False, timeout_graceful_shutdown=5, **options,
         )
         self._server = _EmbeddedServer(server_config)
         self._task = asyncio.create_task(self._server.serve(sockets=[sock]))
@@ -66,20 +70,46 @@ class AsgiListener:
         self._server = None
 
 
+def certificate_subject(transport: asyncio.BaseTransport) -> str | None:
+    """The verified client certificate's subject as RFC 4514 writes it, or None without one."""
+    ssl_object = transport.get_extra_info("ssl_object")
+    der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+    if not der:
+        return None
+    return x509.load_der_x509_certificate(der).subject.rfc4514_string()
+
+
+class ClientCertProtocol(HttpToolsProtocol):
+    """uvicorn's HTTP/1.1 protocol that hands the client certificate's subject to the app, as the
+    ASGI TLS extension's `client_cert_name` (read once per connection)."""
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._tls = {"client_cert_name": certificate_subject(transport)}
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self.scope["extensions"] = {"tls": self._tls}  # type: ignore[typeddict-unknown-key]
+
+
 class HttpServer(AsgiListener):
     """The REST API listener, from `Butler.restServerConfig`."""
 
     def __init__(self, app: Any, config: Config):
         rest = config.Butler.restServerConfig
-        tls: dict[str, Any] = {}
+        options: dict[str, Any] = {}
         self.scheme = "http"
         if rest.tls.enable:
-            tls = {"ssl_certfile": str(config.resolve_path(rest.tls.cert)),
-                   "ssl_keyfile": str(config.resolve_path(rest.tls.key))}
+            options = {"ssl_certfile": str(config.resolve_path(rest.tls.cert)),
+                       "ssl_keyfile": str(config.resolve_path(rest.tls.key))}
             if rest.tls.ca:
-                tls["ssl_ca_certs"] = str(config.resolve_path(rest.tls.ca))
+                options["ssl_ca_certs"] = str(config.resolve_path(rest.tls.ca))
+                # Without requireClientCert a certificate is still asked for (and checked when sent),
+                # so that its subject can identify the client.
+                options["ssl_cert_reqs"] = ssl.CERT_REQUIRED if rest.tls.requireClientCert else ssl.CERT_OPTIONAL
+                options["http"] = ClientCertProtocol
             self.scheme = "https"
-        super().__init__(app, rest.serverHost, rest.serverPort, **tls)
+        super().__init__(app, rest.serverHost, rest.serverPort, **options)
 
     async def start(self) -> None:
         await super().start()

@@ -10,7 +10,7 @@ from typing import Any
 from qbutler.alerts.channels.base import DeliveryError
 from qbutler.alerts.slack_api import SlackApiError
 from qbutler.api.http import HttpError, Request, Response, json_response
-from qbutler.api.routing import RouteTable
+from qbutler.api.routing import RouteTable, body_fields
 
 log = logging.getLogger("qbutler.api.slack")
 
@@ -30,6 +30,8 @@ STATUS_BY_SLACK_ERROR = {
 @routes.put(
     "/v4/slackpostmessage",
     switch="slackPostMessage",
+    scope="messages",
+    changes=body_fields("channel"),
     summary="Send a message to Slack",
     description="Without `Butler.slackNotification.restMessage.botToken`: posted to `restMessage.webhookURL` "
                 "through qbutler's alert outbox (retried, survives a restart; the answer does not wait for "

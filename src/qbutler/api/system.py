@@ -7,6 +7,7 @@ from typing import Any
 from qbutler import __version__
 from qbutler.api.http import HttpError, Request
 from qbutler.api.routing import RouteTable
+from qbutler.auth.scopes import AUTHENTICATED
 
 routes = RouteTable("System")
 
@@ -23,7 +24,7 @@ def convert_base(text: str, source: str, target: str) -> str:
     for char in text:
         digit = source.find(char)
         if digit < 0:
-            raise ValueError(f"{char!r} is not a digit of this alphabet")
+            raise ValueError(f"{char!r} is not one of its digits")
         value = value * base + digit
     if value == 0:
         return target[0]
@@ -32,6 +33,14 @@ def convert_base(text: str, source: str, target: str) -> str:
         value, rest = divmod(value, len(target))
         digits.append(target[rest])
     return "".join(reversed(digits))
+
+
+def _converted(field: str, text: str, source: str, target: str) -> str:
+    """400 naming the field and the first character outside its alphabet (Butler answered 500)."""
+    try:
+        return convert_base(text, source, target)
+    except ValueError as exc:
+        raise HttpError(400, f"querystring/{field} is not a {field} number: {exc}") from None
 
 
 _CONVERSION_RESPONSE = {
@@ -43,6 +52,7 @@ _CONVERSION_RESPONSE = {
 @routes.get(
     "/v4/butlerping",
     switch="butlerping",
+    scope=AUTHENTICATED,
     summary="Tests if qbutler is alive and responding",
     responses={200: {"type": "object", "properties": {
         "response": {"type": "string"}, "butlerVersion": {"type": "string"}}}},
@@ -54,6 +64,7 @@ async def butlerping(request: Request, ctx: Any) -> dict[str, str]:
 @routes.get(
     "/v4/configfile/endpointsenabled",
     switch="apiListEnabledEndpoints",
+    scope=AUTHENTICATED,
     summary="Get an array of all enabled API endpoints",
     description="Leaf names of every switch under Butler.restServerEndpointsEnable that is true.",
     responses={200: {"type": "array", "items": {"type": "string"}}},
@@ -65,28 +76,26 @@ async def endpoints_enabled(request: Request, ctx: Any) -> list[str]:
 @routes.get(
     "/v4/base62tobase16",
     switch="base62ToBase16",
+    scope=AUTHENTICATED,
     summary="Converts strings from base62 to base16",
     query={"type": "object", "required": ["base62"], "properties": {"base62": {"type": "string"}}},
     responses={200: _CONVERSION_RESPONSE},
+    documented={400: "The text has a character outside the alphabet"},
 )
 async def base62_to_base16(request: Request, ctx: Any) -> dict[str, str]:
     text = request.query["base62"]
-    try:
-        return {"base62": text, "base16": convert_base(text, BASE62, BASE16)}
-    except ValueError:
-        raise HttpError(500, "Failed converting from base62 to base16") from None
+    return {"base62": text, "base16": _converted("base62", text, BASE62, BASE16)}
 
 
 @routes.get(
     "/v4/base16tobase62",
     switch="base16ToBase62",
+    scope=AUTHENTICATED,
     summary="Converts strings from base16 to base62",
     query={"type": "object", "required": ["base16"], "properties": {"base16": {"type": "string"}}},
     responses={200: _CONVERSION_RESPONSE},
+    documented={400: "The text has a character outside the alphabet"},
 )
 async def base16_to_base62(request: Request, ctx: Any) -> dict[str, str]:
     text = request.query["base16"]
-    try:
-        return {"base62": convert_base(text, BASE16, BASE62), "base16": text}
-    except ValueError:
-        raise HttpError(500, "Failed converting from base16 to base62") from None
+    return {"base62": _converted("base16", text, BASE16, BASE62), "base16": text}

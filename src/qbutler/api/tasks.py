@@ -35,6 +35,15 @@ _QUERY = {
 _PARAMS = {"type": "object", "properties": {"taskId": {"type": "string"}}}
 
 
+def _task_changes(request: Request) -> dict[str, Any]:
+    """The task id in the path and each body item's selector; a key-value item's value is left out."""
+    items = request.json if isinstance(request.json, list) else []
+    listed = [{"type": item.get("type"),
+               **{k: v for k, v in item["payload"].items() if k != "value"}}
+              for item in items if isinstance(item, dict) and isinstance(item.get("payload"), dict)]
+    return {"taskId": request.params.get("taskId"), "items": listed}
+
+
 async def start_tasks(request: Request, ctx: Any) -> Response:
     task_id = request.params["taskId"]
     if task_id == "":
@@ -58,6 +67,8 @@ for _method in ("put", "post"):
     getattr(routes, _method)(
         "/v4/reloadtask/{taskId}/start",
         switch="senseStartTask",
+        scope="tasks",
+        changes=_task_changes,
         params=_PARAMS,
         body=_BODY,
         query=_QUERY,

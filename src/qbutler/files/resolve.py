@@ -70,6 +70,15 @@ def locate(root: Dir, parts: list[str], flavour: Flavour, *, follow_final: bool,
     pending = list(reversed(parts))
     chain = [root]
     links = retries = 0
+
+    def look_again(name: str) -> None:
+        # The entry changed since it was checked (another process is editing the tree).
+        nonlocal retries
+        retries += 1
+        if retries > MAX_RETRIES:
+            raise Unresolvable(errno.ESTALE, "the path keeps changing")
+        pending.append(name)
+
     try:
         while pending:
             name = pending.pop()
@@ -94,16 +103,22 @@ def locate(root: Dir, parts: list[str], flavour: Flavour, *, follow_final: bool,
                     chain[-1].mkdir(name)
                 except FileExistsError:
                     pass
-                pending.append(name)
-                retries += 1
-                if retries > MAX_RETRIES:
-                    raise Unresolvable(errno.ESTALE, "the path keeps changing") from None
+                look_again(name)
                 continue
             if is_link(st):
                 links += 1
                 if links > MAX_LINKS:
                     raise Unresolvable(errno.ELOOP, "too many levels of symbolic links")
-                absolute, target = link_target_parts(chain[-1].readlink(name), flavour)
+                try:
+                    text = chain[-1].readlink(name)
+                except OSError as exc:
+                    # EINVAL: no longer a link; ENOENT: gone. Replaced since the lstat: look again.
+                    if exc.errno not in (errno.EINVAL, errno.ENOENT):
+                        raise
+                    links -= 1
+                    look_again(name)
+                    continue
+                absolute, target = link_target_parts(text, flavour)
                 if absolute:
                     target = _below_root(root, target, flavour)
                     for handle in chain[1:]:
@@ -118,10 +133,7 @@ def locate(root: Dir, parts: list[str], flavour: Flavour, *, follow_final: bool,
             try:
                 chain.append(chain[-1].child(name, st))
             except Swapped:
-                retries += 1
-                if retries > MAX_RETRIES:
-                    raise Unresolvable(errno.ESTALE, "the path keeps changing") from None
-                pending.append(name)
+                look_again(name)
         # Only a link whose target ends in '.' or '..' gets here: it names a directory by a
         # path with no last name to operate on.
         raise Unresolvable(errno.EINVAL, "the path ends in a link to '.' or '..'")

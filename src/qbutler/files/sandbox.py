@@ -173,8 +173,11 @@ class Sandbox:
                 raise FileOperationError(400, "fromFile does not exist") from None
             except transfer.NotCopyable:
                 raise FileOperationError(400, "fromFile is not a regular file or directory") from None
+            except transfer.DirectoryInTheWay:
+                raise FileOperationError(409, "toFile (or a folder inside it) is a file or a link, which a "
+                                              "copied directory does not replace") from None
             except OSError as exc:
-                raise FileOperationError(500, "Failed copying file", _describe(exc)) from None
+                raise _failure("Failed copying file", exc) from None
         return source, target
 
     def _move(self, raw_from: str, raw_to: str, overwrite: bool) -> tuple[str, str]:
@@ -187,8 +190,10 @@ class Sandbox:
                 transfer.move(src, dst, overwrite=overwrite)
             except transfer.SourceMissing:
                 raise FileOperationError(400, "fromFile does not exist") from None
-            except (OSError, transfer.NotCopyable) as exc:
+            except transfer.NotCopyable as exc:
                 raise FileOperationError(500, "Failed moving file", _describe(exc)) from None
+            except OSError as exc:
+                raise _failure("Failed moving file", exc) from None
         return source, target
 
     def _approved_pairs(self, pairs: list[FolderPair], source: str, target: str) -> list[FolderPair]:
@@ -220,7 +225,7 @@ class Sandbox:
                     try:
                         exists = src.lstat() is not None
                     except OSError as exc:
-                        raise FileOperationError(500, _FAILURES[operation], _describe(exc)) from None
+                        raise _failure(_FAILURES[operation], exc) from None
                     if not exists:
                         outcomes.append(_Outcome(missing=True))
                         continue
@@ -253,7 +258,7 @@ class Sandbox:
                 raise FileOperationError(400, f"{field} cannot be resolved: too many levels of symbolic links"
                                          ) from None
             if create_parents:
-                raise FileOperationError(500, failure, _describe(exc)) from None
+                raise _failure(failure, exc) from None
             outcomes.append(_Outcome(missing=True))
         return None
 
@@ -292,7 +297,7 @@ class Sandbox:
                 except transfer.SourceMissing:
                     outcomes.append(_Outcome(missing=True))
                 except OSError as exc:
-                    raise FileOperationError(500, "Failed deleting file", _describe(exc)) from None
+                    raise _failure("Failed deleting file", exc) from None
                 finally:
                     target.close()
         raise self._refusal(outcomes, "No approved directory for file delete", "Delete failed, file does not exist")
@@ -337,7 +342,7 @@ class Sandbox:
                 except OSError as exc:
                     if exc.errno == errno.ENAMETOOLONG:
                         raise FileOperationError(400, "directory is too long") from None
-                    raise FileOperationError(500, "Failed to create directory", _describe(exc)) from None
+                    raise _failure("Failed to create directory", exc) from None
         raise self._refusal(outcomes, refused, "")
 
     # ------------------------------------------------------------------ shared checks
@@ -380,6 +385,18 @@ class Sandbox:
         finally:
             with suppress(OSError):
                 root.close()
+
+
+# A path that was just checked and is now missing or replaced: another process changed the tree.
+_CHANGED_MEANWHILE = {errno.ENOENT, errno.ESTALE}
+
+
+def _failure(message: str, exc: OSError) -> FileOperationError:
+    """500 for a failure, 409 when the tree changed under a checked path (the client may retry)."""
+    if exc.errno in _CHANGED_MEANWHILE:
+        return FileOperationError(409, f"{message}: the folder changed during the operation, try again",
+                                  _describe(exc))
+    return FileOperationError(500, message, _describe(exc))
 
 
 def _describe(exc: BaseException) -> str:

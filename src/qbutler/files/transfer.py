@@ -28,6 +28,10 @@ class NotCopyable(Exception):
     """The source is neither a regular file nor a directory (a device, pipe or socket)."""
 
 
+class DirectoryInTheWay(Exception):
+    """A directory would replace a file or a link (a link is never followed, nor replaced by a tree)."""
+
+
 def _temp_name() -> str:
     return f".qbutler-{secrets.token_hex(8)}.tmp"
 
@@ -165,7 +169,7 @@ def _copy_directory(src: Dir, name: str, checked: os.stat_result, dst: Dir, dst_
         existing = _lstat_or_none(dst, dst_name)
         if existing is not None:
             if is_link(existing) or not stat.S_ISDIR(existing.st_mode):
-                raise IsADirectoryError(errno.EISDIR, "cannot replace a non-directory with a directory", dst_name)
+                raise DirectoryInTheWay(dst_name)
             target = dst.child(dst_name, existing)
             try:
                 _fill_directory(source, target, overwrite, preserve, avoid)

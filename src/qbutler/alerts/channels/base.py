@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from dataclasses import dataclass, field, fields
 from typing import Any, Protocol
 
@@ -19,6 +20,16 @@ log = logging.getLogger("qbutler.alerts")
 
 # Butler's event names in the config: outcome -> section key.
 EVENT_KEYS = {"failed": "reloadTaskFailure", "aborted": "reloadTaskAborted", "success": "reloadTaskSuccess"}
+
+
+# uuid5 namespace of delivery ids (any fixed value: ids only need to be equal for equal inputs).
+_DELIVERY_IDS = uuid.UUID("6f1c2d4e-8a3b-5c7d-9e0f-1a2b3c4d5e6f")
+
+
+def delivery_id(enriched: EnrichedEvent, channel: str, target: str) -> str:
+    """The same for every attempt to send one event's alert to one target, across retries,
+    restarts and a re-processed event, so a receiver can drop a repeat (docs/alerts.md)."""
+    return str(uuid.uuid5(_DELIVERY_IDS, f"{enriched.event.executionId}|{channel}|{target}"))
 
 
 class DeliveryError(Exception):

@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from qbutler.alerts.channels.base import DeliveryError, Message, about
+from qbutler.alerts.channels.base import DeliveryError, Message, about, delivery_id
 from qbutler.config import Config
 from qbutler.events.enrich import EnrichedEvent
 from qbutler.mqtt import MqttClient, MqttUnavailable
@@ -62,8 +62,9 @@ class MqttChannel:
                             payload={"topic": topic, "payload": enriched.event.taskName})]
         if send_full:
             messages.append(Message(channel=self.name, target=full_topic, about=about(enriched),
-                                    payload={"topic": full_topic,
-                                             "payload": orjson.dumps(full_payload(enriched)).decode()}))
+                                    payload={"topic": full_topic, "payload": orjson.dumps(
+                                        {**full_payload(enriched),
+                                         "deliveryId": delivery_id(enriched, self.name, full_topic)}).decode()}))
         return messages
 
     async def send(self, payload: dict[str, Any]) -> None:

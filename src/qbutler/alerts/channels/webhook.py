@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 from yarl import URL
 
-from qbutler.alerts.channels.base import EVENT_KEYS, DeliveryError, Message, about, enabled_for_task
+from qbutler.alerts.channels.base import EVENT_KEYS, DeliveryError, Message, about, delivery_id, enabled_for_task
 from qbutler.alerts.config import Webhook, WebhookEvent
 from qbutler.alerts.http import JSON_HEADERS, HttpSender, safe_target
 from qbutler.config import Config
@@ -73,7 +73,8 @@ class WebhookChannel:
             return []
         fields = webhook_fields(enriched)
         return [Message(channel=self.name, target=f"{hook.httpMethod} {safe_target(hook.webhookURL)}",
-                        payload={"hook": hook.model_dump(), "fields": fields},
+                        payload={"hook": hook.model_dump(), "fields": {**fields, "deliveryId": delivery_id(
+                            enriched, self.name, f"{key}|{index}|{hook.httpMethod} {hook.webhookURL}")}},
                         rate_key=f"webhook|{key}|{index}|{enriched.event.taskId}", rate_seconds=event.rateLimit,
                         about=about(enriched))
                 for index, hook in enumerate(event.webhooks)]
@@ -89,6 +90,8 @@ class WebhookChannel:
         except (ValueError, TypeError, OSError, ssl.SSLError) as exc:
             raise DeliveryError(f"{target}: unusable webhook settings: {exc}", retryable=False) from None
         headers: dict[str, str] = {}
+        if "deliveryId" in fields:  # absent from messages queued by a version before it
+            headers["Idempotency-Key"] = fields["deliveryId"]
         content: bytes | None = None
         if hook.httpMethod == "GET":
             url = url.with_query(fields)
