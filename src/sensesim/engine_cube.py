@@ -208,14 +208,18 @@ class Cube:
         }
 
 
+def _library_item(library: Callable[[str, str], Any], kind: str, qid: Any, key: str) -> dict[str, Any]:
+    props = library(kind, str(qid))
+    if props is None:
+        raise CubeError(f"unknown library {kind} {qid}")
+    return dict(props.get(key, {}))
+
+
 def _dimension_field(dim: Any, library: Callable[[str, str], Any]) -> tuple[str, str]:
     if not isinstance(dim, dict):
         raise CubeError("a dimension must be an object")
     if dim.get("qLibraryId"):
-        props = library("dimension", str(dim["qLibraryId"]))
-        if props is None:
-            raise CubeError(f"unknown library dimension {dim['qLibraryId']}")
-        qdim = props.get("qDim", {})
+        qdim = _library_item(library, "dimension", dim["qLibraryId"], "qDim")
         return str((qdim.get("qFieldDefs") or [""])[0]), str((qdim.get("qFieldLabels") or [""])[0])
     qdef = dim.get("qDef") or {}
     defs = qdef.get("qFieldDefs") or []
@@ -231,10 +235,7 @@ def _measure_expression(measure: Any, library: Callable[[str, str], Any]) -> tup
     if not isinstance(measure, dict):
         raise CubeError("a measure must be an object")
     if measure.get("qLibraryId"):
-        props = library("measure", str(measure["qLibraryId"]))
-        if props is None:
-            raise CubeError(f"unknown library measure {measure['qLibraryId']}")
-        qm = props.get("qMeasure", {})
+        qm = _library_item(library, "measure", measure["qLibraryId"], "qMeasure")
         return str(qm.get("qDef", "")), str(qm.get("qLabel", ""))
     qdef = measure.get("qDef") or {}
     expression = qdef.get("qDef")

@@ -130,6 +130,24 @@ def new_reload_task(state: State, app_id: str, name: str, user: str, task_id: st
     return task
 
 
+def _common(body: dict[str, Any], existing: Any, eid: str, owner: str, user: str, what: str) -> dict[str, Any]:
+    """The fields schema and composite events share; an update keeps the run-time counters."""
+    name = body.get("name", existing.name if existing else "")
+    if not isinstance(name, str) or not name.strip():
+        raise QrsBodyError(400, f"the {what} needs a name")
+    now = utcnow()
+    return {
+        "id": eid,
+        "name": name,
+        "task_id": owner,
+        "enabled": bool(body.get("enabled", existing.enabled if existing else True)),
+        "operational_id": existing.operational_id if existing else derive_id("operational", eid),
+        "meta": Meta(created=existing.meta.created if existing else now, modified=now, modified_by=user),
+        "last_trigger": existing.last_trigger if existing else None,
+        "times_triggered": existing.times_triggered if existing else 0,
+    }
+
+
 class TriggerWriter:
     """Applies validated QRS bodies to the repository and reschedules the triggers."""
 
@@ -286,15 +304,8 @@ class TriggerWriter:
                            existing.schema_filter_description if existing else ["* * - * * * * *"])
         if not isinstance(filters, list) or not all(isinstance(f, str) for f in filters):
             raise QrsBodyError(400, "schemaFilterDescription must be an array of strings")
-        name = body.get("name", existing.name if existing else "")
-        if not isinstance(name, str) or not name.strip():
-            raise QrsBodyError(400, "the schema event needs a name")
-        now = utcnow()
         return SchemaEvent(
-            id=eid,
-            name=name,
-            task_id=owner,
-            enabled=bool(body.get("enabled", existing.enabled if existing else True)),
+            **_common(body, existing, eid, owner, user, "schema event"),
             start_date=start,
             expiration_date=_date(body.get("expirationDate"), "expirationDate",
                                   existing.expiration_date if existing else None),
@@ -304,10 +315,6 @@ class TriggerWriter:
             time_zone=str(body.get("timeZone", existing.time_zone if existing else "UTC")),
             daylight_saving_time=int(body.get("daylightSavingTime", existing.daylight_saving_time if existing
                                               else 0)),
-            operational_id=existing.operational_id if existing else derive_id("operational", eid),
-            meta=Meta(created=existing.meta.created if existing else now, modified=now, modified_by=user),
-            last_trigger=existing.last_trigger if existing else None,
-            times_triggered=existing.times_triggered if existing else 0,
         )
 
     def composite_event(self, raw: Any, task_id: str | None, user: str) -> CompositeEvent:
@@ -343,18 +350,8 @@ class TriggerWriter:
                 if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                     raise QrsBodyError(400, f"timeConstraint.{key} must be a non-negative integer")
                 constraint[key] = value
-        name = body.get("name", existing.name if existing else "")
-        if not isinstance(name, str) or not name.strip():
-            raise QrsBodyError(400, "the composite event needs a name")
         return CompositeEvent(
-            id=eid,
-            name=name,
-            task_id=owner,
-            enabled=bool(body.get("enabled", existing.enabled if existing else True)),
+            **_common(body, existing, eid, owner, user, "composite event"),
             rules=rules,
             time_constraint=constraint,
-            operational_id=existing.operational_id if existing else derive_id("operational", eid),
-            meta=Meta(created=existing.meta.created if existing else now, modified=now, modified_by=user),
-            last_trigger=existing.last_trigger if existing else None,
-            times_triggered=existing.times_triggered if existing else 0,
         )

@@ -236,9 +236,7 @@ def condensed_schema_event(event: SchemaEvent, state: State) -> dict[str, Any]:
 def full_schema_event(event: SchemaEvent, state: State) -> dict[str, Any]:
     return {
         "id": event.id,
-        "createdDate": iso(event.meta.created),
-        "modifiedDate": iso(event.meta.modified),
-        "modifiedByUserName": event.meta.modified_by,
+        **shapes.audit(event.meta),
         "timeZone": event.time_zone,
         "daylightSavingTime": event.daylight_saving_time,
         "startDate": iso(event.start_date),
@@ -255,9 +253,7 @@ def full_schema_event(event: SchemaEvent, state: State) -> dict[str, Any]:
 def _rule(rule: CompositeRule, state: State) -> dict[str, Any]:
     return {
         "id": rule.id,
-        "createdDate": iso(rule.meta.created),
-        "modifiedDate": iso(rule.meta.modified),
-        "modifiedByUserName": rule.meta.modified_by,
+        **shapes.audit(rule.meta),
         "ruleState": rule.rule_state,
         **_task_refs(state, rule.task_id),
         "privileges": None,
@@ -279,9 +275,7 @@ def condensed_composite_event(event: CompositeEvent, state: State) -> dict[str, 
 def full_composite_event(event: CompositeEvent, state: State) -> dict[str, Any]:
     return {
         "id": event.id,
-        "createdDate": iso(event.meta.created),
-        "modifiedDate": iso(event.meta.modified),
-        "modifiedByUserName": event.meta.modified_by,
+        **shapes.audit(event.meta),
         "timeConstraint": {
             "id": derive_id("timeconstraint", event.id),
             **{key: event.time_constraint.get(key, 0) for key in ("seconds", "minutes", "hours", "days")},
