@@ -8,6 +8,7 @@ uuid5 from names so two runs of the same seed expose the same GUIDs.
 
 from __future__ import annotations
 
+import functools
 import importlib.resources
 import uuid
 from dataclasses import dataclass, field, replace
@@ -74,8 +75,12 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+@functools.lru_cache(maxsize=65536)
 def iso(dt: datetime | None) -> str:
-    """QRS date format: ISO-8601 UTC with milliseconds and Z; None is the QRS null date."""
+    """QRS date format: ISO-8601 UTC with milliseconds and Z; None is the QRS null date.
+
+    Cached: full listings of large sites format the same seeded dates tens of thousands of times.
+    """
     if dt is None:
         return NULL_DATE
     if dt.tzinfo is not UTC:
