@@ -46,7 +46,7 @@ def _seed() -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def table_site(tmp_path_factory: pytest.TempPathFactory, certs_dir: Path) -> Iterator[httpx.Client]:
+def table_site(certs_dir: Path) -> Iterator[httpx.Client]:
     with threaded_site(certs_dir, state=build_state(_seed()), certs_dir=certs_dir) as (_site, client):
         yield client
 
