@@ -76,6 +76,15 @@ def shared_reference() -> Path:
     return path
 
 
+@pytest.fixture
+def butler_template(shared_reference: Path) -> str:
+    """Butler's production template with the placeholders an administrator must fill in filled
+    (qbutler refuses placeholders in keys it uses)."""
+    template = (shared_reference / "butler-production-template.yaml").read_text(encoding="utf-8")
+    return (template.replace("<path/to/cert/", "/etc/qbutler/").replace(".pem>", ".pem")
+            .replace("<Path to folder under which QVDs are stored>", "/data/qvd"))
+
+
 @pytest.fixture(scope="session")
 def sense_certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One CA and certificate set per test run (issuing them is the slow part of a site)."""

@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from qbutler.config import ConfigError, apply_env_overrides, load_config, parse_config
+from qbutler.config_check import review
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -23,14 +24,21 @@ def test_realistic_production_config_loads_and_reports_unused_sections():
     assert config.Butler.restServerConfig.serverPort == 8080
     assert config.Butler.logLevel == "verbose"
     assert config.Butler.startTaskFilter.allowTask.customProperty[0].value == "tasks1"
-    unused = config.unused_keys()
+    unused = [finding.path for finding in review(config) if finding.level == "note"]
     for section in ("Butler.influxDb", "Butler.heartbeat", "Butler.serviceMonitor", "Butler.anonTelemetry"):
         assert section in unused
     assert "Butler.restServerConfig" not in unused
 
 
-def test_butlers_own_template_loads(shared_reference: Path):
-    config = load_config(shared_reference / "butler-production-template.yaml", environ={})
+def test_butlers_own_template_loads_once_its_placeholders_are_filled(shared_reference: Path, butler_template,
+                                                                     tmp_path):
+    template = (shared_reference / "butler-production-template.yaml").read_text(encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, template), environ={})
+    assert [line.split(":")[0] for line in caught.value.errors] == [
+        "Butler.cert.clientCert", "Butler.cert.clientCertKey", "Butler.cert.clientCertCA",
+        "Butler.configDirectories.qvdPath"]
+    config = load_config(write(tmp_path, butler_template), environ={})
     assert config.Butler.restServerConfig.enable is False
     assert config.Butler.fileCopyApprovedDirectories == []
 
@@ -41,7 +49,7 @@ def test_every_section_is_optional_and_features_default_off(tmp_path):
     assert butler.restServerConfig.enable is False
     assert not any(butler.restServerEndpointsEnable.enabled_leaf_names(None))
     assert butler.startTaskFilter.enable is False
-    assert config.unused_keys() == []
+    assert review(config) == []
 
 
 def test_paths_resolve_against_the_config_folder(tmp_path):
@@ -68,6 +76,14 @@ def test_paths_resolve_against_the_config_folder(tmp_path):
      "Butler.restServerEndpointsEnable.scheduler.getSchedule: expected a boolean (true or false), got 'sometimes'"),
     ({"startTaskFilter": {"allowTask": {"customProperty": [{"name": "x"}]}}},
      "Butler.startTaskFilter.allowTask.customProperty.0.value: a value is required"),
+    ({"scriptLog": {"storeOnDisk": {"clientManaged": {"reloadTaskFailure": {"enable": True}}}}},
+     "Butler.scriptLog.storeOnDisk.clientManaged.reloadTaskFailure: logDirectory is required when enable is true"),
+    ({"incidentTool": {"signl4": {"enable": True, "reloadTaskFailure": {"enable": True}}}},
+     "Butler.incidentTool.signl4: url must be the team's http(s) webhook when Signl4 is enabled"),
+    ({"incidentTool": {"signl4": {"reloadTaskAborted": {"severity": "high"}}}},
+     "Butler.incidentTool.signl4.reloadTaskAborted.severity: expected an integer, got 'high'"),
+    ({"udpServerConfig": {"distributeWait": {"pollSeconds": 0}}},
+     "Butler.udpServerConfig.distributeWait.pollSeconds: expected a number > 0.0, got 0"),
 ])
 def test_invalid_values_name_key_value_and_expectation(tmp_path, butler, expected):
     with pytest.raises(ConfigError) as caught:

@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 import sys
-from importlib import resources
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from qbutler import __version__
 from qbutler.actions.cli import app as app_cli
+from qbutler.alerts.cli import test_alert
 from qbutler.auth.cli import apikey_app
-from qbutler.cli_support import load_or_exit
+from qbutler.cli_support import LazyConsole, load_or_exit
 from qbutler.config import ConfigError
+from qbutler.doctor.cli import doctor
+from qbutler.events.cli import appender
 from qbutler.kv.cli import kv_app
 from qbutler.logs import LEVELS, setup_logging
 from qbutler.scheduler.cli import schedule_app
+from qbutler.winservice.cli import service_app
 
 app = typer.Typer(help="qbutler: a companion service for Qlik Sense Enterprise on Windows.",
                   no_args_is_help=True, add_completion=False,
@@ -27,9 +29,13 @@ app.add_typer(config_app, name="config")
 app.add_typer(kv_app, name="kv")
 app.add_typer(app_cli, name="app")
 app.add_typer(schedule_app, name="schedule")
+app.add_typer(service_app, name="service")
+app.command("doctor")(doctor)
+app.command("test-alert")(test_alert)
+app.command("appender")(appender)
 app.add_typer(apikey_app, name="apikey")
 
-err = Console(stderr=True)
+err = LazyConsole(stderr=True)
 
 ConfigOption = Annotated[Path, typer.Option("--configfile", "-c", help="Butler-format YAML config file.")]
 
@@ -82,6 +88,13 @@ def demo(
     port: Annotated[int, typer.Option("--port", help="REST API port (0: a free port).")] = 0,
 ) -> None:
     """Run qbutler against a simulated Sense site, with a live view of what happens."""
+    import importlib.util
+
+    missing = [name for name in ("cryptography", "starlette", "httpx") if importlib.util.find_spec(name) is None]
+    if missing:
+        err.print(f"qbutler demo needs the simulator's packages ({', '.join(missing)} missing): "
+                  "pip install 'qbutler[sim]'", markup=False)
+        raise typer.Exit(2)
     from qbutler.demo import run as demo_run
     from qbutler.runtime import run
 
@@ -91,21 +104,50 @@ def demo(
 
 
 @config_app.command("check")
-def config_check(configfile: Annotated[Path, typer.Argument(help="Config file to validate.")]) -> None:
+def config_check(
+    configfile: Annotated[Path, typer.Argument(help="Config file to validate.")],
+    strict: Annotated[bool, typer.Option("--strict", help="Treat warnings (misspelt keys, sections "
+                                                          "without 'enable') as errors.")] = False,
+) -> None:
     """Validate a config file: exit 0 when valid, 1 with every error otherwise."""
+    from qbutler.config_check import review
+
     config = load_or_exit(configfile)
-    unused = config.unused_keys()
-    typer.echo(f"{configfile}: valid")
-    if unused:
-        typer.echo(f"{len(unused)} keys are not used by qbutler (accepted and ignored):")
-        for key in unused:
-            typer.echo(f"  {key}")
+    findings = review(config)
+    warnings = [f for f in findings if f.level == "warning"]
+    notes = [f for f in findings if f.level == "note"]
+    if strict and warnings:
+        typer.echo(f"Config file {configfile} is not valid (--strict):", err=True)
+        for finding in warnings:
+            typer.echo(f"  - {finding}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"{configfile}: valid" + (f", {len(warnings)} warning(s):" if warnings else ""))
+    for finding in warnings:
+        typer.echo(f"  - {finding}")
+    if notes:
+        typer.echo(f"{len(notes)} keys are not used by qbutler (accepted and ignored):")
+        for finding in notes:
+            typer.echo(f"  {finding.path}")
 
 
 @config_app.command("example")
-def config_example() -> None:
-    """Print a complete, commented example config."""
-    sys.stdout.write(resources.files("qbutler").joinpath("config_example.yaml").read_text("utf-8"))
+def config_example(
+    section: Annotated[list[str] | None, typer.Option(
+        "--section", help="Only these parts (repeatable): a feature (alerts, sense, rest, kv, scheduler, tasks, "
+                          "mqtt, files, snapshots) or a key under Butler.")] = None,
+) -> None:
+    """Print a complete, commented example config (or some sections of it)."""
+    from qbutler.config_sections import example_text
+    from qbutler.config_sections import section as pick
+
+    if not section:
+        sys.stdout.write(example_text())
+        return
+    try:
+        sys.stdout.write(pick(section))
+    except ValueError as exc:
+        err.print(str(exc), markup=False)
+        raise typer.Exit(2) from None
 
 
 def main() -> None:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict
 from pydantic_core import PydanticCustomError
+
+# YAML 1.1 (PyYAML) reads these words, unquoted, as booleans; Butler's js-yaml (YAML 1.2) keeps
+# them as words. Where a key expects one of them, the boolean is turned back into the word.
+_BOOLEAN_WORDS = {True: ("on", "yes", "true"), False: ("off", "no", "false")}
 
 
 def _null_to_list(value: Any) -> Any:
@@ -40,10 +43,23 @@ class Section(BaseModel):
 
     model_config = ConfigDict(extra="allow", validate_default=True)
 
-    def unused_keys(self, prefix: str) -> Iterator[str]:
-        for key in self.model_extra or {}:
-            yield f"{prefix}.{key}"
-        for name in type(self).model_fields:
-            value = getattr(self, name)
-            if isinstance(value, Section):
-                yield from value.unused_keys(f"{prefix}.{name}")
+
+def restore_boolean_words(model: type[BaseModel], data: Any) -> None:
+    """Turn the booleans YAML made of `off`/`on`/`yes`/`no` back into the word, in place, wherever
+    the key is a choice of words that includes it (`scheduler.coordination: off`)."""
+    if not isinstance(data, dict):
+        return
+    for key, value in data.items():
+        field = model.model_fields.get(key) if isinstance(key, str) else None
+        if field is None:
+            continue
+        annotation = field.annotation
+        if isinstance(value, bool) and get_origin(annotation) is Literal:
+            data[key] = next((word for word in _BOOLEAN_WORDS[value] if word in get_args(annotation)), value)
+        elif isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            restore_boolean_words(annotation, value)
+        elif get_origin(annotation) is list and isinstance(value, list):
+            item = get_args(annotation)[0] if get_args(annotation) else None
+            if isinstance(item, type) and issubclass(item, BaseModel):
+                for entry in value:
+                    restore_boolean_words(item, entry)

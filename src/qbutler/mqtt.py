@@ -18,13 +18,16 @@ import secrets
 import ssl
 from collections import deque
 from dataclasses import dataclass
-
-import aiomqtt
+from typing import TYPE_CHECKING
 
 from qbutler.actions.tasks import TaskStarter
 from qbutler.activity import ActivityFeed
 from qbutler.background import cancel_and_wait
 from qbutler.config import Config
+
+# aiomqtt (and paho under it) is imported where MQTT is used: a site without MQTT never loads it.
+if TYPE_CHECKING:
+    import aiomqtt
 
 log = logging.getLogger("qbutler.mqtt")
 
@@ -82,6 +85,18 @@ def broker_tls_context(config: Config) -> ssl.SSLContext | None:
     return context
 
 
+def broker_client(config: Config, identifier: str, tls: ssl.SSLContext | None, timeout: float,
+                  will: aiomqtt.Will | None = None) -> aiomqtt.Client:
+    """A client for the configured broker (address, credentials, keepalive); not yet connected."""
+    import aiomqtt
+
+    settings = config.Butler.mqttConfig
+    return aiomqtt.Client(
+        settings.brokerHost, settings.brokerPort, identifier=identifier,
+        username=settings.username or None, password=settings.password or None,
+        tls_context=tls, will=will, keepalive=settings.keepaliveSeconds, timeout=timeout)
+
+
 class MqttClient:
     def __init__(self, config: Config, tasks: TaskStarter, activity: ActivityFeed | None = None):
         self.settings = config.Butler.mqttConfig
@@ -108,6 +123,8 @@ class MqttClient:
         self._loop_task = asyncio.create_task(self._run(), name="qbutler-mqtt")
 
     async def stop(self) -> None:
+        import aiomqtt
+
         client = self._client
         if client is not None and self.settings.statusTopic:
             # A clean goodbye: the broker does not send the last will for a normal disconnect.
@@ -150,6 +167,8 @@ class MqttClient:
 
     async def _send(self, message: Outgoing) -> bool:
         """True once the broker has it; False if the connection failed under us."""
+        import aiomqtt
+
         client = self._client
         if client is None:
             return False
@@ -175,17 +194,17 @@ class MqttClient:
     # ---------------------------------------------------------------- the connection loop
 
     def _new_client(self) -> aiomqtt.Client:
+        import aiomqtt
+
         settings = self.settings
         self.client_id = settings.clientId or f"qbutler_{secrets.token_hex(4)}"
         will = (aiomqtt.Will(settings.statusTopic, OFFLINE, qos=settings.qos, retain=True)
                 if settings.statusTopic else None)
-        return aiomqtt.Client(
-            settings.brokerHost, settings.brokerPort, identifier=self.client_id,
-            username=settings.username or None, password=settings.password or None,
-            tls_context=self._tls, will=will, keepalive=settings.keepaliveSeconds,
-            timeout=settings.publishTimeoutSeconds)
+        return broker_client(self.config, self.client_id, self._tls, settings.publishTimeoutSeconds, will)
 
     async def _run(self) -> None:
+        import aiomqtt
+
         settings = self.settings
         delay = settings.reconnectMinDelaySeconds
         while True:

@@ -5,26 +5,29 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from qbutler.actions.apps import AppReloads
-from qbutler.actions.snapshots import AppSnapshotJob
 from qbutler.actions.tasks import TaskStarter
 from qbutler.activity import ActivityFeed
 from qbutler.alerts.service import Alerts
-from qbutler.api.app import build_app
-from qbutler.api.server import HttpServer
 from qbutler.auth.audit import AuditTrail
 from qbutler.auth.guard import Guard
 from qbutler.auth.keys import MissingKeyVariable
 from qbutler.config import Config, ConfigError
-from qbutler.files import Sandbox
+from qbutler.config_check import review
 from qbutler.kv import open_store
-from qbutler.mqtt import MqttClient
 from qbutler.runtime import stop_on_signals
-from qbutler.scheduler.manager import Scheduler
 from qbutler.sense.engine import EngineClient
 from qbutler.sense.qrs import QrsClient
+
+# Optional components are imported only when the config switches them on (start-up time).
+if TYPE_CHECKING:
+    from qbutler.actions.snapshots import AppSnapshotJob
+    from qbutler.api.server import HttpServer
+    from qbutler.files import Sandbox
+    from qbutler.mqtt import MqttClient
+    from qbutler.scheduler.manager import Scheduler
 
 log = logging.getLogger("qbutler")
 
@@ -62,6 +65,8 @@ class Service:
                                  kv_enabled=butler.restServerEndpointsEnable.keyValueStore)
         self.mqtt: MqttClient | None = None
         if butler.mqttConfig.enable:
+            from qbutler.mqtt import MqttClient
+
             self.mqtt = MqttClient(config, self.tasks, self.activity)
             self.components.append(self.mqtt)
         # Task events and alerts; always built, as PUT /v4/slackpostmessage delivers through it too.
@@ -72,15 +77,21 @@ class Service:
         # App metadata snapshots on a cron schedule (`qbutler app snapshot` runs them by hand).
         self.appdump: AppSnapshotJob | None = None
         if butler.appSnapshots.enable:
+            from qbutler.actions.snapshots import AppSnapshotJob
+
             self.appdump = AppSnapshotJob(config, self.engine, self.qrs, self.activity)
             self.components.append(self.appdump)
         # The file sandbox has nothing to start: each request opens and closes its own handles.
         self.files: Sandbox | None = None
         if any(butler.restServerEndpointsEnable.is_enabled(name) for name in FILE_SWITCHES):
+            from qbutler.files import Sandbox
+
             self.files = Sandbox.from_config(config, self.activity)
         # Last among the components: it fires through `tasks` and reserves runs in `kv`.
         self.scheduler: Scheduler | None = None
         if butler.scheduler.enable:
+            from qbutler.scheduler.manager import Scheduler
+
             self.scheduler = Scheduler(config, self)
             self.components.append(self.scheduler)
         access = butler.qbutler.api
@@ -98,6 +109,9 @@ class Service:
             self.components.append(self.audit)
         self.http: HttpServer | None = None
         if butler.restServerConfig.enable:
+            from qbutler.api.app import build_app
+            from qbutler.api.server import HttpServer
+
             self.http = HttpServer(build_app(config, self, guard=self.guard, audit=self.audit), config)
         self._started: list[Component] = []
 
@@ -106,7 +120,11 @@ class Service:
 
     async def start(self) -> None:
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
-        unused = self.config.unused_keys()
+        findings = review(self.config)
+        for finding in findings:
+            if finding.level == "warning":
+                log.warning("Config: %s", finding)
+        unused = [finding.path for finding in findings if finding.level == "note"]
         if unused:
             log.info("Config keys qbutler does not use (kept, ignored): %s", ", ".join(unused))
         try:
@@ -128,15 +146,31 @@ class Service:
     async def run_until_signalled(self) -> None:
         stop = asyncio.Event()
         undo_signals = stop_on_signals(stop)
+        try:
+            await self.run_until(stop)
+        finally:
+            undo_signals()
+
+    async def run_until(self, stop: asyncio.Event) -> None:
+        """Start, serve until `stop` is set (a signal, or the Windows service manager), then stop."""
         await self.start()
         # What start-up built (config, modules, compiled templates) lives until the end; frozen,
         # the garbage collector stops scanning it again on every collection.
         gc.freeze()
         log.info("qbutler started")
+        warm_up = asyncio.create_task(asyncio.to_thread(import_http_client))
         try:
             await stop.wait()
             log.info("Shutting down")
         finally:
+            await warm_up
             await self.stop()
-            undo_signals()
         log.info("qbutler stopped")
+
+
+def import_http_client() -> None:
+    """Import aiohttp (QRS calls and alert deliveries) beside the running service: start-up does not
+    wait for it, and neither does the first task start or alert."""
+    import aiohttp  # noqa: F401
+    import certifi  # noqa: F401
+    import yarl  # noqa: F401

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-EventKind = Literal["failed", "aborted", "success"]
+EventKind = Literal["failed", "aborted", "success", "distribute"]
 SuccessMarker = Literal["single", "double"]
 
 MARKER_FAILED = "/scheduler-task-failed/"
@@ -22,11 +22,16 @@ MARKER_ABORTED = "/scheduler-task-aborted/"
 # The shipped LocalLogConfig.xml renders a double slash; Butler only accepts the single form.
 MARKER_SUCCESS_SINGLE = "/scheduler-task-success/"
 MARKER_SUCCESS_DOUBLE = "/scheduler-task-success//"
+# DistributionTaskLogger, on the slave's ReloadTask logger: sent when a distribution ends.
+MARKER_DISTRIBUTE = "/scheduler-distribute/"
 
 # The scheduler log texts the appender filters (stringToMatch) select on.
 MESSAGE_FAILED = "Max retries reached"
 MESSAGE_ABORTED = "Execution State Change to Aborting"
 MESSAGE_SUCCESS = "Execution State Change to FinishedSuccess"
+MESSAGE_DISTRIBUTE = "Exiting execute of Distribute task request."
+# A preload that fails never reaches "Max retries reached"; the fail appender matches this instead.
+MESSAGE_PRELOAD_FAILED = "Could not reserve an executor for task"
 
 
 @dataclass(frozen=True)
@@ -49,11 +54,14 @@ def marker(kind: EventKind, success_marker: SuccessMarker = "single") -> str:
         return MARKER_FAILED
     if kind == "aborted":
         return MARKER_ABORTED
+    if kind == "distribute":
+        return MARKER_DISTRIBUTE
     return MARKER_SUCCESS_DOUBLE if success_marker == "double" else MARKER_SUCCESS_SINGLE
 
 
 def default_message(kind: EventKind) -> str:
-    return {"failed": MESSAGE_FAILED, "aborted": MESSAGE_ABORTED, "success": MESSAGE_SUCCESS}[kind]
+    return {"failed": MESSAGE_FAILED, "aborted": MESSAGE_ABORTED, "success": MESSAGE_SUCCESS,
+            "distribute": MESSAGE_DISTRIBUTE}[kind]
 
 
 def format_date(when: datetime) -> str:

@@ -30,7 +30,9 @@ from .qrs_triggers import QrsBodyError, TriggerWriter, new_reload_task
 from .runner import Runner
 from .state import (
     NULL_GUID,
+    TASK_DISTRIBUTE,
     TASK_EXTERNAL,
+    TASK_PRELOAD,
     TASK_RELOAD,
     TASK_USERSYNC,
     State,
@@ -250,7 +252,9 @@ class QrsApp:
                 lambda: s.tasks_of_type(TASK_RELOAD),
                 lambda t: shapes.full_task(t, site),
                 shapes.condensed_task,
-                lambda tid: _of_type(s.tasks.get(tid), TASK_RELOAD),
+                # By id also distribute and preload tasks: Butler reads their execution results
+                # here (qlik-sense-apis.md §6 leaves the real answer open; sensesim serves them).
+                lambda tid: _of_type(s.tasks.get(tid), TASK_RELOAD, TASK_DISTRIBUTE, TASK_PRELOAD),
             ),
             "externalprogramtask": Collection(
                 lambda: s.tasks_of_type(TASK_EXTERNAL),
@@ -699,8 +703,8 @@ def _manual_task(state: State, app_id: str, name: str) -> Task:
     return task
 
 
-def _of_type(task: Task | None, task_type: int) -> Task | None:
-    return task if task is not None and task.task_type == task_type else None
+def _of_type(task: Task | None, *task_types: int) -> Task | None:
+    return task if task is not None and task.task_type in task_types else None
 
 
 def _require_guid(raw: str) -> str:

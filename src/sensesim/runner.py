@@ -23,6 +23,8 @@ from . import log4net, scriptlog
 from .enums import STATUS_NAMES
 from .faults import Faults
 from .state import (
+    TASK_DISTRIBUTE,
+    TASK_PRELOAD,
     TASK_RELOAD,
     ExecutionDetail,
     ExecutionResult,
@@ -265,7 +267,7 @@ class Runner:
         task = session.task
         self._end_attempt(session, status, outcome)
         self.state.execution_sessions.pop(session.id, None)
-        if status == FINISHED_SUCCESS and task.app is not None:
+        if status == FINISHED_SUCCESS and task.task_type == TASK_RELOAD and task.app is not None:
             self.state.app_reloaded(task.app.id, session.result.stop_time)
         kind: log4net.EventKind = {FINISHED_SUCCESS: "success", FINISHED_FAIL: "failed", ABORTED: "aborted"}[
             status
@@ -274,6 +276,9 @@ class Runner:
         if lag:
             await self._sleep(lag)
         self._send(session, kind)
+        if task.task_type == TASK_DISTRIBUTE:
+            # The distribution logger fires too; both carry the same execution id.
+            self._send(session, "distribute")
         self.triggers.task_finished(task, status)
 
     def _end_attempt(self, session: ExecutionSession, status: int, outcome: Outcome) -> None:
@@ -383,6 +388,8 @@ class Runner:
 
     def _send(self, session: ExecutionSession, kind: log4net.EventKind) -> None:
         task = session.task
+        message = (log4net.MESSAGE_PRELOAD_FAILED if kind == "failed" and task.task_type == TASK_PRELOAD
+                   else None)
         event = log4net.SchedulerEvent(
             kind=kind,
             host=self.state.site.hostname,
@@ -394,6 +401,7 @@ class Runner:
             when=self.clock(),
             execution_id=session.id,
             level=self.config.udp_level,
+            message=message,
         )
         payload = log4net.format_datagram(event, self.config.success_marker)
         for host, port in self.config.udp_targets:

@@ -232,11 +232,26 @@ class TempContent:
 TASK_RELOAD = 0
 TASK_EXTERNAL = 1
 TASK_USERSYNC = 2
+TASK_DISTRIBUTE = 3
+TASK_PRELOAD = 4
 
+# Qlik documents no schemaPath for distribute and preload tasks; these names are sensesim's.
 SCHEMA_BY_TASK_TYPE = {
     TASK_RELOAD: "ReloadTask",
     TASK_EXTERNAL: "ExternalProgramTask",
     TASK_USERSYNC: "UserSyncTask",
+    TASK_DISTRIBUTE: "DistributeTask",
+    TASK_PRELOAD: "PreloadTask",
+}
+# Task types that act on an app (and need one in the seed).
+APP_TASK_TYPES = (TASK_RELOAD, TASK_DISTRIBUTE, TASK_PRELOAD)
+# Seed list key per task type.
+SEED_KEYS = {
+    "reloadTasks": TASK_RELOAD,
+    "externalProgramTasks": TASK_EXTERNAL,
+    "userSyncTasks": TASK_USERSYNC,
+    "distributeTasks": TASK_DISTRIBUTE,
+    "preloadTasks": TASK_PRELOAD,
 }
 
 
@@ -566,12 +581,9 @@ class _Builder:
         for index, entry in enumerate(_as_list(self.data.get("apps"))):
             self.app(entry, index)
         tasks: list[tuple[Task, dict[str, Any]]] = []
-        for entry in _as_list(self.data.get("reloadTasks")):
-            tasks.append((self.task(entry, TASK_RELOAD), entry))
-        for entry in _as_list(self.data.get("externalProgramTasks")):
-            tasks.append((self.task(entry, TASK_EXTERNAL), entry))
-        for entry in _as_list(self.data.get("userSyncTasks")):
-            tasks.append((self.task(entry, TASK_USERSYNC), entry))
+        for key, task_type in SEED_KEYS.items():
+            for entry in _as_list(self.data.get(key)):
+                tasks.append((self.task(entry, task_type), entry))
         for task, entry in tasks:
             where = f"task {task.name!r}"
             task.on_success = [
@@ -767,9 +779,9 @@ class _Builder:
             raise SeedError(f"task {name!r}: duplicate id {tid}")
         if name in self.task_names:
             raise SeedError(f"task {name!r} is defined twice (chains refer to tasks by name)")
-        app = self.app_ref(str(entry["app"]), f"task {name!r}") if task_type == TASK_RELOAD else None
-        if task_type == TASK_RELOAD and app is None:
-            raise SeedError(f"reload task {name!r} needs an app")
+        if task_type in APP_TASK_TYPES and not entry.get("app"):
+            raise SeedError(f"{kind} {name!r} needs an app")
+        app = self.app_ref(str(entry["app"]), f"task {name!r}") if task_type in APP_TASK_TYPES else None
         scenario = entry.get("scenario", "success")
         validate_scenario(scenario, f"task {name!r}")
         duration = entry.get("durationMs")

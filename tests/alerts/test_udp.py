@@ -53,7 +53,7 @@ def test_every_scheduler_marker_is_accepted(marker: str, outcome: str):
 
 
 @pytest.mark.parametrize(("payload", "reason"), [
-    (b"/engine-reload-failed/;host;app;name;dir;user;ts;exec;msg", "ignored"),
+    (b"/engine-reload-failed/;host;app;name;dir;user;ts;exec;msg", "malformed"),  # app id not a GUID
     (b"/scheduler-something/;a;b", "unknown"),
     (b"/scheduler-task-failed/;too;few;fields", "malformed"),
     (datagram(task="a;b"), "malformed"),  # a ';' in the task name shifts every field
@@ -65,6 +65,24 @@ def test_unusable_datagrams_are_refused_with_a_reason(payload: bytes, reason: st
     with pytest.raises(DatagramError) as refused:
         parse(payload)
     assert refused.value.reason == reason
+
+
+def test_a_distribute_datagram_waits_for_qrs_to_say_how_it_ended():
+    event = parse(datagram("/scheduler-distribute/", message="Exiting execute of Distribute task request."))
+    assert event.outcome == "distribute" and event.taskId == TASK and event.source == "scheduler"
+    # At least 11 fields: a ';' in the message stays in the message.
+    assert parse(datagram("/scheduler-distribute/", message="Exiting; done")).logMessage == "Exiting; done"
+
+
+def test_an_engine_reload_failure_is_a_failed_reload_without_a_task():
+    event = parse(f"/engine-reload-failed/;node1;{APP};Sales;ACME;anna;2024-01-10 07:05:00,001;{EXEC};"
+                  "Field not found".encode())
+    assert event == TaskEvent(outcome="failed", marker="/engine-reload-failed/", hostName="node1", taskName="",
+                              appName="Sales", user="ACME\\anna", taskId="", appId=APP,
+                              logTimeStamp="2024-01-10 07:05:00,001", logLevel="", executionId=EXEC,
+                              logMessage="Field not found", source="engine")
+    with pytest.raises(DatagramError):
+        parse(f"/engine-reload-failed/;node1;{APP};Sales;ACME;anna;ts;{EXEC};a;b".encode())  # 10 fields
 
 
 def test_fields_lose_control_characters_and_are_cut_to_500():

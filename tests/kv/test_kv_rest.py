@@ -75,11 +75,12 @@ async def test_post_without_body_is_a_validation_error(api):
     assert response.json()["message"] == "body must be object"
 
 
-async def test_post_without_value_answers_201_and_stores_nothing(api):
+async def test_post_without_value_answers_201_stores_nothing_and_creates_the_namespace(api):
     response = await post(api, "ns", {"key": "k"})
     assert response.status_code == 201
     assert response.text == '{"namespace":"ns","key":"k","ttl":0}'
-    assert (await api.get("/v4/keyvalues/ns?key=k")).json() == bad_request("Namespace not found: ns")
+    assert (await api.get("/v4/keyvalues/ns?key=k")).json() == bad_request("Key 'k' not found in namespace: ns")
+    assert (await api.get("/v4/keyvaluesnamespaces")).json() == ["ns"]
 
 
 async def test_get_errors(api):
@@ -106,13 +107,26 @@ async def test_keyexists(api):
     assert missing.json()["message"] == "querystring must have required property 'key'"
 
 
-async def test_ttl_expires_the_key_and_an_empty_namespace_disappears(api):
+async def test_ttl_expires_the_key_and_the_empty_namespace_stays(api):
     await post(api, "ns", {"key": "k", "value": "v", "ttl": "300"})
     assert (await api.get("/v4/keyvalues/ns?key=k")).status_code == 200
     await asyncio.sleep(0.45)
-    assert (await api.get("/v4/keyvalues/ns?key=k")).json() == bad_request("Namespace not found: ns")
+    assert (await api.get("/v4/keyvalues/ns?key=k")).json() == bad_request("Key 'k' not found in namespace: ns")
+    assert (await api.get("/v4/keyvaluesnamespaces")).json() == ["ns"]
+    assert (await api.get("/v4/keylist/ns")).text == '{"namespace":"ns","keys":[]}'
+    assert (await api.delete("/v4/keyvalues/ns")).status_code == 204
+
+
+async def test_a_load_script_deletes_its_last_key_then_clears_the_namespace(api):
+    # Switching from Butler needs no script edit: the namespace outlives its last key.
+    await post(api, "ETL", {"key": "run", "value": "1"})
+    assert (await api.delete("/v4/keyvalues/ETL/run")).status_code == 204
+    assert (await api.get("/v4/keyvaluesnamespaces")).json() == ["ETL"]
+    assert (await api.get("/v4/keyvalues/ETL/keyexists?key=run")).json() == {"keyExists": False, "keyValue": {}}
+    assert (await api.delete("/v4/keyvalues/ETL/run")).json() == bad_request("Key 'run' not found in namespace: ETL")
+    assert (await api.delete("/v4/keyvalues/ETL")).status_code == 204
     assert (await api.get("/v4/keyvaluesnamespaces")).json() == []
-    assert (await api.get("/v4/keylist/ns")).status_code == 400
+    assert (await api.delete("/v4/keyvalues/ETL")).json() == bad_request("Namespace not found: ETL")
 
 
 async def test_expired_key_is_gone_while_its_namespace_lives_on(api):
@@ -149,7 +163,7 @@ async def test_ttl_zero_or_negative_never_expires(api, ttl):
     assert (await api.get("/v4/keyvalues/ns?key=k")).status_code == 200
 
 
-async def test_namespaces_in_creation_order_and_only_while_they_hold_keys(api):
+async def test_namespaces_in_creation_order_until_deleted(api):
     assert (await api.get("/v4/keyvaluesnamespaces")).json() == []
     for namespace in ["Weekly sales app", "Sales ETL step 1", "a"]:
         await post(api, namespace, {"key": "k", "value": "v"})
@@ -158,6 +172,8 @@ async def test_namespaces_in_creation_order_and_only_while_they_hold_keys(api):
     assert listing.headers["content-type"] == JSON
     assert listing.json() == ["Weekly sales app", "Sales ETL step 1", "a"]
     assert (await api.delete("/v4/keyvalues/Sales ETL step 1/k")).status_code == 204
+    assert (await api.get("/v4/keyvaluesnamespaces")).json() == ["Weekly sales app", "Sales ETL step 1", "a"]
+    assert (await api.delete("/v4/keyvalues/Sales ETL step 1")).status_code == 204
     assert (await api.get("/v4/keyvaluesnamespaces")).json() == ["Weekly sales app", "a"]
 
 

@@ -73,6 +73,26 @@ async def test_delete_and_delete_namespace(store):
     assert await store.namespaces() == []
 
 
+async def test_a_namespace_lives_from_first_write_until_deleted(store):
+    await store.set("ns", "only", "v")
+    await store.set("short", "k", "v", 100)
+    assert await store.delete("ns", "only")
+    await asyncio.sleep(0.35)  # the short key expires, and sweeps run meanwhile
+    await store.create_namespace("made")
+    await store.create_namespace("ns")  # exists already: nothing changes
+    assert await store.namespaces() == ["ns", "short", "made"]
+    for namespace in ("ns", "short", "made"):
+        assert await store.has_namespace(namespace)
+        assert await store.entries(namespace) == []
+        assert await store.count(namespace) == 0
+    assert not await store.has_namespace("never")
+    assert await store.delete_namespace("ns")
+    assert not await store.has_namespace("ns")
+    assert not await store.delete_namespace("ns")
+    await store.set("ns", "again", "v")
+    assert await store.namespaces() == ["short", "made", "ns"]
+
+
 async def test_listing_order(store):
     for namespace, key in [("n1", "b"), ("n2", "x"), ("n1", "a"), ("n1", "c")]:
         await store.set(namespace, key, "v")
@@ -116,6 +136,49 @@ async def test_sweep_removes_expired_keys_from_storage(store, kv_settings, tmp_p
 # ----------------------------------------------------------------------------- sqlite
 
 
+async def test_sqlite_keeps_empty_namespaces_across_a_restart(tmp_path):
+    path = tmp_path / "kv.sqlite"
+    first = SqliteStore(path)
+    await first.start()
+    await first.set("emptied", "k", "v")
+    await first.delete("emptied", "k")
+    await first.create_namespace("made")
+    await first.set("kept", "k", "v")
+    await first.stop()
+    second = SqliteStore(path)
+    await second.start()
+    try:
+        assert await second.namespaces() == ["emptied", "made", "kept"]
+        assert await second.delete_namespace("made")
+    finally:
+        await second.stop()
+    third = SqliteStore(path)
+    await third.start()
+    try:
+        assert await third.namespaces() == ["emptied", "kept"]
+    finally:
+        await third.stop()
+
+
+async def test_sqlite_file_from_before_the_namespaces_table(tmp_path):
+    path = tmp_path / "kv.sqlite"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE kv (namespace TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, "
+                     "ttl_ms INTEGER, expires_at REAL, seq INTEGER NOT NULL, PRIMARY KEY (namespace, key)) "
+                     "WITHOUT ROWID")
+        conn.executemany("INSERT INTO kv VALUES (?, ?, ?, NULL, NULL, ?)",
+                         [("b", "k1", "v", 1), ("a", "k2", "v", 2), ("b", "k3", "v", 3)])
+    store = SqliteStore(path)
+    await store.start()
+    try:
+        assert await store.namespaces() == ["b", "a"]
+        await store.delete("a", "k2")
+        await store.set("c", "k", "v")
+        assert await store.namespaces() == ["b", "a", "c"]
+    finally:
+        await store.stop()
+
+
 async def test_sqlite_keeps_everything_across_a_restart(tmp_path):
     path = tmp_path / "kv.sqlite"
     first = SqliteStore(path)
@@ -129,7 +192,8 @@ async def test_sqlite_keeps_everything_across_a_restart(tmp_path):
     second = SqliteStore(path)
     await second.start()
     try:
-        assert await second.namespaces() == ["n1", "n2"]
+        # n2 was created first and outlived its only key.
+        assert await second.namespaces() == ["n2", "n1"]
         assert [(e.key, e.value, e.ttl_ms) for e in await second.entries("n1")] == [
             ("b", "2", 3_600_000), ("a", "3", None)]
         await second.set("n1", "c", "5")

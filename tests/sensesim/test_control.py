@@ -14,7 +14,7 @@ from support.sensesim_support import SALES_TASK, Qrs, UdpListener, client_contex
 
 async def test_health_and_tasks(control: httpx.AsyncClient) -> None:
     health = (await control.get("/health")).json()
-    assert health["status"] == "ok" and health["tasks"] == 13
+    assert health["status"] == "ok" and health["tasks"] == 19
     tasks = (await control.get("/tasks")).json()
     sales = next(t for t in tasks if t["id"] == SALES_TASK)
     assert sales["name"] == "Reload Sales Dashboard"

@@ -131,7 +131,7 @@ async def test_reload_task_full_before_any_run(qrs: Qrs) -> None:
 async def test_task_full_is_polymorphic(qrs: Qrs) -> None:
     tasks = await qrs.json("/qrs/task/full")
     by_schema = {t["schemaPath"] for t in tasks}
-    assert by_schema == {"ReloadTask", "ExternalProgramTask", "UserSyncTask"}
+    assert by_schema == {"ReloadTask", "ExternalProgramTask", "UserSyncTask", "DistributeTask", "PreloadTask"}
     external = next(t for t in tasks if t["schemaPath"] == "ExternalProgramTask")
     assert external["taskType"] == 1 and external["path"] == "C:\\Scripts\\etl.cmd" and "app" not in external
     usersync = next(t for t in tasks if t["schemaPath"] == "UserSyncTask")

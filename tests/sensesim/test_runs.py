@@ -329,3 +329,22 @@ async def test_datagrams_go_to_every_target(certs_dir: Path) -> None:
     finally:
         first.close()
         second.close()
+
+
+async def test_preload_and_distribute_tasks_send_their_own_datagrams(qrs: Qrs, udp: UdpListener) -> None:
+    preload = await task_id(qrs, "Preload Finance Report")  # scenario: fail
+    await qrs.post(f"/qrs/task/{preload}/start", {})
+    f = fields(await udp.receive())
+    assert f[0] == "/scheduler-task-failed/" and f[5] == preload
+    assert f[10] == "Could not reserve an executor for task"
+    entity = await qrs.json(f"/qrs/reloadtask/{preload}")  # served by id, as Butler reads it
+    assert entity["taskType"] == 4 and entity["schemaPath"] == "PreloadTask" and entity["app"]["name"]
+    assert entity["operational"]["lastExecutionResult"]["status"] == 8
+
+    distribute = await task_id(qrs, "Distribute Sales Dashboard")  # scenario: success
+    await qrs.post(f"/qrs/task/{distribute}/start", {})
+    success, done = fields(await udp.receive()), fields(await udp.receive())
+    assert success[0] == "/scheduler-task-success/" and success[5] == distribute
+    assert done[0] == "/scheduler-distribute/" and done[10] == "Exiting execute of Distribute task request."
+    assert done[9] == success[9]  # one execution
+    assert distribute not in {t["id"] for t in await qrs.json("/qrs/reloadtask")}

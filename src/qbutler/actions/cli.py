@@ -8,18 +8,17 @@ from typing import Annotated
 
 import orjson
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from qbutler.actions.appdump import dump_app
 from qbutler.actions.snapshots import AppResult, AppSnapshotJob, SnapshotRun
+from qbutler.cli_support import LazyConsole
 from qbutler.config import Config, ConfigError, load_config
 from qbutler.sense.engine import EngineClient, EngineError, EngineUnavailable
 from qbutler.sense.qrs import QrsClient, QrsError
 
 app = typer.Typer(help="Export Sense apps' metadata through the Engine API.", no_args_is_help=True)
 
-err = Console(stderr=True)
+err = LazyConsole(stderr=True)
 
 ConfigOption = Annotated[Path, typer.Option("--configfile", "-c", help="Butler-format YAML config file.")]
 
@@ -58,10 +57,12 @@ def dump(
 async def _snapshot(config: Config, qrs_filter: str | None, out: Path | None) -> SnapshotRun:
     qrs = QrsClient(config)
     job = AppSnapshotJob(config, EngineClient(config), qrs)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     columns = (TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn())
     try:
-        with Progress(*columns, console=err, transient=False) as progress:
+        with Progress(*columns, console=err.console(), transient=False) as progress:
             task = progress.add_task("Listing apps", total=None)
 
             def started(total: int) -> None:

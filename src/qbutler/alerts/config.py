@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BeforeValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from qbutler.config_types import NullableList, Port, Section
@@ -42,6 +42,16 @@ class GenericUrl(Section):
 class ScriptLogToDisk(Section):
     enable: bool = False
     logDirectory: str = ""
+    # qbutler: files older than this many days are removed (checked at start and hourly); 0 keeps them.
+    retentionDays: float = Field(0, ge=0)
+    # qbutler: a longer log keeps its last lines up to this size, below a line saying so; 0: no cap.
+    maxFileSizeMB: float = Field(100, ge=0)
+
+    @model_validator(mode="after")
+    def _needs_a_folder(self) -> ScriptLogToDisk:
+        if self.enable and not self.logDirectory.strip():
+            raise PydanticCustomError("required", "logDirectory is required when enable is true")
+        return self
 
 
 class ScriptLogClientManaged(Section):
@@ -78,6 +88,19 @@ class UdpDeduplication(Section):
     ttlMinutes: float = Field(10, gt=0)
 
 
+class EngineReloadFailure(Section):
+    """qbutler: alert on `/engine-reload-failed/` datagrams (reloads outside the scheduler); Butler logs them."""
+
+    enable: bool = False
+
+
+class DistributeWait(Section):
+    """qbutler names for Butler's distribution queue: status checks of a still-running distribution."""
+
+    pollSeconds: float = Field(30, gt=0)
+    maxWaitHours: float = Field(6, gt=0)
+
+
 class UdpServerConfig(Section):
     enable: bool = False
     serverHost: str = "localhost"
@@ -88,6 +111,8 @@ class UdpServerConfig(Section):
     messageQueue: UdpMessageQueue = UdpMessageQueue()
     rateLimit: UdpRateLimit = UdpRateLimit()
     deduplication: UdpDeduplication = UdpDeduplication()
+    engineReloadFailure: EngineReloadFailure = EngineReloadFailure()
+    distributeWait: DistributeWait = DistributeWait()
 
 
 # ----------------------------------------------------------------------------- routing shared by channels
@@ -209,7 +234,8 @@ class EmailEvent(Section):
     headScriptLogLines: int = Field(15, ge=0)
     tailScriptLogLines: int = Field(15, ge=0)
     priority: Annotated[Literal["high", "normal", "low"], BeforeValidator(_lower)] = "normal"
-    subject: str = 'Qlik Sense reload failed: "{{taskName}}"'
+    # Empty: `Qlik Sense reload failed: "{{taskName}}"`, `Qlik Sense preload task success: ...`, by event.
+    subject: str = ""
     # Empty directory or file name: qbutler's own default template for the event.
     bodyFileDirectory: str = ""
     htmlTemplateFile: str = ""
@@ -241,9 +267,18 @@ class SmtpConfig(Section):
 
 class EmailNotification(Section):
     enable: bool = False
-    reloadTaskSuccess: EmailEvent = EmailEvent(subject='Qlik Sense reload success: "{{taskName}}"')
-    reloadTaskAborted: EmailEvent = EmailEvent(subject='Qlik Sense reload aborted: "{{taskName}}"')
+    reloadTaskSuccess: EmailEvent = EmailEvent()
+    reloadTaskAborted: EmailEvent = EmailEvent()
     reloadTaskFailure: EmailEvent = EmailEvent()
+    distributeTaskSuccess: EmailEvent = EmailEvent()
+    distributeTaskFailure: EmailEvent = EmailEvent()
+    preloadTaskSuccess: EmailEvent = EmailEvent()
+    preloadTaskFailure: EmailEvent = EmailEvent()
+    # qbutler: Butler sends external program and user sync results to InfluxDB only.
+    externalProgramTaskSuccess: EmailEvent = EmailEvent()
+    externalProgramTaskFailure: EmailEvent = EmailEvent()
+    userSyncTaskSuccess: EmailEvent = EmailEvent()
+    userSyncTaskFailure: EmailEvent = EmailEvent()
     smtp: SmtpConfig = SmtpConfig()
 
 
@@ -278,6 +313,147 @@ class WebhookNotification(Section):
     enable: bool = False
     reloadTaskFailure: WebhookEvent = WebhookEvent()
     reloadTaskAborted: WebhookEvent = WebhookEvent()
+
+
+# ----------------------------------------------------------------------------- New Relic and Signl4
+
+
+def _text(value: object) -> object:
+    # Account ids are often written as bare numbers in YAML.
+    return str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
+
+
+Text = Annotated[str, BeforeValidator(_text)]
+
+
+class NameValue(Section):
+    name: Text = ""
+    value: Text = ""
+
+
+class StaticAttributes(Section):
+    static: Annotated[list[NameValue], NullableList] = Field(default_factory=list)
+
+
+class TagAttributes(Section):
+    useAppTags: bool = True
+    useTaskTags: bool = True
+
+
+class NewRelicAttributes(StaticAttributes):
+    dynamic: TagAttributes = TagAttributes()
+
+
+class AccountsByCustomProperty(Section):
+    # Butler checks only that this key exists: the custom property is always read.
+    enable: bool = False
+    customPropertyName: str = ""
+
+
+class AlwaysAccounts(Section):
+    enable: bool = False
+    account: Annotated[list[Text], NullableList] = Field(default_factory=list)
+
+
+class SendToAccount(Section):
+    byCustomProperty: AccountsByCustomProperty = AccountsByCustomProperty()
+    always: AlwaysAccounts = AlwaysAccounts()
+
+
+class NewRelicDestination(Section):
+    enable: bool = False
+    sendToAccount: SendToAccount = SendToAccount()
+    attribute: NewRelicAttributes = NewRelicAttributes()
+    tailScriptLogLines: int = Field(20, ge=0)
+
+
+class NewRelicDestinations(Section):
+    event: NewRelicDestination = NewRelicDestination()
+    log: NewRelicDestination = NewRelicDestination()
+
+
+class NewRelicShared(Section):
+    rateLimit: float = Field(300, ge=0)
+    header: Annotated[list[NameValue], NullableList] = Field(default_factory=list)
+    attribute: StaticAttributes = StaticAttributes()
+
+
+class NewRelicEvent(Section):
+    destination: NewRelicDestinations = NewRelicDestinations()
+    sharedSettings: NewRelicShared = NewRelicShared()
+
+
+class NewRelicUrls(Section):
+    event: str = "https://insights-collector.eu01.nr-data.net"
+    log: str = "https://log-api.eu.newrelic.com/log/v1"
+
+
+class LegacyAccounts(Section):
+    event: Annotated[list[Text], NullableList] = Field(default_factory=list)
+    log: Annotated[list[Text], NullableList] = Field(default_factory=list)
+
+
+class NewRelicIncidents(Section):
+    enable: bool = False
+    destinationAccount: LegacyAccounts = LegacyAccounts()
+    url: NewRelicUrls = NewRelicUrls()
+    reloadTaskFailure: NewRelicEvent = NewRelicEvent()
+    reloadTaskAborted: NewRelicEvent = NewRelicEvent()
+
+
+class Signl4Event(Section):
+    enable: bool = False
+    rateLimit: float = Field(300, ge=0)
+    serviceName: str = "Default service name"
+    severity: int = 99
+    # `includeApp` is accepted and, as in Butler, not used.
+
+
+class Signl4Incidents(Section):
+    enable: bool = False
+    url: str = ""
+    reloadTaskFailure: Signl4Event = Signl4Event()
+    reloadTaskAborted: Signl4Event = Signl4Event()
+
+    @model_validator(mode="after")
+    def _needs_a_url(self) -> Signl4Incidents:
+        events_on = self.reloadTaskFailure.enable or self.reloadTaskAborted.enable
+        if self.enable and events_on and not self.url.startswith(("https://", "http://")):
+            raise PydanticCustomError("url", "url must be the team's http(s) webhook when Signl4 is enabled")
+        return self
+
+
+class IncidentTool(Section):
+    signl4: Signl4Incidents = Signl4Incidents()
+    newRelic: NewRelicIncidents = NewRelicIncidents()
+
+
+class NewRelicAccount(Section):
+    accountName: Text = ""
+    insertApiKey: Text = ""
+    accountId: Text = ""
+
+
+class ThirdPartyToolsCredentials(Section):
+    newRelic: Annotated[list[NewRelicAccount], NullableList] = Field(default_factory=list)
+
+
+class NewRelicPost(Section):
+    """`restServerEndpointsConfig.newRelic.postNewRelicEvent` / `postNewRelicMetric`."""
+
+    destinationAccount: Annotated[list[Text], NullableList] = Field(default_factory=list)
+    url: str = ""
+    header: Annotated[list[NameValue], NullableList] = Field(default_factory=list)
+    attribute: StaticAttributes = StaticAttributes()
+
+
+class NewRelicPosts(Section):
+    postNewRelicEvent: NewRelicPost = NewRelicPost(url="https://insights-collector.eu01.nr-data.net")
+    postNewRelicMetric: NewRelicPost = NewRelicPost(url="https://insights-collector.eu01.nr-data.net/metric/v1")
+
+
+class RestEndpointsConfig(Section):
+    newRelic: NewRelicPosts = NewRelicPosts()
 
 
 # ----------------------------------------------------------------------------- delivery

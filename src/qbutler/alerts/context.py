@@ -68,12 +68,12 @@ def cut_tail(text: str, limit: int | None) -> str:
     return TRUNCATED + "\n" + text[-(limit - len(TRUNCATED) - 1):]
 
 
-def _cps(entity: dict[str, Any] | None) -> list[dict[str, str]]:
+def custom_properties(entity: dict[str, Any] | None) -> list[dict[str, str]]:
     return [{"name": str((cp.get("definition") or {}).get("name", "")), "value": str(cp.get("value", ""))}
             for cp in (entity or {}).get("customProperties") or []]
 
 
-def _tags(entity: dict[str, Any] | None) -> list[str]:
+def tag_names(entity: dict[str, Any] | None) -> list[str]:
     return [str(tag.get("name", "")) for tag in (entity or {}).get("tags") or []]
 
 
@@ -109,11 +109,13 @@ def build_context(enriched: EnrichedEvent, config: Config, *, head_lines: int, t
     context: dict[str, Any] = {
         # qbutler: "failed", "aborted" or "success", so one template can serve every event.
         "eventType": event.outcome,
+        # qbutler: "reload", "external program", "user sync", "distribute" or "preload".
+        "taskType": enriched.type_name,
         "hostName": event.hostName, "user": user, "taskName": event.taskName, "taskId": event.taskId,
         "appName": event.appName or str(app.get("name", "")), "appId": event.appId,
         "appUrl": app_url(config, event.appId), "logTimeStamp": event.logTimeStamp, "logLevel": event.logLevel,
         "logMessage": event.logMessage, "executionId": event.executionId,
-        "taskCustomProperties": _cps(task), "taskTags": _tags(task),
+        "taskCustomProperties": custom_properties(task), "taskTags": tag_names(task),
         "taskIsManuallyTriggered": bool(task.get("isManuallyTriggered", False)),
         "taskIsPartialReload": bool(task.get("isPartialReload", False)),
         "taskMaxRetries": task.get("maxRetries", 0),
@@ -128,7 +130,7 @@ def build_context(enriched: EnrichedEvent, config: Config, *, head_lines: int, t
         "appPublishTime": str(app.get("publishTime", "")), "appPublished": bool(app.get("published", False)),
         # Butler passes QRS's stream object here; `{{appStreamName.name}}` works in both.
         "appStreamName": app.get("stream"),
-        "appCustomProperties": _cps(app), "appTags": _tags(app),
+        "appCustomProperties": custom_properties(app), "appTags": tag_names(app),
         "appOwnerName": owner.userName if owner else "", "appOwnerUserId": owner.userId if owner else "",
         "appOwnerUserDirectory": owner.directory if owner else "",
         "appOwnerEmail": owner.emails[0] if owner and owner.emails else "",

@@ -19,16 +19,17 @@ import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import aiohttp
-import certifi
 import orjson
-from yarl import URL
 
 from qbutler import __version__
 from qbutler.alerts.channels.base import DeliveryError
+
+if TYPE_CHECKING:
+    import aiohttp
+    from yarl import URL
 
 JSON_HEADERS = {"Content-Type": "application/json"}
 
@@ -75,7 +76,7 @@ def retry_after_seconds(value: str | None) -> float | None:
 
 class HttpSender:
     def __init__(self, *, timeout: float, max_connections: int = 100):
-        self._timeout = aiohttp.ClientTimeout(sock_connect=timeout, sock_read=timeout)
+        self._timeout = timeout
         self._max_connections = max_connections
         self._session: aiohttp.ClientSession | None = None
         self._proxies = urllib.request.getproxies_environment()
@@ -94,12 +95,17 @@ class HttpSender:
         return self._proxy_by_origin[origin]
 
     def _http(self) -> aiohttp.ClientSession:
-        """Opened on first use, inside the event loop that sends."""
+        """Opened on first use, inside the event loop that sends (aiohttp is imported then, not at
+        start-up)."""
         if self._session is None:
+            import aiohttp
+            import certifi
+
             verified = ssl.create_default_context(cafile=certifi.where())
             connector = aiohttp.TCPConnector(ssl=verified, limit=self._max_connections, limit_per_host=0)
             # No cookie jar: one receiver's cookies are no business of the next message.
-            self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout,
+            timeout = aiohttp.ClientTimeout(sock_connect=self._timeout, sock_read=self._timeout)
+            self._session = aiohttp.ClientSession(connector=connector, timeout=timeout,
                                                   cookie_jar=aiohttp.DummyCookieJar(),
                                                   headers={"User-Agent": f"qbutler/{__version__}"})
         return self._session
@@ -123,6 +129,8 @@ class HttpSender:
                        headers: dict[str, str] | None = None,
                        ssl_context: ssl.SSLContext | None = None) -> HttpAnswer:
         """One request and whatever the receiver answered; DeliveryError only when there is no answer."""
+        import aiohttp
+
         scheme, host = _origin(url)[:2] if isinstance(url, str) else (url.scheme, url.host or "")
         try:
             async with self._http().request(method, url, data=content, headers=headers, allow_redirects=False,

@@ -7,9 +7,26 @@ import logging
 
 from qbutler.alerts.channels.base import Channel
 from qbutler.alerts.delivery import Deliverer
+from qbutler.config import Config
 from qbutler.events.enrich import EnrichedEvent
 
 log = logging.getLogger("qbutler.alerts.router")
+
+
+# Each channel's Butler section: its `enable` switches the channel on for new events.
+SECTIONS = {"slack": "slackNotification", "teams": "teamsNotification", "email": "emailNotification",
+            "webhook": "webhookNotification", "mqtt": "mqttConfig", "newrelic": "incidentTool.newRelic",
+            "signl4": "incidentTool.signl4"}
+
+
+def switched_on(config: Config) -> dict[str, bool]:
+    def section(path: str) -> object:
+        node: object = config.Butler
+        for part in path.split("."):
+            node = getattr(node, part)
+        return node
+
+    return {name: bool(section(path).enable) for name, path in SECTIONS.items()}  # type: ignore[attr-defined]
 
 
 class Router:
@@ -18,11 +35,11 @@ class Router:
         self.deliverer = deliverer
 
     def wants_script_log(self) -> bool:
-        """MQTT and webhooks carry no script log; fetching it is needed for the other channels only."""
-        return any(name in self.channels for name in ("slack", "teams", "email"))
+        """MQTT, webhooks and Signl4 carry no script log; the other channels need it fetched."""
+        return any(name in self.channels for name in ("slack", "teams", "email", "newrelic"))
 
-    async def route(self, enriched: EnrichedEvent) -> int:
-        """Queue every message the event calls for; the number queued (rate-limited ones are not)."""
+    async def route(self, enriched: EnrichedEvent) -> tuple[int, int]:
+        """Queue every message the event calls for: (queued, built); rate-limited ones are built, not queued."""
         messages = []
         for name, channel in self.channels.items():
             try:
@@ -35,4 +52,4 @@ class Router:
         for result in results:
             if isinstance(result, BaseException):
                 raise result
-        return sum(results)
+        return sum(results), len(messages)

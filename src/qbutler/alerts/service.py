@@ -10,12 +10,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Awaitable
 
 from qbutler.activity import ActivityFeed
 from qbutler.alerts.channels.base import Channel
 from qbutler.alerts.channels.email import EmailChannel
 from qbutler.alerts.channels.mqtt import MqttChannel
+from qbutler.alerts.channels.newrelic import NewRelicChannel
+from qbutler.alerts.channels.signl4 import Signl4Channel
 from qbutler.alerts.channels.slack import SlackChannel
 from qbutler.alerts.channels.teams import TeamsChannel
 from qbutler.alerts.channels.webhook import WebhookChannel
@@ -24,10 +27,11 @@ from qbutler.alerts.delivery import Deliverer
 from qbutler.alerts.http import HttpSender
 from qbutler.alerts.journal import Journal
 from qbutler.alerts.ratelimit import RateLimits
-from qbutler.alerts.router import Router
+from qbutler.alerts.router import Router, switched_on
+from qbutler.alerts.scriptlog_disk import ScriptLogStore
 from qbutler.alerts.slack_rest import RestMessages
 from qbutler.config import Config
-from qbutler.events.enrich import Enricher, TaskNotFound
+from qbutler.events.enrich import EnrichedEvent, Enricher, NotActionable, TaskNotFound
 from qbutler.events.log4net import TaskEvent
 from qbutler.events.udp import UdpListener
 from qbutler.kv.store import Store
@@ -35,6 +39,19 @@ from qbutler.mqtt import MqttClient
 from qbutler.sense.qrs import QrsClient
 
 log = logging.getLogger("qbutler.alerts")
+
+
+def build_channels(config: Config, http: HttpSender, mqtt: MqttClient | None) -> dict[str, Channel]:
+    """Every channel, by name (the names of `router.SECTIONS`)."""
+    return {
+        "slack": SlackChannel(config, http),
+        "teams": TeamsChannel(config, http),
+        "email": EmailChannel(config, config.Butler.alertDelivery.timeoutSeconds),
+        "webhook": WebhookChannel(config, http),
+        "mqtt": MqttChannel(config, mqtt),
+        "newrelic": NewRelicChannel(config, http),
+        "signl4": Signl4Channel(config, http),
+    }
 
 
 class Alerts:
@@ -46,17 +63,9 @@ class Alerts:
         self.activity = activity
         delivery = butler.alertDelivery
         self.http = HttpSender(timeout=delivery.timeoutSeconds, max_connections=delivery.concurrency * 2)
-        self.slack = SlackChannel(config, self.http)
-        every: dict[str, Channel] = {
-            "slack": self.slack,
-            "teams": TeamsChannel(config, self.http),
-            "email": EmailChannel(config, delivery.timeoutSeconds),
-            "webhook": WebhookChannel(config, self.http),
-            "mqtt": MqttChannel(config, mqtt),
-        }
-        switched_on = {"slack": butler.slackNotification.enable, "teams": butler.teamsNotification.enable,
-                       "email": butler.emailNotification.enable, "webhook": butler.webhookNotification.enable,
-                       "mqtt": butler.mqttConfig.enable}
+        every = build_channels(config, self.http, mqtt)
+        self.slack: SlackChannel = every["slack"]  # type: ignore[assignment]
+        on = switched_on(config)
         self.limits = RateLimits()
         # Every channel can deliver (messages in the outbox outlive a config change); only the
         # switched-on ones receive new events.
@@ -64,10 +73,16 @@ class Alerts:
                                    self.limits, activity)
         # PUT /v4/slackpostmessage.
         self.slack_messages = RestMessages(butler.slackNotification.restMessage, self.slack, self.deliverer.submit)
-        self.router = Router({name: ch for name, ch in every.items() if switched_on[name]}, self.deliverer)
+        self.router = Router({name: ch for name, ch in every.items() if on[name]}, self.deliverer)
         self.inbox = Journal(config.data_dir / "alerts" / "inbox")
         self.dedup = Dedup(kv, butler.udpServerConfig.deduplication)
-        self.enricher = Enricher(qrs, butler.scriptLog)
+        wait = butler.udpServerConfig.distributeWait
+        self.enricher = Enricher(qrs, butler.scriptLog, distribute_poll_seconds=wait.pollSeconds,
+                                 distribute_max_wait_seconds=wait.maxWaitHours * 3600)
+        to_disk = butler.scriptLog.storeOnDisk.clientManaged.reloadTaskFailure
+        self.script_logs = ScriptLogStore(to_disk, config.resolve_path(to_disk.logDirectory or "."))
+        # Events no enabled destination wanted, per config section (`userSyncTaskFailure`, ...).
+        self.not_enabled: Counter[str] = Counter()
         self.listener: UdpListener | None = None
         self._resumed: set[asyncio.Task[None]] = set()
         if butler.udpServerConfig.enable:
@@ -75,13 +90,12 @@ class Alerts:
 
     async def start(self) -> None:
         await self.deliverer.start()
+        await self.script_logs.start()
         for record_id, record in self.inbox.load():
             event = TaskEvent.from_dict(record["event"])
             log.info("Resuming %s event of task %s (execution %s) received before the restart",
                      event.outcome, event.taskId, event.executionId)
-            resume = asyncio.create_task(self._resume(record_id, event, reserved=record.get("reserved", True)))
-            self._resumed.add(resume)
-            resume.add_done_callback(self._resumed.discard)
+            self._in_background(self._resume(record_id, event, reserved=record.get("reserved", True)))
         if self.listener is not None:
             await self.listener.start()
             if self.mqtt is not None and self.config.Butler.mqttConfig.taskFailureServerStatusTopic:
@@ -93,6 +107,7 @@ class Alerts:
             await self._keep_waiting_events()
         for resume in list(self._resumed):
             resume.cancel()
+        await self.script_logs.stop()
         await self.deliverer.stop()
         await self.http.aclose()
 
@@ -116,8 +131,18 @@ class Alerts:
         except Exception as exc:
             log.warning("Could not publish the UDP server status to MQTT: %s", exc)
 
+    def _in_background(self, work: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._resumed.add(task)
+        task.add_done_callback(self._resumed.discard)
+
     async def handle(self, event: TaskEvent, received_at: float) -> None:
         """One datagram's event, from the UDP listener's workers."""
+        if event.source == "engine" and not self.config.Butler.udpServerConfig.engineReloadFailure.enable:
+            self.not_enabled["engineReloadFailure"] += 1
+            log.debug("Engine reload failure of app %s ignored (udpServerConfig.engineReloadFailure is off)",
+                      event.appId)
+            return
         if not await self.dedup.reserve(event.executionId):
             if self.listener is not None:
                 self.listener.drops["duplicate"] += 1
@@ -126,7 +151,17 @@ class Alerts:
         record_id = self.inbox.new_id()
         # Written while QRS is asked; awaited before any message is queued.
         stored = self.inbox.begin_put(record_id, {"event": event.to_dict(), "received": received_at})
+        if event.outcome == "distribute":
+            # A distribution may still be running: its wait must not hold a listener worker.
+            self._in_background(self._guarded(record_id, event, stored))
+            return
         await self._process(record_id, event, stored)
+
+    async def _guarded(self, record_id: str, event: TaskEvent, stored: Awaitable[None]) -> None:
+        try:
+            await self._process(record_id, event, stored)
+        except Exception:
+            log.exception("Processing the distribute event of execution %s failed", event.executionId)
 
     async def _resume(self, record_id: str, event: TaskEvent, reserved: bool) -> None:
         try:
@@ -149,7 +184,7 @@ class Alerts:
             # Released, so a resent datagram is processed; the inbox record goes, as it cannot succeed now.
             await self.dedup.release(event.executionId)
             await self.inbox.remove(record_id)
-            if isinstance(exc, TaskNotFound):
+            if isinstance(exc, TaskNotFound | NotActionable):
                 log.warning("%s: %s event ignored", exc, event.outcome)
                 return
             raise
@@ -158,10 +193,22 @@ class Alerts:
                  event.taskName, event.executionId, queued, 1000 * (time.monotonic() - started))
 
     async def _enrich_and_route(self, event: TaskEvent, stored: Awaitable[None] | None) -> int:
-        enrich = self.enricher.enrich(event, want_script_log=self.router.wants_script_log())
+        want_log = self.router.wants_script_log() or (self.script_logs.enabled and event.outcome == "failed")
+        enrich = self.enricher.enrich(event, want_script_log=want_log)
         # The event is on disk (when it is new) before its messages are queued.
         enriched, *_ = await asyncio.gather(enrich, *([stored] if stored is not None else []))
-        if enriched.task_type != 0:
-            log.info("Task %s is of type %s: no reload alert", event.taskId, enriched.task_type)
-            return 0
-        return await self.router.route(enriched)
+        if self.script_logs.wants(enriched):
+            # Written while the messages are queued; the inbox keeps the event until both are done.
+            _, (queued, built) = await asyncio.gather(self.script_logs.store(enriched),
+                                                      self.router.route(enriched))
+        else:
+            queued, built = await self.router.route(enriched)
+        if not built:
+            self._not_enabled(enriched)
+        return queued
+
+    def _not_enabled(self, enriched: EnrichedEvent) -> None:
+        """Counted, not an error: most sites enable only some event types."""
+        key = "engineReloadFailure" if enriched.event.source == "engine" else enriched.event_key
+        self.not_enabled[key] += 1
+        log.debug("No destination is enabled for %s of task %s", key, enriched.event.taskId)

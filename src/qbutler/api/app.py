@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from qbutler.api import appdump, apps, files, kv, mqtt, schedules, slack, system, tasks
+from qbutler.api import appdump, apps, files, kv, mqtt, newrelic, schedules, slack, system, tasks
 from qbutler.api.compat import WireApp
 from qbutler.api.openapi import documentation_routes
 from qbutler.api.ratelimit import RateLimiter
@@ -20,6 +20,7 @@ ROUTE_TABLES: list[RouteTable] = [
     tasks.routes,
     mqtt.routes,
     slack.routes,
+    newrelic.routes,
     apps.routes,
     appdump.routes,
     files.routes,
@@ -41,6 +42,8 @@ def build_app(config: Config, context: Any, tables: list[RouteTable] | None = No
               guard: Guard | None = None, audit: AuditTrail | None = None) -> WireApp:
     """`guard` None: no authentication (Butler's behaviour); `audit` None: no audit trail."""
     routes = enabled_routes(config, tables)
+    switched_off = [route for table in (ROUTE_TABLES if tables is None else tables)
+                    for route in table.routes if route not in routes]
     rest = config.Butler.restServerConfig
     access = config.Butler.qbutler.api
     limiter = RateLimiter(rest.rateLimit.maxPerMinute) if rest.rateLimit.enable else None
@@ -56,4 +59,5 @@ def build_app(config: Config, context: Any, tables: list[RouteTable] | None = No
         common[429] = "Rate limit exceeded (restServerConfig.rateLimit)"
     documentation = documentation_routes(routes, common, key_required=guard is not None)
     return WireApp(routes + documentation, context, body_limit=rest.bodyLimit, rate_limiter=limiter,
-                   guard=guard, public_paths=frozenset(access.publicEndpoints), hosts=hosts, audit=audit)
+                   guard=guard, public_paths=frozenset(access.publicEndpoints), hosts=hosts, audit=audit,
+                   switched_off=switched_off)

@@ -77,8 +77,12 @@ class WireApp:
     def __init__(self, routes: list[Route], context: Any, *, body_limit: int = 1024 * 1024,
                  rate_limiter: RateLimiter | None = None, guard: Guard | None = None,
                  public_paths: frozenset[str] = frozenset(), hosts: frozenset[str] | None = None,
-                 audit: AuditTrail | None = None):
+                 audit: AuditTrail | None = None, switched_off: list[Route] | None = None):
         self.router = Router(routes)
+        # Routes whose switch is off: they answer Butler's 404, and the first request to each
+        # switch's routes logs which switch would enable them.
+        self.switched_off = Router(switched_off or [])
+        self._explained: set[str] = set()
         self.context = context
         self.body_limit = body_limit
         self.rate_limiter = rate_limiter
@@ -139,6 +143,7 @@ class WireApp:
             if guarded and request.identity is None:
                 raise Unauthorized()
             if found is None:
+                self._explain_switched_off(lookup, request.path)
                 response = not_found(request.method, request.url)
             else:
                 route, params = found
@@ -161,6 +166,15 @@ class WireApp:
             response = HttpError(500, "Internal Server Error").to_response()
         response.headers.extend(extra_headers)
         return response
+
+    def _explain_switched_off(self, method: str, path: str) -> None:
+        found = self.switched_off.match(method, path)
+        if found is None or found[0].switch is None or found[0].switch in self._explained:
+            return
+        switch = found[0].switch
+        self._explained.add(switch)
+        log.warning("%s %s answered 404: the endpoint is switched off; set "
+                    "Butler.restServerEndpointsEnable.%s: true to enable it (logged once)", method, path, switch)
 
     def _check_host(self, header: str) -> None:
         if header in self._hosts_seen:

@@ -64,7 +64,7 @@ async def _lookup(ctx: Any, namespace: str, key: str) -> dict[str, str] | None:
     entry = await ctx.kv.get(namespace, key)
     if entry is not None:
         return {"namespace": namespace, "key": key, "value": entry.value}
-    if await ctx.kv.count(namespace) == 0:
+    if not await ctx.kv.has_namespace(namespace):
         raise namespace_not_found(namespace)
     return None
 
@@ -73,7 +73,7 @@ async def _lookup(ctx: Any, namespace: str, key: str) -> dict[str, str] | None:
     "/v4/keyvaluesnamespaces",
     switch=SWITCH,
     scope="kv:read",
-    summary="List all namespaces that hold at least one key",
+    summary="List all namespaces, empty ones included, in creation order",
     responses={200: {"type": "array", "items": {"type": "string"}}},
 )
 async def list_namespaces(request: Request, ctx: Any) -> list[str]:
@@ -135,8 +135,11 @@ async def set_value(request: Request, ctx: Any) -> Response:
         raise HttpError(400, "Required parameter is missing")
     ttl = int(body.get("ttl") or 0)
     echo: dict[str, Any] = {"namespace": namespace, "key": key}
-    # An absent value is not stored (Butler answers 201 without a value field).
-    if "value" in body:
+    # An absent value is not stored, but the namespace is created (Butler answers 201 without a
+    # value field).
+    if "value" not in body:
+        await _call(ctx.kv.create_namespace(namespace), "Failed adding key-value to namespace")
+    else:
         limit = ctx.config.Butler.keyValueStore.maxKeysPerNamespace
         await _call(ctx.kv.set(namespace, key, body["value"], ttl, max_keys=limit or None),
                     "Failed adding key-value to namespace")
@@ -161,7 +164,7 @@ async def delete_key(request: Request, ctx: Any) -> Response:
 
     async def delete() -> None:
         if not await ctx.kv.delete(namespace, key):
-            if await ctx.kv.count(namespace) == 0:
+            if not await ctx.kv.has_namespace(namespace):
                 raise namespace_not_found(namespace)
             raise key_not_found(namespace, key)
 
@@ -193,8 +196,11 @@ async def delete_namespace(request: Request, ctx: Any) -> Response:
 )
 async def list_keys(request: Request, ctx: Any) -> Response:
     namespace = _public(request.params["namespace"])
-    entries = await _call(ctx.kv.entries(namespace), "Failed getting list of keys in namespace")
-    if not entries:
-        raise namespace_not_found(namespace)
+    async def listing() -> list[Any]:
+        if not await ctx.kv.has_namespace(namespace):
+            raise namespace_not_found(namespace)
+        return await ctx.kv.entries(namespace)
+
+    entries = await _call(listing(), "Failed getting list of keys in namespace")
     body = {"namespace": namespace, "keys": [{"key": entry.key} for entry in entries]}
     return Response(200, orjson.dumps(body), TEXT_TYPE)

@@ -117,6 +117,8 @@ def validate(value: Any, schema: dict[str, Any], path: str) -> Any:
         value = [validate(item, schema["items"], f"{path}/{i}") for i, item in enumerate(value)]
     elif isinstance(value, str) and "minLength" in schema and len(value) < schema["minLength"]:
         raise ValidationFailed(f"{path} must NOT have fewer than {schema['minLength']} characters")
+    elif isinstance(value, str) and "maxLength" in schema and len(value) > schema["maxLength"]:
+        raise ValidationFailed(f"{path} must NOT have more than {schema['maxLength']} characters")
     elif isinstance(value, int | float) and not isinstance(value, bool):
         if "minimum" in schema and value < schema["minimum"]:
             raise ValidationFailed(f"{path} must be >= {schema['minimum']}")

@@ -84,6 +84,21 @@ class DemoEnvironment:
         await self.stop()
 
     async def start(self) -> None:
+        config_file = await self.start_site()
+        config = load_config(config_file, environ={})
+        butler = config.Butler
+        setup_logging(butler.logLevel, True, config.resolve_path(butler.logDirectory),
+                      console=self.options.console_log)
+        self.service = Service(config)
+        await self.service.start()
+        self._stack.push_async_callback(self.service.stop)
+        self._watchers = [asyncio.create_task(self._watch_activity()),
+                          asyncio.create_task(self._watch_outcomes()),
+                          asyncio.create_task(self._watch_receiver())]
+
+    async def start_site(self) -> Path:
+        """Everything but qbutler: the simulated site, broker and receiver; returns the config file
+        written for them (bench/startup.py runs `qbutler serve` on it in its own process)."""
         from sensesim.server import Site
 
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -103,17 +118,7 @@ class DemoEnvironment:
         self._stack.push_async_callback(self.site.close)
         self.tasks = {task.name: task.id for task in self.site.state.tasks.values()}
         self.apps = {app.name: app.id for app in self.site.state.apps.values()}
-        config_file = self._write_files(udp_port)
-        config = load_config(config_file, environ={})
-        butler = config.Butler
-        setup_logging(butler.logLevel, True, config.resolve_path(butler.logDirectory),
-                      console=self.options.console_log)
-        self.service = Service(config)
-        await self.service.start()
-        self._stack.push_async_callback(self.service.stop)
-        self._watchers = [asyncio.create_task(self._watch_activity()),
-                          asyncio.create_task(self._watch_outcomes()),
-                          asyncio.create_task(self._watch_receiver())]
+        return self._write_files(udp_port)
 
     async def stop(self) -> None:
         for watcher in self._watchers:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from qbutler.alerts.config import ScriptLogConfig
@@ -24,13 +24,26 @@ from qbutler.sense.qrs import QrsClient, QrsError
 log = logging.getLogger("qbutler.events.enrich")
 
 NULL_GUID = "00000000-0000-0000-0000-000000000000"
-RELOAD_TASK = 0
+RELOAD_TASK, EXTERNAL_PROGRAM_TASK, USER_SYNC_TASK, DISTRIBUTE_TASK, PRELOAD_TASK = range(5)
+# Butler's config-section prefix per task type (`reloadTaskFailure`, `distributeTaskSuccess`, ...).
+TYPE_PREFIXES = {RELOAD_TASK: "reloadTask", EXTERNAL_PROGRAM_TASK: "externalProgramTask",
+                 USER_SYNC_TASK: "userSyncTask", DISTRIBUTE_TASK: "distributeTask", PRELOAD_TASK: "preloadTask"}
+TYPE_NAMES = {RELOAD_TASK: "reload", EXTERNAL_PROGRAM_TASK: "external program", USER_SYNC_TASK: "user sync",
+              DISTRIBUTE_TASK: "distribute", PRELOAD_TASK: "preload"}
+OUTCOME_SUFFIXES = {"failed": "Failure", "aborted": "Aborted", "success": "Success"}
+# Distribution results (butler-monitoring.md §6.3): final ones, and the ones still worth waiting for.
+DISTRIBUTE_SUCCESS, DISTRIBUTE_FAILED = {7}, {6, 8, 11}
+DISTRIBUTE_PENDING = {1, 2, 3, 4, 5, 10, 13, 14}
 # An app and its owner change rarely; events within this many seconds share one lookup.
 APP_CACHE_SECONDS = 10.0
 
 
 class TaskNotFound(Exception):
     pass
+
+
+class NotActionable(Exception):
+    """QRS says there is nothing to alert on (a distribute event of another task type, an odd status)."""
 
 
 @dataclass
@@ -58,6 +71,16 @@ class EnrichedEvent:
         value = self.task.get("taskType")
         return RELOAD_TASK if value is None else int(value)
 
+    @property
+    def type_name(self) -> str:
+        return TYPE_NAMES.get(self.task_type, f"type {self.task_type}")
+
+    @property
+    def event_key(self) -> str:
+        """The config section of this event in Butler's naming, e.g. `preloadTaskFailure`."""
+        prefix = TYPE_PREFIXES.get(self.task_type, f"type{self.task_type}Task")
+        return prefix + OUTCOME_SUFFIXES.get(self.event.outcome, self.event.outcome)
+
     def task_custom_property(self, name: str) -> list[str]:
         return [str(cp.get("value", "")) for cp in self.task.get("customProperties") or []
                 if (cp.get("definition") or {}).get("name") == name]
@@ -73,26 +96,37 @@ def _quote(value: str) -> str:
 
 
 class Enricher:
-    def __init__(self, qrs: QrsClient, settings: ScriptLogConfig):
+    def __init__(self, qrs: QrsClient, settings: ScriptLogConfig, *, distribute_poll_seconds: float = 30.0,
+                 distribute_max_wait_seconds: float = 6 * 3600.0):
         self.qrs = qrs
         self.attempts = settings.retries
         self.retry_delay = settings.retryDelaySeconds
+        self.distribute_poll = distribute_poll_seconds
+        self.distribute_max_wait = distribute_max_wait_seconds
         self._apps: dict[str, tuple[float, asyncio.Future[tuple[dict[str, Any] | None, Owner | None, list[str]]]]] = {}
 
     async def enrich(self, event: TaskEvent, *, want_script_log: bool = True) -> EnrichedEvent:
+        if event.source == "engine":
+            # A reload outside the scheduler: there is no task, only the app.
+            enriched = EnrichedEvent(event=event, task={})
+            await self._app_and_owner(enriched)
+            return enriched
         try:
-            # A reload task's full entity: metadata and the execution result in one call.
+            # A reload task's full entity: metadata and the execution result in one call
+            # (sensesim, like Butler, also reads distribute and preload tasks here).
             task = await self.qrs.get(f"reloadtask/{event.taskId}")
         except QrsError as exc:
             if exc.status != 404:
                 raise
-            # Not a reload task, or no task at all.
-            tasks = await self.qrs.get("task/full", {"filter": f"id eq {event.taskId}"})
-            if not isinstance(tasks, list) or not tasks:
-                raise TaskNotFound(f"Task ID {event.taskId} does not exist in Sense") from None
-            return EnrichedEvent(event=event, task=tasks[0])
+            # Another task type, or no task at all.
+            task = await self._full_task(event.taskId)
         enriched = EnrichedEvent(event=event, task=task)
+        if event.outcome == "distribute":
+            enriched = await self._distribution_outcome(enriched)
         if enriched.task_type != RELOAD_TASK:
+            enriched.execution = _last_result(enriched.task)
+            if enriched.task.get("app"):
+                await self._app_and_owner(enriched)
             return enriched
         jobs = [self._app_and_owner(enriched)]
         if want_script_log:
@@ -101,6 +135,34 @@ class Enricher:
             enriched.execution = _last_result(task)
         await asyncio.gather(*jobs)
         return enriched
+
+    async def _full_task(self, task_id: str) -> dict[str, Any]:
+        tasks = await self.qrs.get("task/full", {"filter": f"id eq {task_id}"})
+        if not isinstance(tasks, list) or not tasks:
+            raise TaskNotFound(f"Task ID {task_id} does not exist in Sense")
+        return dict(tasks[0])
+
+    async def _distribution_outcome(self, enriched: EnrichedEvent) -> EnrichedEvent:
+        """The distribute event as a success or failure, waiting while the distribution is still running."""
+        event = enriched.event
+        if enriched.task_type != DISTRIBUTE_TASK:
+            raise NotActionable(f"Task {event.taskId} is not a distribute task (type {enriched.task_type})")
+        waited = 0.0
+        while True:
+            status = (_last_result(enriched.task) or {}).get("status")
+            if status in DISTRIBUTE_SUCCESS or status in DISTRIBUTE_FAILED:
+                outcome = "success" if status in DISTRIBUTE_SUCCESS else "failed"
+                return EnrichedEvent(event=replace(event, outcome=outcome), task=enriched.task)
+            if status not in DISTRIBUTE_PENDING:
+                raise NotActionable(f"Unexpected execution status {status!r} of distribute task {event.taskId}")
+            if waited >= self.distribute_max_wait:
+                raise NotActionable(f"Distribute task {event.taskId} still not finished after {waited:.0f} s")
+            await asyncio.sleep(self.distribute_poll)
+            waited += self.distribute_poll
+            try:
+                enriched.task = await self._full_task(event.taskId)
+            except QrsError as exc:
+                log.warning("Distribute task %s: status check failed, trying again: %s", event.taskId, exc)
 
     # ---------------------------------------------------------------- app and owner
 

@@ -1,7 +1,10 @@
 """Parsing the log4net datagrams the Sense scheduler sends (qlik-sense-apis.md §3).
 
 A datagram is `;`-separated UTF-8 text with no escaping. Scheduler events have exactly 11 fields:
-marker, host, task name, app name, user, task id, app id, timestamp, level, execution id, message.
+marker, host, task name, app name, user, task id, app id, timestamp, level, execution id, message;
+`/scheduler-distribute/` has at least 11 (its outcome is read from QRS later). The engine's
+`/engine-reload-failed/` (a reload started outside the scheduler) has 9: marker, host, app id,
+app name, user directory, user id, timestamp, execution id, message.
 Every field loses its control characters and is cut to 500 characters, as in Butler.
 """
 
@@ -17,7 +20,10 @@ _GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{1
 # Several trailing slashes collapse to one: Butler's shipped appender sends `/scheduler-task-success//`.
 _TRAILING_SLASHES = re.compile(r"/+$")
 
-Outcome = Literal["failed", "aborted", "success"]
+# "distribute": a distribution ended; whether it succeeded is read from QRS (enrich).
+Outcome = Literal["failed", "aborted", "success", "distribute"]
+# Which logger sent the datagram.
+Source = Literal["scheduler", "engine"]
 
 MARKERS: dict[str, Outcome] = {
     "/scheduler-task-failed/": "failed",
@@ -28,8 +34,8 @@ MARKERS: dict[str, Outcome] = {
     "/scheduler-task-success/": "success",
     "/scheduler-reloadtask-success/": "success",
 }
-# Known but not acted on (Butler logs them only, or handles them outside alerting).
-IGNORED_MARKERS = {"/engine-reload-failed/", "/scheduler-distribute/"}
+DISTRIBUTE_MARKER = "/scheduler-distribute/"
+ENGINE_MARKER = "/engine-reload-failed/"
 
 
 class DatagramError(ValueError):
@@ -54,6 +60,7 @@ class TaskEvent:
     logLevel: str
     executionId: str
     logMessage: str
+    source: Source = "scheduler"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -76,22 +83,42 @@ def parse(payload: bytes) -> TaskEvent:
     text = payload.decode("utf-8", errors="replace")
     fields = text.split(";")
     marker = normalise_marker(fields[0])
-    outcome = MARKERS.get(marker)
+    if marker == ENGINE_MARKER:
+        return _engine_event(marker, fields)
+    outcome = MARKERS.get(marker) or ("distribute" if marker == DISTRIBUTE_MARKER else None)
     if outcome is None:
-        if marker in IGNORED_MARKERS:
-            raise DatagramError("ignored", f"{marker} events do not raise alerts")
         raise DatagramError("unknown", f"Unknown UDP message type {marker[:60]!r}")
-    if len(fields) != 11:
+    if len(fields) != 11 and not (outcome == "distribute" and len(fields) > 11):
         raise DatagramError("malformed", f"{marker} needs 11 fields, got {len(fields)}")
+    if len(fields) > 11:
+        # A distribute message with `;` in its text: the rest is the message (Butler reads field 10 only).
+        fields = [*fields[:10], ";".join(fields[10:])]
     values = [clean(field) for field in fields]
     task_id, app_id, execution_id = values[5].strip(), values[6].strip(), values[9].strip()
-    if not _GUID.match(task_id):
-        raise DatagramError("malformed", f"task id {task_id[:60]!r} is not a GUID")
-    if app_id and not _GUID.match(app_id):
-        raise DatagramError("malformed", f"app id {app_id[:60]!r} is not a GUID")
-    if not _GUID.match(execution_id):
-        raise DatagramError("malformed", f"execution id {execution_id[:60]!r} is not a GUID")
+    _check_guid("task id", task_id)
+    if app_id:
+        _check_guid("app id", app_id)
+    _check_guid("execution id", execution_id)
     return TaskEvent(
         outcome=outcome, marker=marker, hostName=values[1], taskName=values[2], appName=values[3],
         user=values[4], taskId=task_id.lower(), appId=app_id.lower(), logTimeStamp=values[7],
         logLevel=values[8], executionId=execution_id.lower(), logMessage=values[10])
+
+
+def _check_guid(name: str, value: str) -> None:
+    if not _GUID.match(value):
+        raise DatagramError("malformed", f"{name} {value[:60]!r} is not a GUID")
+
+
+def _engine_event(marker: str, fields: list[str]) -> TaskEvent:
+    """A reload failure the engine reported (hub, Engine API): no task, so no task id or name."""
+    if len(fields) != 9:
+        raise DatagramError("malformed", f"{marker} needs 9 fields, got {len(fields)}")
+    values = [clean(field) for field in fields]
+    app_id, execution_id = values[2].strip(), values[7].strip()
+    _check_guid("app id", app_id)
+    _check_guid("execution id", execution_id)
+    return TaskEvent(
+        outcome="failed", marker=marker, hostName=values[1], taskName="", appName=values[3],
+        user=f"{values[4]}\\{values[5]}", taskId="", appId=app_id.lower(), logTimeStamp=values[6],
+        logLevel="", executionId=execution_id.lower(), logMessage=values[8], source="engine")

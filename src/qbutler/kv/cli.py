@@ -95,8 +95,11 @@ def keys(namespace: str, configfile: ConfigOption,
          values: Annotated[bool, typer.Option("--values", help="Also print each value and its expiry.")] = False,
          ) -> None:
     """List the keys of a namespace, one per line, in creation order."""
-    entries = _read(configfile, lambda store: store.entries(namespace))
-    if not entries:
+    async def listing(store: Store) -> list[Entry] | None:
+        return await store.entries(namespace) if await store.has_namespace(namespace) else None
+
+    entries = _read(configfile, listing)
+    if entries is None:
         _fail(f"Namespace not found: {namespace}")
     for entry in entries:
         typer.echo(f"{entry.key}\t{entry.value}\t{_expiry(entry)}" if values else entry.key)
@@ -141,7 +144,7 @@ def delete(namespace: str, configfile: ConfigOption,
     async def delete_key(store: Store, _: Config) -> str | None:
         if await store.delete(namespace, key):
             return None
-        if await store.count(namespace) == 0:
+        if not await store.has_namespace(namespace):
             return f"Namespace not found: {namespace}"
         return f"Key '{key}' not found in namespace: {namespace}"
 

@@ -35,12 +35,17 @@ class KeySpace:
     def put(self, entry: Entry) -> None:
         self.data.setdefault(entry.namespace, {})[entry.key] = entry
 
+    def create(self, namespace: str) -> None:
+        self.data.setdefault(namespace, {})
+
+    def has(self, namespace: str) -> bool:
+        return namespace in self.data
+
     def remove(self, namespace: str, key: str) -> None:
+        """Forget a key; its namespace stays, possibly empty (Butler's rule)."""
         keys = self.data.get(namespace)
         if keys is not None:
             keys.pop(key, None)
-            if not keys:
-                del self.data[namespace]
 
     def drop(self, namespace: str) -> None:
         self.data.pop(namespace, None)
@@ -55,9 +60,8 @@ class KeySpace:
     def entries(self, namespace: str, now: float) -> list[Entry]:
         return [entry for entry in self.data.get(namespace, {}).values() if entry.alive(now)]
 
-    def namespaces(self, now: float) -> list[str]:
-        return [namespace for namespace, keys in self.data.items()
-                if any(entry.alive(now) for entry in keys.values())]
+    def namespaces(self) -> list[str]:
+        return list(self.data)
 
     def expired(self, now: float) -> list[Entry]:
         return [entry for keys in self.data.values() for entry in keys.values() if not entry.alive(now)]
@@ -81,7 +85,10 @@ class KeySpaceReads:
         return self._space.get(namespace, key, self._clock())
 
     async def namespaces(self) -> list[str]:
-        return self._space.namespaces(self._clock())
+        return self._space.namespaces()
+
+    async def has_namespace(self, namespace: str) -> bool:
+        return self._space.has(namespace)
 
     async def entries(self, namespace: str) -> list[Entry]:
         return self._space.entries(namespace, self._clock())

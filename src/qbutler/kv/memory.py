@@ -46,8 +46,11 @@ class MemoryStore(KeySpaceReads):
         self._space.remove(namespace, key)
         return existed
 
+    async def create_namespace(self, namespace: str) -> None:
+        self._space.create(namespace)
+
     async def delete_namespace(self, namespace: str) -> bool:
-        existed = self._space.count(namespace, self._clock()) > 0
+        existed = self._space.has(namespace)
         self._space.drop(namespace)
         return existed
 

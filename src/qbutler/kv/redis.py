@@ -6,7 +6,7 @@ Layout under the prefix `P` (any characters, ':' included, are safe in namespace
                                          with a Redis expiry when it has a TTL
     P:k:<ns>                             sorted set of the namespace's keys, scored by creation order
     P:e:<ns>                             sorted set of the same keys, scored by expiry (+inf: never)
-    P:ns                                 sorted set of namespaces, scored by creation order
+    P:ns                                 sorted set of namespaces (empty ones too), scored by creation order
     P:seq                                counter for creation order
 
 Redis removes an expired value by itself, so a key is invisible the moment it expires, on every
@@ -42,7 +42,7 @@ local function value_key(p, ns, key)
   return p .. ':v:' .. string.len(ns) .. ':' .. ns .. ':' .. key
 end
 -- Forget index entries whose value Redis has expired (score < now <=> Redis sees it expired);
--- drop the namespace once it has no key left. Returns how many were forgotten.
+-- the namespace stays, possibly empty. Returns how many were forgotten.
 local function prune(p, ns, now)
   local kz, ez = p .. ':k:' .. ns, p .. ':e:' .. ns
   local dead = redis.call('ZRANGEBYSCORE', ez, '-inf', '(' .. now)
@@ -50,9 +50,6 @@ local function prune(p, ns, now)
     local chunk = {unpack(dead, i, math.min(i + 499, #dead))}
     redis.call('ZREM', ez, unpack(chunk))
     redis.call('ZREM', kz, unpack(chunk))
-  end
-  if redis.call('ZCARD', kz) == 0 then
-    redis.call('ZREM', p .. ':ns', ns)
   end
   return #dead
 end
@@ -88,6 +85,14 @@ end
 return {1, expires}
 """
 
+# ARGV: prefix, namespace -> 1 created, 0 existed already
+_CREATE_NAMESPACE = """
+local p, ns = ARGV[1], ARGV[2]
+if redis.call('ZSCORE', p .. ':ns', ns) then return 0 end
+redis.call('ZADD', p .. ':ns', redis.call('INCR', p .. ':seq'), ns)
+return 1
+"""
+
 # ARGV: prefix, namespace, key -> 1 removed, 0 absent
 _DELETE = _COMMON + """
 local p, ns, key = ARGV[1], ARGV[2], ARGV[3]
@@ -96,16 +101,14 @@ local vk = value_key(p, ns, key)
 if redis.call('DEL', vk) == 0 then return 0 end
 redis.call('ZREM', p .. ':k:' .. ns, key)
 redis.call('ZREM', p .. ':e:' .. ns, key)
-if redis.call('ZCARD', p .. ':k:' .. ns) == 0 then redis.call('ZREM', p .. ':ns', ns) end
 return 1
 """
 
 # ARGV: prefix, namespace -> 1 removed, 0 absent
 _DELETE_NAMESPACE = _COMMON + """
 local p, ns = ARGV[1], ARGV[2]
-prune(p, ns, now_ms())
+if not redis.call('ZSCORE', p .. ':ns', ns) then return 0 end
 local keys = redis.call('ZRANGE', p .. ':k:' .. ns, 0, -1)
-if #keys == 0 then return 0 end
 for _, key in ipairs(keys) do redis.call('DEL', value_key(p, ns, key)) end
 redis.call('DEL', p .. ':k:' .. ns, p .. ':e:' .. ns)
 redis.call('ZREM', p .. ':ns', ns)
@@ -132,18 +135,15 @@ prune(ARGV[1], ARGV[2], now_ms())
 return redis.call('ZCARD', ARGV[1] .. ':k:' .. ARGV[2])
 """
 
-# ARGV: prefix -> {index entries forgotten, namespace, namespace, ...} after pruning every namespace
-_NAMESPACES = _COMMON + """
+# ARGV: prefix -> index entries forgotten after pruning every namespace
+_SWEEP = _COMMON + """
 local p = ARGV[1]
 local now = now_ms()
 local forgotten = 0
-local live = {}
 for _, ns in ipairs(redis.call('ZRANGE', p .. ':ns', 0, -1)) do
   forgotten = forgotten + prune(p, ns, now)
-  if redis.call('ZCARD', p .. ':k:' .. ns) > 0 then live[#live + 1] = ns end
 end
-table.insert(live, 1, forgotten)
-return live
+return forgotten
 """
 
 
@@ -181,8 +181,9 @@ class RedisStore:
             raise StoreUnavailable(f"cannot reach Redis at {redacted(self.url)}: {exc}") from None
         self._client = client
         self._scripts = {name: client.register_script(source) for name, source in [
-            ("set", _SET), ("delete", _DELETE), ("delete_namespace", _DELETE_NAMESPACE),
-            ("entries", _ENTRIES), ("count", _COUNT), ("namespaces", _NAMESPACES)]}
+            ("set", _SET), ("create_namespace", _CREATE_NAMESPACE), ("delete", _DELETE),
+            ("delete_namespace", _DELETE_NAMESPACE), ("entries", _ENTRIES), ("count", _COUNT),
+            ("sweep", _SWEEP)]}
         self._sweeper.start()
         log.info("Key-value store: redis %s, prefix %s", redacted(self.url), self.prefix)
 
@@ -192,18 +193,20 @@ class RedisStore:
             await self._client.aclose()
             self._client = None
 
-    async def _run(self, script: str, *args: Any) -> Any:
+    def _running(self) -> aioredis.Redis:
         if self._client is None:
             raise StoreUnavailable("the key-value store is not running")
+        return self._client
+
+    async def _run(self, script: str, *args: Any) -> Any:
+        self._running()
         return await self._scripts[script](args=[self.prefix, *args])
 
     def _value_key(self, namespace: str, key: str) -> str:
         return f"{self.prefix}:v:{len(namespace.encode())}:{namespace}:{key}"
 
     async def get(self, namespace: str, key: str) -> Entry | None:
-        if self._client is None:
-            raise StoreUnavailable("the key-value store is not running")
-        value, ttl, expires = await self._client.hmget(self._value_key(namespace, key), ["v", "t", "x"])
+        value, ttl, expires = await self._running().hmget(self._value_key(namespace, key), ["v", "t", "x"])
         return None if value is None else _entry(namespace, key, value, ttl, expires)
 
     async def _set(self, namespace: str, key: str, value: str, ttl_ms: int | None, max_keys: int | None,
@@ -227,11 +230,17 @@ class RedisStore:
     async def delete(self, namespace: str, key: str) -> bool:
         return bool(await self._run("delete", namespace, key))
 
+    async def create_namespace(self, namespace: str) -> None:
+        await self._run("create_namespace", namespace)
+
+    async def has_namespace(self, namespace: str) -> bool:
+        return await self._running().zscore(f"{self.prefix}:ns", namespace) is not None
+
     async def delete_namespace(self, namespace: str) -> bool:
         return bool(await self._run("delete_namespace", namespace))
 
     async def namespaces(self) -> list[str]:
-        return list((await self._run("namespaces"))[1:])
+        return list(await self._running().zrange(f"{self.prefix}:ns", 0, -1))
 
     async def entries(self, namespace: str) -> list[Entry]:
         flat: Sequence[Any] = await self._run("entries", namespace)
@@ -242,4 +251,4 @@ class RedisStore:
 
     async def sweep(self) -> int:
         """Prune every namespace's indexes of keys Redis has expired; returns how many."""
-        return int((await self._run("namespaces"))[0])
+        return int(await self._run("sweep"))

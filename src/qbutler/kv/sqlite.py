@@ -44,12 +44,21 @@ CREATE TABLE IF NOT EXISTS kv (
     expires_at REAL,             -- absolute, seconds since the epoch; NULL: never
     seq        INTEGER NOT NULL, -- creation order, for listings after a restart
     PRIMARY KEY (namespace, key)
-) WITHOUT ROWID
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS namespaces (
+    namespace  TEXT PRIMARY KEY,
+    seq        INTEGER NOT NULL  -- creation order, shared with kv.seq
+) WITHOUT ROWID;
+-- Files written before namespaces had their own table: every namespace that holds a key exists.
+INSERT OR IGNORE INTO namespaces SELECT namespace, MIN(seq) FROM kv GROUP BY namespace;
 """
 INSERT = "INSERT OR REPLACE INTO kv (namespace, key, value, ttl_ms, expires_at, seq) VALUES (?, ?, ?, ?, ?, ?)"
 OVERWRITE = "UPDATE kv SET value = ?, ttl_ms = ?, expires_at = ? WHERE namespace = ? AND key = ?"
 DELETE_KEY = "DELETE FROM kv WHERE namespace = ? AND key = ?"
-DELETE_NAMESPACE = "DELETE FROM kv WHERE namespace = ?"
+DELETE_NAMESPACE_KEYS = "DELETE FROM kv WHERE namespace = ?"
+DELETE_NAMESPACE = "DELETE FROM namespaces WHERE namespace = ?"
+INSERT_NAMESPACE = "INSERT OR IGNORE INTO namespaces (namespace, seq) VALUES (?, ?)"
+SELECT_NAMESPACES = "SELECT namespace, seq FROM namespaces ORDER BY seq"
 DELETE_EXPIRED = "DELETE FROM kv WHERE expires_at <= ?"
 SELECT_ALL = "SELECT namespace, key, value, ttl_ms, expires_at, seq FROM kv ORDER BY seq"
 
@@ -66,6 +75,8 @@ class _Batch:
         self.changes: dict[str, dict[str, Entry | None]] = {}
         self.created: set[tuple[str, str]] = set()
         self.cleared: set[str] = set()
+        # Namespaces this batch creates, in creation order (dict as an ordered set).
+        self.new_namespaces: dict[str, None] = {}
         self.statements: list[Statement] = []
 
     def lookup(self, namespace: str, key: str) -> Entry | None:
@@ -76,6 +87,16 @@ class _Batch:
         if namespace in self.cleared:
             return None
         return self.space.peek(namespace, key, self.now)
+
+    def has_namespace(self, namespace: str) -> bool:
+        if namespace in self.new_namespaces:
+            return True
+        return namespace not in self.cleared and self.space.has(namespace)
+
+    def ensure_namespace(self, namespace: str, seq: Callable[[], int]) -> None:
+        if not self.has_namespace(namespace):
+            self.new_namespaces[namespace] = None
+            self.statements.append((INSERT_NAMESPACE, (namespace, seq())))
 
     def upper_bound(self, namespace: str) -> int:
         held = 0 if namespace in self.cleared else self.space.upper_bound(namespace)
@@ -108,11 +129,15 @@ class _Batch:
         self.changes.pop(namespace, None)
         self.created = {(ns, key) for ns, key in self.created if ns != namespace}
         self.cleared.add(namespace)
+        self.new_namespaces.pop(namespace, None)
+        self.statements.append((DELETE_NAMESPACE_KEYS, (namespace,)))
         self.statements.append((DELETE_NAMESPACE, (namespace,)))
 
     def apply(self) -> None:
         for namespace in self.cleared:
             self.space.drop(namespace)
+        for namespace in self.new_namespaces:
+            self.space.create(namespace)
         for namespace, keys in self.changes.items():
             for key, entry in keys.items():
                 if entry is None or (namespace, key) in self.created:
@@ -151,11 +176,15 @@ class SqliteStore(KeySpaceReads):
             raise StoreUnavailable(f"the key-value store {self.path} is in use by another qbutler process")
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="qbutler-kv")
         try:
-            rows = await asyncio.get_running_loop().run_in_executor(self._executor, self._open, self._clock())
+            namespaces, rows = await asyncio.get_running_loop().run_in_executor(
+                self._executor, self._open, self._clock())
         except BaseException:
             self._executor.shutdown()
             self._lock.release()
             raise
+        for namespace, seq in namespaces:
+            self._space.create(namespace)
+            self._seq = max(self._seq, seq)
         for namespace, key, value, ttl_ms, expires_at, seq in rows:
             self._space.put(Entry(namespace, key, value, ttl_ms, expires_at))
             self._seq = max(self._seq, seq)
@@ -164,7 +193,7 @@ class SqliteStore(KeySpaceReads):
         self._sweeper.start()
         log.info("Key-value store: sqlite %s, %d keys", self.path, len(rows))
 
-    def _open(self, now: float) -> list[tuple[Any, ...]]:
+    def _open(self, now: float) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
         try:
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             try:
@@ -174,8 +203,9 @@ class SqliteStore(KeySpaceReads):
                 # FULL: the WAL is fsync'd at every commit, so an acknowledged write survives
                 # a crash of the process and of the machine.
                 conn.execute("PRAGMA synchronous=FULL")
-                conn.execute(SCHEMA)
+                conn.executescript(SCHEMA)
                 conn.execute(DELETE_EXPIRED, (now,))
+                namespaces = conn.execute(SELECT_NAMESPACES).fetchall()
                 rows = conn.execute(SELECT_ALL).fetchall()
             except BaseException:
                 conn.close()
@@ -183,7 +213,7 @@ class SqliteStore(KeySpaceReads):
         except sqlite3.Error as exc:
             raise StoreUnavailable(f"cannot open the key-value store {self.path}: {exc}") from None
         self._conn = conn
-        return rows
+        return namespaces, rows
 
     async def stop(self) -> None:
         await self._sweeper.stop()
@@ -230,9 +260,15 @@ class SqliteStore(KeySpaceReads):
 
         return await self._submit(plan)
 
+    async def create_namespace(self, namespace: str) -> None:
+        def plan(batch: _Batch) -> None:
+            batch.ensure_namespace(namespace, self._next_seq)
+
+        await self._submit(plan)
+
     async def delete_namespace(self, namespace: str) -> bool:
         def plan(batch: _Batch) -> bool:
-            if batch.count(namespace) == 0:
+            if not batch.has_namespace(namespace):
                 return False
             batch.clear(namespace)
             return True
@@ -256,10 +292,13 @@ class SqliteStore(KeySpaceReads):
         if new and max_keys and batch.upper_bound(namespace) >= max_keys and batch.count(namespace) >= max_keys:
             raise NamespaceFull(namespace, max_keys)
         entry = Entry(namespace, key, value, normalise_ttl(ttl_ms), expiry(ttl_ms, batch.now))
-        if new:
-            self._seq += 1
-        batch.put(entry, self._seq if new else None)
+        batch.ensure_namespace(namespace, self._next_seq)
+        batch.put(entry, self._next_seq() if new else None)
         return entry
+
+    def _next_seq(self) -> int:
+        self._seq += 1
+        return self._seq
 
     async def _submit(self, plan: Callable[[_Batch], Any]) -> Any:
         if self._writer is None or self._closing:
@@ -347,10 +386,16 @@ def read_snapshot(path: Path, now: float) -> KeySpace:
         conn = sqlite3.connect(path, isolation_level=None)
         try:
             rows = conn.execute(SELECT_ALL).fetchall()
+            # A file the running qbutler has not yet upgraded has no namespaces table: then the
+            # namespaces are those of the keys.
+            tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            namespaces = conn.execute(SELECT_NAMESPACES).fetchall() if "namespaces" in tables else []
         finally:
             conn.close()
     except sqlite3.Error as exc:
         raise StoreUnavailable(f"cannot read the key-value store {path}: {exc}") from None
+    for namespace, _ in namespaces:
+        space.create(namespace)
     for namespace, key, value, ttl_ms, expires_at, _ in rows:
         space.put(Entry(namespace, key, value, ttl_ms, expires_at))
     space.sweep(now)

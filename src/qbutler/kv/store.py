@@ -1,8 +1,9 @@
 """What every key-value backend provides.
 
 Values are strings. Expiry is an absolute wall-clock time, so a restart neither revives nor
-extends a key. A namespace exists while it holds at least one live key. Namespaces and keys are
-listed in creation order (Butler's order); overwriting a key keeps its place.
+extends a key. A namespace exists from its first write until it is deleted, also while empty
+(Butler's rule: a load script may delete its last key and then clear the namespace). Namespaces
+and keys are listed in creation order (Butler's order); overwriting a key keeps its place.
 """
 
 from __future__ import annotations
@@ -112,11 +113,17 @@ class Store(Protocol):
     async def delete(self, namespace: str, key: str) -> bool:
         """True if a live key was removed."""
 
+    async def create_namespace(self, namespace: str) -> None:
+        """Make the namespace exist (empty, if new) without writing a key."""
+
+    async def has_namespace(self, namespace: str) -> bool:
+        """True from the namespace's first write until it is deleted, keys or not."""
+
     async def delete_namespace(self, namespace: str) -> bool:
-        """True if the namespace existed."""
+        """Remove the namespace and its keys; True if it existed."""
 
     async def namespaces(self) -> list[str]:
-        """Namespaces with at least one live key, in creation order."""
+        """Every namespace, empty ones included, in creation order."""
 
     async def entries(self, namespace: str) -> list[Entry]:
         """Live entries of a namespace, in creation order."""

@@ -9,17 +9,15 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from qbutler.cli_support import load_or_exit
+from qbutler.cli_support import LazyConsole, load_or_exit
 from qbutler.scheduler.cron import CronError, CronExpression, Dialect, parse_iso
 from qbutler.scheduler.model import ScheduleError, check_schedule, schedule_label, zone_for
 from qbutler.scheduler.store import ScheduleFileError, ScheduleStore
 
 schedule_app = typer.Typer(help="Inspect schedules and cron expressions.", no_args_is_help=True)
-out = Console()
-err = Console(stderr=True)
+out = LazyConsole()
+err = LazyConsole(stderr=True)
 
 DialectOption = Annotated[Dialect | None, typer.Option(
     "--dialect", help="Cron dialect: butler (months 0-11) or standard (months 1-12). "
@@ -58,6 +56,8 @@ def list_schedules(
     """Every schedule in the config's schedule file, with its next fire times."""
     chosen, honour, path = _settings(configfile, dialect)
     assert path is not None
+    from rich.table import Table
+
     table = Table(title=str(path))
     for column in ("ID", "Name", "Cron", "Zone", "Startup", "Next fire times"):
         table.add_column(column)

@@ -23,15 +23,17 @@ import logging
 import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import orjson
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from qbutler.config import Config
 from qbutler.sense.qrs import client_ssl_context
+
+# websockets is imported when a session opens: start-up does not load it.
+if TYPE_CHECKING:
+    from websockets.asyncio.client import ClientConnection
 
 log = logging.getLogger("qbutler.sense.engine")
 
@@ -159,6 +161,8 @@ class EngineSession:
         self._pending.clear()
 
     async def _read(self) -> None:
+        from websockets.exceptions import ConnectionClosed
+
         reason = "connection closed by the engine"
         try:
             async for message in self._ws:
@@ -197,6 +201,8 @@ class EngineSession:
 
         `time_limit` (seconds) overrides the session's timeout; 0 waits without limit.
         """
+        from websockets.exceptions import ConnectionClosed
+
         if self._closed_reason is not None:
             raise EngineUnavailable(self.url, self._closed_reason)
         async with self._slots:
@@ -333,6 +339,9 @@ class EngineClient:
 
     async def connect(self, app: str | None = None, identity: str | None = None) -> EngineSession:
         """Open a websocket and wait for the engine's OnConnected. The caller closes it."""
+        from websockets.asyncio.client import connect
+        from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+
         url = self.url(app, identity)
         context = self._ssl_context()
         try:

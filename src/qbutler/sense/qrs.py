@@ -4,10 +4,12 @@ Every call carries a fresh xrfkey (header and query), the static headers from th
 timeout. Connection errors and 5xx answers are retried with backoff; 4xx answers never are.
 Errors say what failed: host, method, path, status and an excerpt of the body.
 
-Calls go out through aiohttp, and answers come back as `httpx.Response` objects (the type callers
-have always used). httpx's own connection pool checks every pooled connection's socket on every
-request; measured against sensesim that took 40% of qbutler's CPU and capped the client at about
-550 calls a second on one core (bench/qrs_throughput.py, docs/performance.md).
+Calls go out through aiohttp (imported with the first call, not at start-up), and answers come
+back as `QrsResponse` (status_code, headers, content, text, json(): the part of httpx's Response
+callers used, without importing httpx). httpx's own connection pool checks every pooled
+connection's socket on every request; measured against sensesim that took 40% of qbutler's CPU
+and capped the client at about 550 calls a second on one core (bench/qrs_throughput.py,
+docs/performance.md).
 """
 
 from __future__ import annotations
@@ -17,15 +19,15 @@ import logging
 import random
 import ssl
 import string
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import quote, urlencode
 
-import aiohttp
-import httpx
 import orjson
-from yarl import URL
 
 from qbutler.config import Config
+
+if TYPE_CHECKING:
+    import aiohttp
 
 log = logging.getLogger("qbutler.sense.qrs")
 
@@ -76,7 +78,7 @@ def encode_query(params: dict[str, Any]) -> str:
 
 
 class _Answer(NamedTuple):
-    """What came back, before (and, for get/get_text, instead of) building an httpx.Response."""
+    """What came back: the raw answer (get/get_text parse it directly)."""
 
     status: int
     headers: list[tuple[bytes, bytes]]
@@ -85,8 +87,29 @@ class _Answer(NamedTuple):
 
     @property
     def text(self) -> str:
-        # As httpx decodes: the declared charset, else UTF-8, undecodable bytes replaced.
+        # The declared charset, else UTF-8, undecodable bytes replaced.
         return self.content.decode(self.charset or "utf-8", errors="replace")
+
+
+class QrsResponse:
+    """A QRS answer for callers that need more than the parsed body."""
+
+    def __init__(self, answer: _Answer):
+        self._answer = answer
+        self.status_code = answer.status
+        self.content = answer.content
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Header names in lower case; a repeated header keeps its last value."""
+        return {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in self._answer.headers}
+
+    @property
+    def text(self) -> str:
+        return self._answer.text
+
+    def json(self) -> Any:
+        return orjson.loads(self.content) if self.content else None
 
 
 def _excerpt(answer: _Answer, limit: int = 300) -> str:
@@ -96,6 +119,8 @@ def _excerpt(answer: _Answer, limit: int = 300) -> str:
 
 def _describe(exc: BaseException) -> str:
     """The failure in the words qbutler has always logged (httpx's names for the same failures)."""
+    import aiohttp
+
     kind = "ConnectError" if isinstance(exc, aiohttp.ClientConnectorError) else type(exc).__name__
     return f"{kind}: {exc}" if str(exc) else kind
 
@@ -114,14 +139,17 @@ class QrsClient:
         self._session: aiohttp.ClientSession | None = None
 
     def _http(self) -> aiohttp.ClientSession:
-        """Built on first use, so a site that never talks to Sense needs no certificate files."""
+        """Built on first use, so a site that never talks to Sense needs no certificate files (and
+        start-up does not import aiohttp)."""
         if self._session is None:
+            import aiohttp
+
             qrs = self.config.Butler.configQRS
             context: ssl.SSLContext | bool = False
             if qrs.useSSL:
                 context = client_ssl_context(self.config, verify=qrs.rejectUnauthorized)
             connector = aiohttp.TCPConnector(ssl=context, limit=MAX_CONNECTIONS, limit_per_host=0)
-            # auto_decompress off: httpx.Response decodes a compressed body itself.
+            # auto_decompress off: QRS is asked for plain answers.
             self._session = aiohttp.ClientSession(
                 connector=connector, headers=self.headers, auto_decompress=False,
                 timeout=aiohttp.ClientTimeout(total=qrs.timeout))
@@ -136,6 +164,8 @@ class QrsClient:
             self._session = None
 
     async def _send(self, method: str, target: str, body: bytes | None, xrfkey: str) -> _Answer:
+        from yarl import URL
+
         url = self.base_url + target
         async with self._http().request(method, URL(url, encoded=True), data=body,
                                         headers={"X-Qlik-Xrfkey": xrfkey}) as answer:
@@ -143,16 +173,15 @@ class QrsClient:
             return _Answer(answer.status, list(answer.raw_headers), content, answer.charset)
 
     async def request(self, method: str, path: str, *, params: dict[str, Any] | None = None,
-                      json: Any = None, expect: tuple[int, ...] = (200, 201, 204)) -> httpx.Response:
+                      json: Any = None, expect: tuple[int, ...] = (200, 201, 204)) -> QrsResponse:
         """Send one call; `path` is relative to /qrs/ (e.g. `task/<id>/start`)."""
-        answer = await self._call(method, path, params, json, expect)
-        # No httpx.Request attached: parsing the URL again cost more than the rest of the answer,
-        # and callers read only status, headers and body.
-        return httpx.Response(answer.status, headers=answer.headers, content=answer.content)
+        return QrsResponse(await self._call(method, path, params, json, expect))
 
     async def _call(self, method: str, path: str, params: dict[str, Any] | None, json: Any,
                     expect: tuple[int, ...]) -> _Answer:
         """One call with its retries; the answer as received."""
+        import aiohttp
+
         path = path.lstrip("/")
         # The URL in errors shows the query without the xrfkey, so a filter that failed is visible.
         url = self.base_url + path + ("?" + "&".join(f"{k}={v}" for k, v in params.items()) if params else "")
@@ -184,8 +213,7 @@ class QrsClient:
             attempt += 1
             await asyncio.sleep(delay)
 
-    # The two calls made per alert and per lookup skip the httpx.Response (a tenth of the client's
-    # CPU per call) and parse with orjson.
+    # The two calls made per alert and per lookup skip the response object and parse with orjson.
     async def get(self, path: str, params: dict[str, Any] | None = None) -> Any:
         return orjson.loads((await self._call("GET", path, params, None, (200,))).content)
 
@@ -193,11 +221,11 @@ class QrsClient:
         return (await self._call("GET", path, params, None, (200,))).text
 
     async def post(self, path: str, json: Any = None, params: dict[str, Any] | None = None,
-                   expect: tuple[int, ...] = (200, 201, 204)) -> httpx.Response:
+                   expect: tuple[int, ...] = (200, 201, 204)) -> QrsResponse:
         return await self.request("POST", path, params=params, json=json, expect=expect)
 
-    async def put(self, path: str, json: Any = None, params: dict[str, Any] | None = None) -> httpx.Response:
+    async def put(self, path: str, json: Any = None, params: dict[str, Any] | None = None) -> QrsResponse:
         return await self.request("PUT", path, params=params, json=json)
 
-    async def delete(self, path: str, params: dict[str, Any] | None = None) -> httpx.Response:
+    async def delete(self, path: str, params: dict[str, Any] | None = None) -> QrsResponse:
         return await self.request("DELETE", path, params=params)

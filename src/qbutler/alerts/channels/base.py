@@ -18,8 +18,6 @@ from qbutler.events.enrich import EnrichedEvent
 
 log = logging.getLogger("qbutler.alerts")
 
-# Butler's event names in the config: outcome -> section key.
-EVENT_KEYS = {"failed": "reloadTaskFailure", "aborted": "reloadTaskAborted", "success": "reloadTaskSuccess"}
 
 
 # uuid5 namespace of delivery ids (any fixed value: ids only need to be equal for equal inputs).
@@ -76,8 +74,21 @@ class Channel(Protocol):
 
 def about(enriched: EnrichedEvent) -> dict[str, Any]:
     event = enriched.event
-    return {"outcome": event.outcome, "taskId": event.taskId, "taskName": event.taskName,
-            "executionId": event.executionId}
+    return {"outcome": event.outcome, "taskType": enriched.type_name, "taskId": event.taskId,
+            "taskName": event.taskName, "executionId": event.executionId}
+
+
+def event_section(settings: Any, key: str) -> Any:
+    """The channel's section for event `key` (`preloadTaskFailure`, ...), None if it has none.
+
+    Only declared sections count: unknown keys kept from the file are no switch.
+    """
+    return getattr(settings, key) if key in type(settings).model_fields else None
+
+
+def rate_subject(enriched: EnrichedEvent) -> str:
+    """What a rate limit counts per: the task, or the app for a reload outside the scheduler."""
+    return enriched.event.taskId or f"app:{enriched.event.appId}"
 
 
 def enabled_for_task(enriched: EnrichedEvent, rule: AlertEnableByCustomProperty) -> bool:

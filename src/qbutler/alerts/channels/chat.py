@@ -7,7 +7,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any
 
-from qbutler.alerts.channels.base import EVENT_KEYS, Message, about, enabled_for_task, log
+from qbutler.alerts.channels.base import Message, about, enabled_for_task, event_section, log, rate_subject
 from qbutler.alerts.config import ChatEvent
 from qbutler.alerts.context import build_context
 from qbutler.alerts.http import HttpSender, safe_target
@@ -58,8 +58,8 @@ class WebhookChatChannel(ABC):
         """The JSON posted for one event."""
 
     def messages(self, enriched: EnrichedEvent) -> list[Message]:
-        key = EVENT_KEYS[enriched.event.outcome]
-        event = getattr(self.settings, key, None)
+        key = enriched.event_key
+        event = event_section(self.settings, key)
         if not self.settings.enable or event is None or not event.enable or not event.webhookURL:
             return []
         if not enabled_for_task(enriched, event.alertEnableByCustomProperty):
@@ -68,7 +68,7 @@ class WebhookChatChannel(ABC):
                                 tail_lines=event.tailScriptLogLines, text_limit=self.text_limit, user_slashes=True)
         return [Message(channel=self.name, target=safe_target(event.webhookURL),
                         payload={"url": event.webhookURL, "body": self.body(event, context)},
-                        rate_key=f"{self.name}|{key}|{enriched.event.taskId}", rate_seconds=event.rateLimit,
+                        rate_key=f"{self.name}|{key}|{rate_subject(enriched)}", rate_seconds=event.rateLimit,
                         about=about(enriched))]
 
     async def send(self, payload: dict[str, Any]) -> None:

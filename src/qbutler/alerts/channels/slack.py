@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from qbutler.alerts.channels.base import EVENT_KEYS, DeliveryError, Message
+from qbutler.alerts.channels.base import DeliveryError, Message, event_section
 from qbutler.alerts.channels.chat import WebhookChatChannel, chat_content
 from qbutler.alerts.config import SlackEvent
 from qbutler.alerts.http import HttpSender
@@ -97,7 +97,7 @@ class SlackChannel(WebhookChatChannel):
     def messages(self, enriched: EnrichedEvent) -> list[Message]:
         messages = super().messages(enriched)
         if messages:
-            refs = mention_refs(getattr(self.settings, EVENT_KEYS[enriched.event.outcome]), enriched)
+            refs = mention_refs(event_section(self.settings, enriched.event_key), enriched)
             if refs:
                 for message in messages:
                     message.payload["mention"] = refs

@@ -16,9 +16,16 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from yarl import URL
 
-from qbutler.alerts.channels.base import EVENT_KEYS, DeliveryError, Message, about, delivery_id, enabled_for_task
+from qbutler.alerts.channels.base import (
+    DeliveryError,
+    Message,
+    about,
+    delivery_id,
+    enabled_for_task,
+    event_section,
+    rate_subject,
+)
 from qbutler.alerts.config import Webhook, WebhookEvent
 from qbutler.alerts.http import JSON_HEADERS, HttpSender, safe_target
 from qbutler.config import Config
@@ -65,8 +72,8 @@ class WebhookChannel:
 
     def messages(self, enriched: EnrichedEvent) -> list[Message]:
         outcome = enriched.event.outcome
-        key = EVENT_KEYS[outcome]
-        event: WebhookEvent | None = getattr(self.settings, key, None)
+        key = enriched.event_key
+        event: WebhookEvent | None = event_section(self.settings, key)
         if not self.settings.enable or event is None or outcome not in EVENT_NAMES:
             return []
         if not enabled_for_task(enriched, event.alertEnableByCustomProperty):
@@ -75,7 +82,7 @@ class WebhookChannel:
         return [Message(channel=self.name, target=f"{hook.httpMethod} {safe_target(hook.webhookURL)}",
                         payload={"hook": hook.model_dump(), "fields": {**fields, "deliveryId": delivery_id(
                             enriched, self.name, f"{key}|{index}|{hook.httpMethod} {hook.webhookURL}")}},
-                        rate_key=f"webhook|{key}|{index}|{enriched.event.taskId}", rate_seconds=event.rateLimit,
+                        rate_key=f"webhook|{key}|{index}|{rate_subject(enriched)}", rate_seconds=event.rateLimit,
                         about=about(enriched))
                 for index, hook in enumerate(event.webhooks)]
 
@@ -83,6 +90,8 @@ class WebhookChannel:
         hook = Webhook.model_validate(payload["hook"])
         fields: dict[str, str] = payload["fields"]
         target = f"{hook.httpMethod} {safe_target(hook.webhookURL)}"
+        from yarl import URL
+
         try:
             url = URL(hook.webhookURL)
             context = (_ssl_context(self.config.resolve_path(hook.cert.certCA), hook.cert.rejectUnauthorized)
