@@ -127,7 +127,7 @@ def every_destination(receiver: HttpReceiver, smtp_port: int, mqtt_port: int, fo
 
 
 def qbutler_config(site: Any, udp_port: int, http_port: int, receiver: HttpReceiver,
-                   extra: dict[str, Any] | None = None) -> dict[str, Any]:
+                   extra: dict[str, Any] | None = None, observability: bool = True) -> dict[str, Any]:
     chat = {"enable": True, "rateLimit": 0, "headScriptLogLines": 10, "tailScriptLogLines": 10,
             "webhookURL": receiver.url("/slack"), "channel": "bench"}
     config = sense_config(
@@ -140,6 +140,9 @@ def qbutler_config(site: Any, udp_port: int, http_port: int, receiver: HttpRecei
         webhookNotification={"enable": True, "reloadTaskFailure": {"rateLimit": 0, "webhooks": [
             {"webhookURL": receiver.url("/hook"), "httpMethod": "POST"}]}},
         qlikSenseUrls={"qmc": "https://sense/qmc", "hub": "https://sense/hub", "appBaseUrl": "https://sense/app"},
+        # The reload history (SQLite) and the Prometheus metrics, on by default.
+        qbutler={"dataDirectory": "data", "history": {"enable": observability},
+                 "metrics": {"enable": observability}},
         **(extra or {}),
     )
     return config
@@ -168,12 +171,13 @@ async def start_qbutler(folder: Path, config: dict[str, Any]) -> subprocess.Pope
 class SenseSim:
     """`sensesim serve` as a child process, with the attributes `sense_config` reads from a Site."""
 
-    def __init__(self, folder: Path, certs: Path, mixed: bool = False):
+    def __init__(self, folder: Path, certs: Path, mixed: bool = False, seed_file: Path | None = None):
         env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
         self.tasks = TASKS + (sum(count for *_, count in OTHER_TASKS) if mixed else 0)
         self.log = open(folder / "sensesim.log", "wb")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "sensesim.cli", "serve", "--seed", str(seed(folder, mixed)), "--certs", str(certs),
+            [sys.executable, "-m", "sensesim.cli", "serve", "--seed", str(seed_file or seed(folder, mixed)),
+             "--certs", str(certs),
              "--qrs-port", "0", "--systeminfo-port", "0", "--control-port", "0", "--no-engine",
              "--time-scale", "0.05", "--log-level", "WARNING"],
             env=env, cwd=folder, stdout=subprocess.PIPE, stderr=self.log)
@@ -290,7 +294,8 @@ class Destinations:
         return got
 
 
-async def one_run(certs: Path, folder: Path, count: int, mixed: bool = False) -> dict[str, Any]:
+async def one_run(certs: Path, folder: Path, count: int, mixed: bool = False,
+                  observability: bool = True) -> dict[str, Any]:
     async with contextlib.AsyncExitStack() as stack:
         receiver = HttpReceiver()
         await receiver.start()
@@ -308,13 +313,13 @@ async def one_run(certs: Path, folder: Path, count: int, mixed: bool = False) ->
             raw = await stack.enter_async_context(mqtt_messages(broker.port, "qliksense/task_"))
             destinations = Destinations(receiver, smtp, MqttRecorder(raw))
             extra = every_destination(receiver, smtp.port, broker.port, folder)
-        return await measure(folder, site, destinations, count, extra)
+        return await measure(folder, site, destinations, count, extra, observability)
 
 
 async def measure(folder: Path, site: SenseSim, destinations: Destinations, count: int,
-                  extra: dict[str, Any] | None) -> dict[str, Any]:
+                  extra: dict[str, Any] | None, observability: bool = True) -> dict[str, Any]:
     udp_port, http_port = free_port(socket.SOCK_DGRAM), free_port()
-    config = qbutler_config(site, udp_port, http_port, destinations.http, extra)
+    config = qbutler_config(site, udp_port, http_port, destinations.http, extra, observability)
     templates = await captured_datagrams(site, config)
     wanted = expected(templates, count) if extra else Counter({"slack": count, "webhook": count})
     process = await start_qbutler(folder, config)

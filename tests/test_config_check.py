@@ -109,12 +109,13 @@ def test_placeholders_in_a_switched_off_section_are_not_errors(tmp_path):
     assert "  Butler.mqttConfig.azureEventGrid" in result.output.splitlines()
 
 
-def test_butler_keys_qbutler_lacks_are_not_typos(tmp_path):
-    # preloadTaskSuccess is one letter from reloadTaskSuccess, and a real Butler key.
-    _, result = check(tmp_path, "Butler:\n  emailNotification:\n    enable: false\n    preloadTaskSuccess: {}\n")
+def test_butler_keys_qbutler_lacks_are_named_as_such(tmp_path):
+    _, result = check(tmp_path, "Butler:\n  qlikSenseVersion:\n    versionMonitor:\n      enable: false\n"
+                                "  emailNotification:\n    enable: false\n    serviceStopped: {}\n")
     assert result.exit_code == 0
     assert "did you mean" not in result.output
-    assert "  Butler.emailNotification.preloadTaskSuccess" in result.output.splitlines()
+    lines = result.output.splitlines()
+    assert "  Butler.qlikSenseVersion" in lines and "  Butler.emailNotification.serviceStopped" in lines
 
 
 def test_serve_refuses_placeholders_and_names_the_key(tmp_path):

@@ -16,6 +16,7 @@ from qbutler.cli_support import LazyConsole, load_or_exit
 from qbutler.config import ConfigError
 from qbutler.doctor.cli import doctor
 from qbutler.events.cli import appender
+from qbutler.history.cli import history_app
 from qbutler.kv.cli import kv_app
 from qbutler.logs import LEVELS, setup_logging
 from qbutler.scheduler.cli import schedule_app
@@ -29,6 +30,7 @@ app.add_typer(config_app, name="config")
 app.add_typer(kv_app, name="kv")
 app.add_typer(app_cli, name="app")
 app.add_typer(schedule_app, name="schedule")
+app.add_typer(history_app, name="history")
 app.add_typer(service_app, name="service")
 app.command("doctor")(doctor)
 app.command("test-alert")(test_alert)

@@ -44,8 +44,18 @@ from qbutler.auth.config import ApiAccessConfig
 from qbutler.config_check import errors as check_errors
 from qbutler.config_check import review
 from qbutler.config_messages import root_problem, yaml_error
-from qbutler.config_types import NullableList, Port, Section, restore_boolean_words
+from qbutler.config_types import NameValue, NullableList, Port, Section, StaticNameValues, restore_boolean_words
+from qbutler.history.config import HistoryConfig, MetricsConfig
+from qbutler.influx.config import InfluxDbConfig, UptimeMonitorConfig
 from qbutler.scheduler.cron import CronError, CronExpression
+from qbutler.watch.config import (
+    DockerHealthCheck,
+    Heartbeat,
+    QlikSenseLicense,
+    QlikSenseVersion,
+    Readiness,
+    ServiceMonitor,
+)
 
 ENV_PREFIX = "QBUTLER__"
 # libyaml's loader reads a production-size file five times faster than the Python one.
@@ -60,15 +70,6 @@ class ConfigError(Exception):
         self.errors = errors
 
 
-class StaticHeader(Section):
-    name: str
-    value: str = ""
-
-
-class Headers(Section):
-    static: Annotated[list[StaticHeader], NullableList] = []
-
-
 class CertConfig(Section):
     clientCert: str = ""
     clientCertKey: str = ""
@@ -80,8 +81,8 @@ class ConfigQRS(Section):
     host: str = "localhost"
     useSSL: bool = True
     port: Port = 4242
-    headers: Headers = Headers(
-        static=[StaticHeader(name="X-Qlik-User", value="UserDirectory=Internal;UserId=sa_repository")]
+    headers: StaticNameValues = StaticNameValues(
+        static=[NameValue(name="X-Qlik-User", value="UserDirectory=Internal;UserId=sa_repository")]
     )
     rejectUnauthorized: bool = False
     # qbutler: seconds per QRS call, and retries on connection errors and 5xx.
@@ -96,8 +97,8 @@ class ConfigEngine(Section):
     host: str = "localhost"
     port: Port = 4747
     useSSL: bool = True
-    headers: Headers = Headers(
-        static=[StaticHeader(name="X-Qlik-User", value="UserDirectory=Internal;UserId=sa_repository")]
+    headers: StaticNameValues = StaticNameValues(
+        static=[NameValue(name="X-Qlik-User", value="UserDirectory=Internal;UserId=sa_repository")]
     )
     rejectUnauthorized: bool = False
     # qbutler: seconds to connect and per Engine call (except reloads).
@@ -268,6 +269,10 @@ class MqttConfig(Section):
     serviceStatusTopic: str = "qliksense/service_status"
     qlikSenseServerLicenseTopic: str = "qliksense/qliksense_server_license"
     qlikSenseServerLicenseExpireTopic: str = "qliksense/qliksense_server_license_expire"
+    # qbutler: the report of each license release run (JSON).
+    qlikSenseLicenseReleaseTopic: str = "qliksense/qliksense_license_release"
+    # qbutler: a change of the Sense version (JSON).
+    qlikSenseVersionTopic: str = "qliksense/qliksense_version"
     # qbutler: credentials and TLS for the broker connection.
     username: str = ""
     password: str = ""
@@ -346,12 +351,28 @@ class AppSnapshots(Section):
         return value
 
 
+class UiConfig(Section):
+    """qbutler: the admin dashboard at /ui/ on the REST port (docs/dashboard.md)."""
+
+    # Served only while restServerConfig.enable is true as well.
+    enable: bool = True
+    # How long a dashboard login lasts before the API key must be entered again.
+    sessionHours: float = Field(8.0, gt=0, le=24 * 30)
+
+
 class QbutlerSettings(Section):
     """qbutler's own global settings (`Butler.qbutler`), beyond Butler's keys."""
 
     # Folder for state that must survive restarts (KV store, outboxes, dedup); relative paths
     # resolve against the config file's folder.
     dataDirectory: str = "qbutler-data"
+    ui: UiConfig = UiConfig()
+    readiness: Readiness = Readiness()
+    # This instance's name in the history (and logs); empty means scheduler.instanceId, else
+    # host name and process id.
+    instanceId: str = ""
+    history: HistoryConfig = HistoryConfig()
+    metrics: MetricsConfig = MetricsConfig()
     # Who may call the REST API, and the audit trail (docs/security.md).
     api: ApiAccessConfig = ApiAccessConfig()
 
@@ -453,6 +474,13 @@ class ButlerConfig(Section):
     genericUrls: Annotated[list[GenericUrl], NullableList] = []
     scriptLog: ScriptLogConfig = ScriptLogConfig()
     alertDelivery: AlertDelivery = AlertDelivery()
+    serviceMonitor: ServiceMonitor = ServiceMonitor()
+    qlikSenseLicense: QlikSenseLicense = QlikSenseLicense()
+    qlikSenseVersion: QlikSenseVersion = QlikSenseVersion()
+    heartbeat: Heartbeat = Heartbeat()
+    dockerHealthCheck: DockerHealthCheck = DockerHealthCheck()
+    influxDb: InfluxDbConfig = InfluxDbConfig()
+    uptimeMonitor: UptimeMonitorConfig = UptimeMonitorConfig()
 
     @field_validator("logLevel", mode="before")
     @classmethod

@@ -44,6 +44,17 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="allow", validate_default=True)
 
 
+class NameValue(Section):
+    name: str
+    value: str = ""
+
+
+class StaticNameValues(Section):
+    """`static: [{name, value}, ...]`: Butler's shape for fixed headers and tags."""
+
+    static: Annotated[list[NameValue], NullableList] = []
+
+
 def restore_boolean_words(model: type[BaseModel], data: Any) -> None:
     """Turn the booleans YAML made of `off`/`on`/`yes`/`no` back into the word, in place, wherever
     the key is a choice of words that includes it (`scheduler.coordination: off`)."""

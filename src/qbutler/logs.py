@@ -49,3 +49,19 @@ def setup_logging(level: str, file_logging: bool = False, log_directory: Path | 
             log_directory / "qbutler.log", when="midnight", backupCount=30, utc=True, encoding="utf-8")
         rotating.setFormatter(_UtcFormatter(FORMAT))
         logger.addHandler(rotating)
+
+
+class Throttle:
+    """Whether a message of some kind may be logged now: the first at once, then at most once per
+    `interval` seconds, so a failure that repeats thousands of times does not flood the log."""
+
+    def __init__(self, interval: float = 60.0):
+        self.interval = interval
+        self._last: dict[str, float] = {}
+
+    def due(self, kind: str) -> bool:
+        now = time.monotonic()
+        if now - self._last.get(kind, -self.interval) < self.interval:
+            return False
+        self._last[kind] = now
+        return True

@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING
 
 from qbutler.actions.tasks import TaskStarter
 from qbutler.activity import ActivityFeed
-from qbutler.background import cancel_and_wait
 from qbutler.config import Config
 
 # aiomqtt (and paho under it) is imported where MQTT is used: a site without MQTT never loads it.
@@ -34,6 +33,10 @@ log = logging.getLogger("qbutler.mqtt")
 # Butler announces every (re)connect here, as text.
 BUTLER_STATUS_TOPIC = "qliksense/butler/mqtt/status"
 ONLINE, OFFLINE = "online", "offline"
+
+
+# Longest wait for the broker connection to close at shutdown.
+STOP_WAIT_SECONDS = 5.0
 
 
 class InvalidTopic(ValueError):
@@ -131,12 +134,24 @@ class MqttClient:
             with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
                 await client.publish(self.settings.statusTopic, OFFLINE, qos=self.settings.qos, retain=True,
                                      timeout=2)
-        await cancel_and_wait(self._loop_task)
-        self._loop_task = None
+        await self._end_loop()
         for handler in list(self._handlers):
             handler.cancel()
         if self.outbox:
             log.warning("MQTT: %d queued message(s) not sent before shutdown", len(self.outbox))
+
+    async def _end_loop(self) -> None:
+        """Cancel the connection loop, waiting a bounded time: aiomqtt waits for the broker's side
+        of a disconnect without a limit, which must not keep qbutler from stopping."""
+        task, self._loop_task = self._loop_task, None
+        if task is None:
+            return
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=STOP_WAIT_SECONDS)
+        if not done:
+            log.warning("MQTT: the broker connection did not close within %gs; leaving it", STOP_WAIT_SECONDS)
+        elif not task.cancelled() and task.exception() is not None:
+            log.warning("MQTT: the connection loop ended with %r", task.exception())
 
     async def wait_connected(self) -> None:
         await self._connected.wait()
@@ -260,7 +275,7 @@ class MqttClient:
 
     async def _start_task(self, text: str) -> None:
         try:
-            report = await self.tasks.start_from_message(text)
+            report = await self.tasks.start_from_message(text, self.settings.taskStartTopic)
         except Exception as exc:
             log.error("MQTT IN: starting task %r failed: %s", text, exc)
             return

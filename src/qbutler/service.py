@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import os
+import socket
 from typing import TYPE_CHECKING, Protocol
 
+from qbutler import __version__
 from qbutler.actions.apps import AppReloads
 from qbutler.actions.tasks import TaskStarter
 from qbutler.activity import ActivityFeed
@@ -16,16 +19,22 @@ from qbutler.auth.guard import Guard
 from qbutler.auth.keys import MissingKeyVariable
 from qbutler.config import Config, ConfigError
 from qbutler.config_check import review
+from qbutler.history.component import History
 from qbutler.kv import open_store
+from qbutler.metrics import Metrics, watch
 from qbutler.runtime import stop_on_signals
 from qbutler.sense.engine import EngineClient
 from qbutler.sense.qrs import QrsClient
+from qbutler.watch.health import Readiness
+from qbutler.watch.service import Watch
+from qbutler.web import LazyDashboard, mount
 
 # Optional components are imported only when the config switches them on (start-up time).
 if TYPE_CHECKING:
     from qbutler.actions.snapshots import AppSnapshotJob
-    from qbutler.api.server import HttpServer
+    from qbutler.api.server import AsgiListener, HttpServer
     from qbutler.files import Sandbox
+    from qbutler.influx.component import Influx
     from qbutler.mqtt import MqttClient
     from qbutler.scheduler.manager import Scheduler
 
@@ -50,6 +59,9 @@ class Service:
             config.raw_section("restServerEndpointsEnable"))
         # What the service just did, for the demo's live view (publish with `activity.publish`).
         self.activity = ActivityFeed()
+        self.instance_id = (butler.qbutler.instanceId or butler.scheduler.instanceId
+                            or f"{socket.gethostname()}:{os.getpid()}")
+        self.metrics: Metrics | None = Metrics(__version__) if butler.qbutler.metrics.enable else None
         # Started in this order, stopped in reverse; the HTTP listener comes last so that no
         # request arrives before what it needs is running.
         self.components: list[Component] = []
@@ -71,9 +83,38 @@ class Service:
             self.components.append(self.mqtt)
         # Task events and alerts; always built, as PUT /v4/slackpostmessage delivers through it too.
         self.alerts = Alerts(config, kv=self.kv, qrs=self.qrs, mqtt=self.mqtt, activity=self.activity)
+        # The history starts before the alerts (events resumed at start-up are recorded) and
+        # stops after them (what they record last is still written).
+        self.history: History | None = None
+        if butler.qbutler.history.enable:
+            self.history = History(config, self.instance_id)
+            self.components.append(self.history)
+            self.alerts.event_observers.append(self.history.on_event)
+            self.alerts.script_log_wanted.append(self.history.wants_script_log)
+            self.alerts.deliverer.observers.append(self.history.on_delivery)
+            self.tasks.observers.append(self.history.on_start)
+        # InfluxDB, like the history, outlives the alerts at both ends.
+        self.influx: Influx | None = None
+        if butler.influxDb.enable:
+            from qbutler.influx.component import Influx
+
+            self.influx = Influx(config, __version__)
+            self.components.append(self.influx)
+            self.alerts.event_observers.append(self.influx.on_event)
+            self.alerts.script_log_wanted.append(self.influx.wants_script_log)
         self.components.append(self.alerts)
         self.apps = AppReloads(self.engine, self.tasks, self.activity)
         self.components.append(self.apps)
+        access = butler.qbutler.api
+        # Changes and refusals, one JSON line each; other areas (license releases) record theirs too.
+        self.audit: AuditTrail | None = None
+        if access.audit.enable:
+            self.audit = AuditTrail(config.data_dir / "audit", access.audit.retentionDays)
+            self.components.append(self.audit)
+        # The site watch: services, licenses, version, heartbeat, uptime.
+        self.watch = Watch(config, qrs=self.qrs, alerts=self.alerts, mqtt=self.mqtt,
+                           audit=self.audit.record if self.audit is not None else None)
+        self.components.append(self.watch)
         # App metadata snapshots on a cron schedule (`qbutler app snapshot` runs them by hand).
         self.appdump: AppSnapshotJob | None = None
         if butler.appSnapshots.enable:
@@ -94,7 +135,8 @@ class Service:
 
             self.scheduler = Scheduler(config, self)
             self.components.append(self.scheduler)
-        access = butler.qbutler.api
+        if self.metrics is not None:
+            watch(self.metrics, self)
         # Who is calling (None: anyone, Butler's behaviour); the dashboard logs in through it too.
         self.guard: Guard | None = None
         if access.requireAuth:
@@ -102,21 +144,35 @@ class Service:
                 self.guard = Guard(access)
             except MissingKeyVariable as exc:
                 raise ConfigError([str(exc)]) from None
-        # Changes and refusals, one JSON line each; other areas record their own actions here.
-        self.audit: AuditTrail | None = None
-        if access.audit.enable:
-            self.audit = AuditTrail(config.data_dir / "audit", access.audit.retentionDays)
-            self.components.append(self.audit)
+        self.readiness = Readiness(self)
         self.http: HttpServer | None = None
+        # The dashboard at /ui/ shares the REST listener (and so its TLS and port).
+        self.dashboard: LazyDashboard | None = None
         if butler.restServerConfig.enable:
             from qbutler.api.app import build_app
             from qbutler.api.server import HttpServer
 
-            self.http = HttpServer(build_app(config, self, guard=self.guard, audit=self.audit), config)
+            app = build_app(config, self, guard=self.guard, audit=self.audit)
+            if butler.qbutler.ui.enable:
+                self.dashboard = LazyDashboard(self)
+                app = mount(app, self.dashboard)
+            self.http = HttpServer(app, config)
+        # Butler's Docker health-check port: the same /health and /health/ready, nothing else (no
+        # key asked: it listens on localhost by default, for the container's own probe).
+        self.health_port: AsgiListener | None = None
+        if butler.dockerHealthCheck.enable:
+            from qbutler.api import health
+            from qbutler.api.app import build_app
+            from qbutler.api.server import AsgiListener
+
+            docker = butler.dockerHealthCheck
+            self.health_port = AsgiListener(build_app(config, self, [health.routes]), docker.host, docker.port)
         self._started: list[Component] = []
 
     def _all_components(self) -> list[Component]:
-        return [*self.components, *([self.http] if self.http else [])]
+        # The dashboard comes after the listeners so that it stops first: its open live streams
+        # end at once instead of holding up the listener's graceful shutdown.
+        return [*self.components, *(c for c in (self.health_port, self.http, self.dashboard) if c is not None)]
 
     async def start(self) -> None:
         self.config.data_dir.mkdir(parents=True, exist_ok=True)

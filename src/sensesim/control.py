@@ -8,11 +8,16 @@ GET  /datagrams[?since=N]       UDP datagrams the runner sent
 GET  /faults                    active fault rules and knobs
 POST /faults                    one fault object or a list of them
 DELETE /faults                  drop all faults
-POST /reset                     clear calls, faults, outcomes, runs, datagrams
+PUT  /qrs/reachable             {"reachable": false} closes QRS's listener (connection refused), true reopens it
+POST /reset                     clear calls, faults, outcomes, runs, datagrams; restore services,
+                                licenses, users and the site as seeded
+Services (services.py): GET /services, PUT /services/{host}/{service}, PUT /nodes
+Licenses, users, version (licenses.py): /licenses, /license, /users/{dir}/{id}, /version
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -21,6 +26,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from . import licenses, services
 from .enums import STATUS_NAMES
 from .faults import FaultError
 from .runner import OUTCOMES, Runner
@@ -44,7 +50,8 @@ def _since(request: Request) -> int | Response:
     return max(since, 0)
 
 
-def build_control_app(state: State, runner: Runner) -> Starlette:
+def build_control_app(state: State, runner: Runner,
+                      set_qrs_reachable: Callable[[bool], Awaitable[None]] | None = None) -> Starlette:
     async def health(request: Request) -> Response:
         return _json(
             {
@@ -132,6 +139,17 @@ def build_control_app(state: State, runner: Runner) -> Starlette:
             fired = 0
         return _json({"now": iso(runner.clock()), "offsetSeconds": runner.sim_clock.offset.total_seconds(),
                       "fired": fired})
+    async def qrs_reachable(request: Request) -> Response:
+        try:
+            body = orjson.loads(await request.body())
+        except orjson.JSONDecodeError:
+            return _error("body must be JSON")
+        if not isinstance(body, dict) or not isinstance(body.get("reachable"), bool):
+            return _error('body must be {"reachable": true|false}')
+        if set_qrs_reachable is None:
+            return _error("this site cannot switch its QRS listener", 409)
+        await set_qrs_reachable(body["reachable"])
+        return _json({"reachable": body["reachable"]})
 
     async def reset(request: Request) -> Response:
         await runner.reset()  # also clears calls and faults (State.reset_runtime)
@@ -149,5 +167,8 @@ def build_control_app(state: State, runner: Runner) -> Starlette:
             Route("/faults", clear_faults, methods=["DELETE"]),
             Route("/reset", reset, methods=["POST"]),
             Route("/clock", clock, methods=["GET", "POST"]),
+            Route("/qrs/reachable", qrs_reachable, methods=["PUT"]),
+            *services.control_routes(state.services),
+            *licenses.control_routes(state),
         ]
     )

@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from . import filters, qrs_about, qrs_table, shapes, triggers
+from . import filters, qrs_about, qrs_table, services, shapes, triggers
 from .app_lifecycle import AppLifecycle, LifecycleError
 from .qrs_triggers import QrsBodyError, TriggerWriter, new_reload_task
 from .runner import Runner
@@ -40,6 +40,7 @@ from .state import (
     TempContent,
     User,
     derive_id,
+    iso,
     utcnow,
 )
 
@@ -313,6 +314,12 @@ class QrsApp:
                 lambda: [a for a in s.licenses.values() if a.kind == "analyzer"],
                 shapes.full_access,
                 shapes.condensed_access,
+            ),
+            "servicestatus": Collection(
+                lambda: list(s.services.by_id.values()),
+                lambda st: services.full_service_status(st, iso),
+                services.condensed_service_status,
+                lambda sid: s.services.by_id.get(sid),
             ),
         }
         self.collections = collections

@@ -140,6 +140,7 @@ class Site:
         self.control_port = 0
         self.systeminfo_port = 0
         self._servers: list[tuple[_QuietServer, asyncio.Task[None]]] = []
+        self._qrs: tuple[_QuietServer, asyncio.Task[None]] | None = None
         self._engine: Any = None
 
     # ---- lifecycle
@@ -158,11 +159,13 @@ class Site:
             self.qrs_port = await self._serve(
                 QrsApp(self.state, self.runner, cfg.qrs), cfg.host, cfg.qrs_port, tls=True
             )
+            self._qrs = self._servers[-1]
             self.systeminfo_port = await self._serve(
                 SystemInfoApp(self.state), cfg.host, cfg.systeminfo_port, tls=True
             )
             self.control_port = await self._serve(
-                build_control_app(self.state, self.runner), cfg.control_host, cfg.control_port, tls=False
+                build_control_app(self.state, self.runner, self.set_qrs_reachable), cfg.control_host,
+                cfg.control_port, tls=False
             )
             if cfg.engine:
                 await self._start_engine(certs.directory)
@@ -185,6 +188,21 @@ class Site:
         for _, task in servers:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait_for(task, timeout=5)
+
+    async def set_qrs_reachable(self, reachable: bool) -> None:
+        """Close QRS's listening socket (connections are refused: "QRS unreachable"), or open it
+        again on the same port."""
+        if not reachable and self._qrs is not None:
+            server, task = self._qrs
+            self._qrs = None
+            self._servers.remove((server, task))
+            server.request_exit()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(task, timeout=5)
+        elif reachable and self._qrs is None:
+            cfg = self.config
+            await self._serve(QrsApp(self.state, self.runner, cfg.qrs), cfg.host, self.qrs_port, tls=True)
+            self._qrs = self._servers[-1]
 
     # ---- listeners
 

@@ -147,8 +147,8 @@ def full_user(user: User) -> dict[str, Any]:
         "roles": list(user.roles),
         "attributes": attributes,
         "inactive": user.inactive,
-        "removedExternally": False,
-        "blacklisted": False,
+        "removedExternally": user.removed_externally,
+        "blacklisted": user.blacklisted,
         "deleteProhibited": False,
         "tags": [tag_ref(t) for t in user.tags],
         "privileges": None,
@@ -339,6 +339,14 @@ def systeminfo(site: SiteInfo) -> dict[str, Any]:
     }
 
 
+def _expired(valid_to: str) -> bool:
+    """The key's `Valid To:` date has passed (an unreadable date counts as not expired)."""
+    try:
+        return parse_iso(valid_to[:10] + "T23:59:59.999Z") < utcnow()
+    except ValueError:
+        return False
+
+
 def license_entity(state: State) -> dict[str, Any]:
     site = state.site
     meta = Meta(created=parse_iso("2023-01-01T09:00:00.000Z"), modified=parse_iso("2023-01-01T09:05:00.000Z"))
@@ -363,7 +371,7 @@ def license_entity(state: State) -> dict[str, Any]:
         "organization": site.license_organization,
         "product": 0,
         "numberOfCores": 0,
-        "isExpired": False,
+        "isExpired": _expired(site.license_valid_to),
         "expiredReason": "",
         "isBlacklisted": False,
         "isInvalid": False,

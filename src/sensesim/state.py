@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from .faults import Faults
+from .services import Services
 
 NULL_DATE = "1753-01-01T00:00:00.000Z"
 NULL_GUID = "00000000-0000-0000-0000-000000000000"
@@ -157,6 +158,9 @@ class User:
     custom_properties: list[CustomPropertyValue]
     inactive: bool
     meta: Meta
+    # QMC's "Blocked" (QRS `blacklisted`) and "Removed externally".
+    blacklisted: bool = False
+    removed_externally: bool = False
 
     @property
     def domain_user(self) -> str:
@@ -414,6 +418,8 @@ class State:
         self.licenses: dict[str, LicenseAccess] = {}
         self.schema_events: dict[str, SchemaEvent] = {}
         self.composite_events: dict[str, CompositeEvent] = {}
+        # Nodes and the state of their services (QRS ServiceStatus), see services.py.
+        self.services = Services(derive_id)
         self.calls: list[Call] = []
         # Fault rules set through the control API; QRS (and the engine, if it wishes) consult them.
         self.faults = Faults()
@@ -421,6 +427,8 @@ class State:
         self._pristine_results: dict[str, ExecutionResult] = {}
         self._pristine_reload_times: dict[str, str] = {}
         self._pristine_licenses: dict[str, LicenseAccess] = {}
+        self._pristine_site = SiteInfo()
+        self._pristine_user_flags: dict[str, tuple[bool, bool, bool]] = {}
 
     # ---- lookups used by QRS, runner and engine
 
@@ -511,6 +519,13 @@ class State:
             composite.rules = [r for r in composite.rules if r.task_id in self.tasks]
             for rule in composite.rules:
                 rule.met_at = None
+        # In place: QRS handlers hold the SiteInfo object.
+        for name in SiteInfo.__dataclass_fields__:
+            setattr(self.site, name, getattr(self._pristine_site, name))
+        for user_id, (inactive, blocked, removed) in self._pristine_user_flags.items():
+            user = self.users[user_id]
+            user.inactive, user.blacklisted, user.removed_externally = inactive, blocked, removed
+        self.services.reset()
 
 
 # --------------------------------------------------------------------------- seed loading
@@ -608,6 +623,14 @@ class _Builder:
         }
         state._pristine_reload_times = {a.id: a.lastReloadTime for a in state.apps.values()}
         state._pristine_licenses = {k: replace(v) for k, v in state.licenses.items()}
+        state._pristine_site = replace(state.site)
+        state._pristine_user_flags = {u.id: (u.inactive, u.blacklisted, u.removed_externally)
+                                      for u in state.users.values()}
+        nodes = [str(n) for n in _as_list(self.data.get("nodes"))] or [state.site.hostname]
+        try:
+            state.services.seed(nodes)
+        except ValueError as exc:
+            raise SeedError(f"nodes: {exc}") from None
         return state
 
     def site(self) -> None:
@@ -714,6 +737,8 @@ class _Builder:
             custom_properties=self.cp_values(entry.get("customProperties"), "User", key),
             inactive=bool(entry.get("inactive", False)),
             meta=self.meta(),
+            blacklisted=bool(entry.get("blocked", False)),
+            removed_externally=bool(entry.get("removedExternally", False)),
         )
 
     def user_ref(self, ref: str, where: str) -> User:

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import time
 from collections import defaultdict, deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -16,13 +17,15 @@ from typing import Any
 
 import aiomqtt
 import orjson
+import pytest
 from aiosmtpd.controller import Controller
 
 from qbutler.api.server import AsgiListener
 from qbutler.config import parse_config
 from qbutler.sense.qrs import QrsClient
+from support.net import free_port
 from support.qbutler import merge
-from support.sense import sense_config
+from support.sense import Control, running_site, sense_config
 
 FINANCE_TASK = "Reload Finance Report"  # fails; owner ACME\bob; CP recipients anna and bob
 WEBHOOK_SECRET = "s3cret-for-tests"
@@ -130,6 +133,30 @@ class SmtpReceiver:
         self.controller.stop()
 
 
+@pytest.fixture
+async def receiver() -> AsyncIterator[HttpReceiver]:
+    server = HttpReceiver()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpReceiver]:
+    server = SmtpReceiver(free_port())
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def control(site: Any) -> AsyncIterator[Control]:
+    """sensesim's control API of `site` (this module's, or the one a test folder's conftest provides)."""
+    client = Control(site)
+    yield client
+    await client.aclose()
+
+
 @contextlib.asynccontextmanager
 async def mqtt_messages(port: int, prefix: str = "qliksense/") -> AsyncIterator[list[tuple[str, str]]]:
     """(topic, payload text) of every message published under `prefix` while inside, in order."""
@@ -201,3 +228,19 @@ async def site_start(site: Any, name: str) -> str:
     finally:
         await qrs.stop()
     return tid
+
+
+# Fixtures shared by the suites that drive task events (imported by their conftest.py).
+
+
+@pytest.fixture
+def udp_port() -> int:
+    return free_port(socket.SOCK_DGRAM)
+
+
+@pytest.fixture
+async def site(sense_certs: Path, udp_port: int) -> AsyncIterator[Any]:
+    """A sensesim site whose task events go to `udp_port`."""
+    async with running_site(sense_certs, udp_targets=[("127.0.0.1", udp_port)]) as running:
+        yield running
+

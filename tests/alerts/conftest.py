@@ -1,31 +1,19 @@
 """Fixtures of the alert tests: receivers, an SMTP server, and a sensesim site sending datagrams to
-a known UDP port."""
+a known UDP port (the shared ones live in alertkit, which the site-watch tests use too)."""
 
 from __future__ import annotations
 
-import socket
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from alertkit import HttpReceiver, SmtpReceiver
+from alertkit import control, receiver, site, smtp, udp_port  # noqa: F401 (fixtures)
 
-from support.net import free_port
-from support.sense import Control, running_site
 from support.slack import FakeSlack
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[HttpReceiver]:
-    server = HttpReceiver()
-    await server.start()
-    yield server
-    await server.stop()
 
 
 @pytest.fixture
@@ -35,30 +23,3 @@ async def slack() -> AsyncIterator[FakeSlack]:
     await server.start()
     yield server
     await server.stop()
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpReceiver]:
-    server = SmtpReceiver(free_port())
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def udp_port() -> int:
-    return free_port(socket.SOCK_DGRAM)
-
-
-@pytest.fixture
-async def site(sense_certs: Path, udp_port: int) -> AsyncIterator[Any]:
-    async with running_site(sense_certs, udp_targets=[("127.0.0.1", udp_port)]) as running:
-        yield running
-
-
-@pytest.fixture
-async def control(site: Any) -> AsyncIterator[Control]:
-    """sensesim's control API of `site`."""
-    client = Control(site)
-    yield client
-    await client.aclose()

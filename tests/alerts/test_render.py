@@ -100,8 +100,13 @@ def test_json_mode_escapes_for_json_strings_and_text_mode_inserts_as_is():
 def test_broken_templates_are_render_errors_naming_the_problem():
     with pytest.raises(RenderError, match="does not compile"):
         render_source("{{#if x}}a{{/each}}", {}, "text")
-    with pytest.raises(RenderError, match="Could not find property nohelper"):
+    with pytest.raises(RenderError, match=r"template, line 1, column 1: Missing helper: \"nohelper\""):
         render_source("{{nohelper a}}", {}, "text")
+    compile_error = r"^template does not compile: t.hbs, line 2, column 6: if doesn't match each$"
+    with pytest.raises(RenderError, match=compile_error):
+        render_source("a\n  {{#if x}}a{{/each}}", {}, "text", "t.hbs")
+    with pytest.raises(RenderError, match=r"t.hbs, line 3, column 5: Missing helper: \"nohelper\""):
+        render_source("{{#if x}}\n\n    {{nohelper x}}{{/if}}", {"x": True}, "html", "t.hbs")
 
 
 def test_long_excerpts_are_cut_at_the_channel_limit_keeping_head_start_and_tail_end(tmp_path: Path):

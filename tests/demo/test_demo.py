@@ -35,6 +35,7 @@ def test_demo_check_passes_and_cleans_up(tmp_path: Path):
                             capture_output=True, text=True, env={**qbutler_env(), "COLUMNS": "160"}, timeout=240)
     assert result.returncode == 0, result.stdout + result.stderr
     for capability in ("Start a task over REST", "A schedule fires", "Failure alert on every channel",
+                       "Dashboard shows the failures",
                        "Key-value round trip", "File copy in the sandbox", "App dump"):
         assert capability in result.stdout
     assert "FAIL" not in result.stdout
@@ -65,6 +66,7 @@ def test_live_view_shows_a_failure_alert_and_ctrl_c_leaves_nothing_running(tmp_p
         assert re.search(r"Alerts delivered \([1-9]", text), text[-3000:]
         assert "Recruitment Funnel" in text
         rest_port = int(re.search(r"REST API\s+http://127\.0\.0\.1:(\d+)", text).group(1))
+        assert re.search(rf"dashboard\s+http://127\.0\.0\.1:{rest_port}/ui/", text), "no dashboard URL printed"
         broker = re.search(r"MQTT broker\s+127\.0\.0\.1:(\d+)", text)
         folder = re.search(r"Folder (\S+)", text).group(1)
         os.write(master, b"\x03")

@@ -32,7 +32,8 @@ def _config(tmp_path: Path, generic_urls: bool) -> Any:
 
 
 def reload_context(tmp_path: Path, *, task_name: str, log: list[str], details: bool = True, tail_lines: int = 10,
-                   generic_urls: bool = True, text_limit: int | None = 2800, user_slashes: bool = True) -> dict[str, Any]:
+                   generic_urls: bool = True, text_limit: int | None = 2800,
+                   user_slashes: bool = True) -> dict[str, Any]:
     event = TaskEvent("failed", "/scheduler-task-failed/", "node1.example", task_name, "Sales <app>", "LAB\\göran",
                       "dec2a02a-1680-44ef-8dc2-e2bfb180af87", "e7af59a0-c243-480d-9571-08727551a66f",
                       "2024-01-10 06:47:52,992", "INFO", "14a81bf5-f81c-4047-b1a1-193b0920de28",
@@ -72,11 +73,12 @@ def contexts(tmp_path: Path) -> dict[str, dict[str, Any]]:
     ordinary = [f"{n:04d} LOAD * FROM sales_{n}.qvd" for n in range(40)]
     hostile_lines = ["first line", HOSTILE, "tab\there", "emoji 🚀😀 and ä ö ü", "CRLF\r\nline", "last <b>&amp;</b>"]
     # About 1 MB of script log in the tail, with the characters that need escaping here and there.
-    megabyte = [f"{n:05d} LOAD * FROM [lib://Data/sales_{n}.qvd] (qvd) WHERE Amount > 0 & Region <> 'EU'; // \"q\" \\ 😀"
-                for n in range(11_000)]
+    megabyte = [f"{n:05d} LOAD * FROM [lib://Data/sales_{n}.qvd] (qvd) WHERE Amount > 0 & Region <> 'EU';"
+                " // \"q\" \\ 😀" for n in range(11_000)]
     return {
         "ordinary": reload_context(tmp_path, task_name="Reload Sales", log=ordinary),
-        "hostile": reload_context(tmp_path, task_name='Reload "Sales" \\ C:\\Temp <b>&</b> 🚀 it\'s =`', log=hostile_lines),
+        "hostile": reload_context(tmp_path, task_name='Reload "Sales" \\ C:\\Temp <b>&</b> 🚀 it\'s =`',
+                                  log=hostile_lines),
         "one megabyte": reload_context(tmp_path, task_name="Big", log=megabyte, tail_lines=len(megabyte),
                                        text_limit=None),
         "sparse": reload_context(tmp_path, task_name="Sparse", log=[], details=False, generic_urls=False),

@@ -53,7 +53,8 @@ def test_slack_failed_reload_template_keeps_hostile_values_intact(tmp_path: Path
     assert fields[0] == f"*Task name:*\n{context['taskName']}"
     assert fields[4] == f"*App owner:*\n{context['appOwnerName']}"
     buttons = blocks[5]["elements"]
-    assert [b["text"]["text"] for b in buttons] == ["Open QMC", "Open Hub", "Open app", 'Butler "docs"', "Ptarmigan Labs"]
+    assert [b["text"]["text"] for b in buttons] == ["Open QMC", "Open Hub", "Open app", 'Butler "docs"',
+                                                    "Ptarmigan Labs"]
     assert buttons[3]["url"] == "https://butler/docs?a=1&b=2"
     assert blocks[7]["text"]["text"] == f"```{context['executionDetailsConcatenated']}```"
     assert blocks[-1]["text"]["text"] == f"```{context['scriptLogTail']}```"

@@ -34,6 +34,8 @@ def fuzz_config(site: Any, folder: Path, auth: bool, mqtt_port: int) -> dict[str
         api["keys"] = [{"name": "fuzzer", "hash": KEY_HASH, "scopes": ["*"]}]
     return sense_config(
         site, keyValueStore={"backend": "memory"},
+        # No New Relic account configured: the routes answer without leaving the machine.
+        restServerEndpointsEnable={"newRelic": {"postNewRelicMetric": True, "postNewRelicEvent": True}},
         scheduler={"enable": True, "configfile": "schedule.yaml"},
         fileCopyApprovedDirectories=pair, fileMoveApprovedDirectories=pair,
         fileDeleteApprovedDirectories=[str(folder / "del")],

@@ -13,7 +13,7 @@ import contextlib
 import logging
 from dataclasses import dataclass, field
 
-from qbutler.actions.tasks import TaskStarter, TaskStartError
+from qbutler.actions.tasks import TaskStarter, TaskStartError, Trigger
 from qbutler.activity import ActivityFeed
 from qbutler.sense.engine import EngineClient, EngineError, EngineSession, EngineUnavailable
 
@@ -82,7 +82,7 @@ class AppReloads:
                                   appId=request.app_id, succeeded=succeeded)
         for task_id in request.on_success if succeeded else request.on_failure:
             try:
-                await self.tasks.start_task(task_id)
+                await self.tasks.start_task(task_id, Trigger("app_reload", request.app_id))
                 log.info("Started task %s after the reload of app %s %s", task_id, request.app_id, outcome)
             except TaskStartError as exc:
                 log.error("%s", exc)

@@ -13,6 +13,7 @@ import asyncio
 import logging
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,6 +63,19 @@ def quote_filter_value(value: str) -> str:
 
 def status_name(code: int) -> str:
     return STATUS_NAMES[code] if 0 <= code < len(STATUS_NAMES) else str(code)
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """Who asked for a start: `kind` is rest, mqtt, schedule or app_reload; `detail` says which
+    (client address, topic, schedule, app)."""
+
+    kind: str
+    detail: str = ""
+
+
+# Told of every start attempt: task id, task name (may be empty), trigger, error (None: started).
+StartObserver = Callable[[str, str, Trigger, str | None], None]
 
 
 @dataclass
@@ -193,15 +207,27 @@ class TaskStarter:
         # Butler writes KV pairs from a start call only while the KV endpoints are switched on.
         self.kv_enabled = kv_enabled
         self.activity = activity
+        # History and metrics listen here; called synchronously, so they must not block.
+        self.observers: list[StartObserver] = []
+
+    def _notify(self, task_id: str, task_name: str, trigger: Trigger, error: str | None) -> None:
+        for observer in self.observers:
+            observer(task_id, task_name, trigger, error)
 
     # ---------------------------------------------------------------- single starts
 
-    async def start_task(self, task_id: str) -> None:
-        """One QRS start (POST task/{id}/start, 204); raises TaskStartError saying why it failed."""
+    async def start_task(self, task_id: str, trigger: Trigger | None = None) -> None:
+        """One QRS start (POST task/{id}/start, 204); raises TaskStartError saying why it failed.
+        With a `trigger`, the observers hear of the attempt."""
         try:
             await self.qrs.post(f"task/{task_id}/start", json={}, expect=(204,))
         except QrsError as exc:
-            raise TaskStartError(f"Starting task {task_id} failed: {exc}") from exc
+            error = TaskStartError(f"Starting task {task_id} failed: {exc}")
+            if trigger is not None:
+                self._notify(task_id, "", trigger, str(error))
+            raise error from exc
+        if trigger is not None:
+            self._notify(task_id, "", trigger, None)
 
     async def _start_and_wait(self, task: MatchedTask, deadline: float) -> None:
         """Start through start/synchronous (which names the execution), then poll its results."""
@@ -237,16 +263,16 @@ class TaskStarter:
             await asyncio.sleep(min(delay, remaining))
             delay = min(delay * 2, self.wait_settings.pollIntervalSeconds)
 
-    async def start_from_message(self, text: str) -> StartReport:
+    async def start_from_message(self, text: str, topic: str = "") -> StartReport:
         """An MQTT start message: the bare task id. Unlike Butler, surrounding whitespace (a trailing
         newline from mosquitto_pub -l) is ignored; any case is accepted, as Butler's MQTT path does."""
         task_id = text.strip().lower()
-        return await self.run(task_id if task_id != "-" else "", [])
+        return await self.run(task_id if task_id != "-" else "", [], trigger=Trigger("mqtt", topic))
 
     # ---------------------------------------------------------------- Butler's start call
 
     async def run(self, path_task_id: str, items: list[Any], *, all_must_exist: bool = False,
-                  wait: bool = False) -> StartReport:
+                  wait: bool = False, trigger: Trigger = Trigger("rest")) -> StartReport:
         """The whole REST call: `path_task_id` is a task id or '-' (everything is in `items`)."""
         check_items(items)
         report = StartReport()
@@ -297,7 +323,7 @@ class TaskStarter:
 
         # Phase 2: side effects.
         await self._write_kv(kv_writes)
-        await self._start_all(report, wait)
+        await self._start_all(report, wait, trigger)
         return report
 
     def _kv_write(self, payload: dict[str, Any]) -> KvWrite | None:
@@ -364,7 +390,7 @@ class TaskStarter:
         tasks = await self.qrs.get("task/full", {"filter": qrs_filter})
         return [MatchedTask(t["id"], t["name"]) for t in tasks]
 
-    async def _start_all(self, report: StartReport, wait: bool) -> None:
+    async def _start_all(self, report: StartReport, wait: bool, trigger: Trigger) -> None:
         """Start each matched task once, however many times it was matched."""
         by_id: dict[str, list[MatchedTask]] = {}
         for task in report.matched():
@@ -386,6 +412,7 @@ class TaskStarter:
 
         await asyncio.gather(*(start_one(entries) for entries in by_id.values()))
         for task_id, entries in by_id.items():
+            self._notify(task_id, entries[0].task_name, trigger, entries[0].error)
             if entries[0].error is None:
                 log.info("Started task %s (%s)", task_id, entries[0].task_name)
                 if self.activity is not None:

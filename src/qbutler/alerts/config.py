@@ -196,6 +196,36 @@ def _http_url(value: str) -> str:
     return value
 
 
+class ServiceChatEvent(Section):
+    """`serviceStopped` / `serviceStarted` of Slack and Teams (service monitor alerts)."""
+
+    webhookURL: str = ""
+    messageType: MessageType = "formatted"
+    basicMsgTemplate: str = 'Windows service stopped: "{{serviceName}}" on host "{{host}}"'
+    rateLimit: float = Field(300, ge=0)
+    # Empty: qbutler's own default template for the channel and event.
+    templateFile: str = ""
+
+
+class SlackServiceEvent(ServiceChatEvent):
+    channel: str = ""
+    fromUser: str = "Qlik Sense"
+    iconEmoji: str = ":ghost:"
+
+
+# The "started" sections differ from the "stopped" ones only in their default wording, which must
+# hold also when the section is present without that key.
+_STARTED = 'Windows service started: "{{serviceName}}" on host "{{host}}"'
+
+
+class ServiceStartedChatEvent(ServiceChatEvent):
+    basicMsgTemplate: str = _STARTED
+
+
+class SlackServiceStartedEvent(SlackServiceEvent):
+    basicMsgTemplate: str = _STARTED
+
+
 class SlackRestMessage(Section):
     webhookURL: str = ""
     # qbutler: `plain` (Butler's plain_text block) or `mrkdwn` (links, formatting, mentions); a
@@ -214,26 +244,30 @@ class SlackNotification(Section):
     restMessage: SlackRestMessage = SlackRestMessage()
     reloadTaskFailure: SlackEvent = SlackEvent()
     reloadTaskAborted: SlackEvent = SlackEvent(basicMsgTemplate='Qlik Sense reload aborted: "{{taskName}}"')
+    serviceStopped: SlackServiceEvent = SlackServiceEvent()
+    serviceStarted: SlackServiceStartedEvent = SlackServiceStartedEvent()
 
 
 class TeamsNotification(Section):
     enable: bool = False
     reloadTaskFailure: ChatEvent = ChatEvent()
     reloadTaskAborted: ChatEvent = ChatEvent(basicMsgTemplate='Qlik Sense reload aborted: "{{taskName}}"')
+    serviceStopped: ServiceChatEvent = ServiceChatEvent()
+    serviceStarted: ServiceStartedChatEvent = ServiceStartedChatEvent()
 
 
 # ----------------------------------------------------------------------------- email
 
 
-class EmailEvent(Section):
-    enable: bool = False
-    appOwnerAlert: AppOwnerAlert = AppOwnerAlert()
-    alertEnableByCustomProperty: AlertEnableByCustomProperty = AlertEnableByCustomProperty()
-    alertEnabledByEmailAddress: AlertByEmailAddress = AlertByEmailAddress()
+Priority = Annotated[Literal["high", "normal", "low"], BeforeValidator(_lower)]
+
+
+class MailSettings(Section):
+    """What every kind of alert mail has: its limit, priority, subject, body template, sender and
+    recipients."""
+
     rateLimit: float = Field(300, ge=0)
-    headScriptLogLines: int = Field(15, ge=0)
-    tailScriptLogLines: int = Field(15, ge=0)
-    priority: Annotated[Literal["high", "normal", "low"], BeforeValidator(_lower)] = "normal"
+    priority: Priority = "normal"
     # Empty: `Qlik Sense reload failed: "{{taskName}}"`, `Qlik Sense preload task success: ...`, by event.
     subject: str = ""
     # Empty directory or file name: qbutler's own default template for the event.
@@ -241,6 +275,28 @@ class EmailEvent(Section):
     htmlTemplateFile: str = ""
     fromAddress: str = "qbutler <noreply@localhost>"
     recipients: Annotated[list[str], NullableList] = Field(default_factory=list)
+
+
+class EmailEvent(MailSettings):
+    """`reloadTaskFailure` / `reloadTaskAborted` / `reloadTaskSuccess` mails."""
+
+    enable: bool = False
+    appOwnerAlert: AppOwnerAlert = AppOwnerAlert()
+    alertEnableByCustomProperty: AlertEnableByCustomProperty = AlertEnableByCustomProperty()
+    alertEnabledByEmailAddress: AlertByEmailAddress = AlertByEmailAddress()
+    headScriptLogLines: int = Field(15, ge=0)
+    tailScriptLogLines: int = Field(15, ge=0)
+
+
+class EmailServiceEvent(MailSettings):
+    """`serviceStopped` / `serviceStarted` mails (service monitor alerts)."""
+
+    priority: Priority = "high"
+    subject: str = 'Windows service stopped on host {{host}}: "{{serviceDisplayName}}"'
+
+
+class EmailServiceStartedEvent(EmailServiceEvent):
+    subject: str = 'Windows service started on host {{host}}: "{{serviceDisplayName}}"'
 
 
 class SmtpTls(Section):
@@ -270,6 +326,8 @@ class EmailNotification(Section):
     reloadTaskSuccess: EmailEvent = EmailEvent()
     reloadTaskAborted: EmailEvent = EmailEvent()
     reloadTaskFailure: EmailEvent = EmailEvent()
+    serviceStopped: EmailServiceEvent = EmailServiceEvent()
+    serviceStarted: EmailServiceStartedEvent = EmailServiceStartedEvent()
     distributeTaskSuccess: EmailEvent = EmailEvent()
     distributeTaskFailure: EmailEvent = EmailEvent()
     preloadTaskSuccess: EmailEvent = EmailEvent()
@@ -313,6 +371,13 @@ class WebhookNotification(Section):
     enable: bool = False
     reloadTaskFailure: WebhookEvent = WebhookEvent()
     reloadTaskAborted: WebhookEvent = WebhookEvent()
+    serviceMonitor: WebhookEvent = WebhookEvent()
+    qlikSenseServerLicenseMonitor: WebhookEvent = WebhookEvent()
+    qlikSenseServerLicenseExpiryAlert: WebhookEvent = WebhookEvent()
+    # qbutler: called with the report of each license release run.
+    qlikSenseLicenseRelease: WebhookEvent = WebhookEvent()
+    # qbutler: called when the Sense version changes.
+    qlikSenseVersionChange: WebhookEvent = WebhookEvent()
 
 
 # ----------------------------------------------------------------------------- New Relic and Signl4

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from qbutler.alerts.channels.base import Channel
+from qbutler.alerts.channels.base import Channel, Message
 from qbutler.alerts.delivery import Deliverer
 from qbutler.config import Config
 from qbutler.events.enrich import EnrichedEvent
@@ -47,9 +47,13 @@ class Router:
             except Exception:
                 # One channel's bug must not cost the other channels their alert.
                 log.exception("Building the %s alert for task %s failed", name, enriched.event.taskId)
+        return await self.submit(messages), len(messages)
+
+    async def submit(self, messages: list[Message]) -> int:
+        """Queue messages already built (task or site alerts); the number queued."""
         # Together, so they share one outbox write; one failed write does not stop the others.
         results = await asyncio.gather(*(self.deliverer.submit(m) for m in messages), return_exceptions=True)
         for result in results:
             if isinstance(result, BaseException):
                 raise result
-        return sum(results), len(messages)
+        return sum(results)

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 
 from qbutler.activity import ActivityFeed
 from qbutler.alerts.channels.base import Channel
@@ -29,7 +29,9 @@ from qbutler.alerts.journal import Journal
 from qbutler.alerts.ratelimit import RateLimits
 from qbutler.alerts.router import Router, switched_on
 from qbutler.alerts.scriptlog_disk import ScriptLogStore
+from qbutler.alerts.site import SiteAlerts
 from qbutler.alerts.slack_rest import RestMessages
+from qbutler.background import cancel_and_wait
 from qbutler.config import Config
 from qbutler.events.enrich import EnrichedEvent, Enricher, NotActionable, TaskNotFound
 from qbutler.events.log4net import TaskEvent
@@ -39,6 +41,14 @@ from qbutler.mqtt import MqttClient
 from qbutler.sense.qrs import QrsClient
 
 log = logging.getLogger("qbutler.alerts")
+
+# Told of every task event once QRS has enriched it (and its alerts are queued), with the time it
+# was received. History, metrics and InfluxDB listen here; they must not block.
+EventObserver = Callable[[EnrichedEvent, float], None]
+# Says whether an observer needs the event's script log (which no alert channel may have fetched).
+ScriptLogWanted = Callable[[EnrichedEvent], bool]
+# At shutdown, script logs still being fetched for the observers get this long.
+OBSERVER_GRACE_SECONDS = 5.0
 
 
 def build_channels(config: Config, http: HttpSender, mqtt: MqttClient | None) -> dict[str, Channel]:
@@ -70,10 +80,12 @@ class Alerts:
         # Every channel can deliver (messages in the outbox outlive a config change); only the
         # switched-on ones receive new events.
         self.deliverer = Deliverer(delivery, Journal(config.data_dir / "alerts" / "outbox"), every,
-                                   self.limits, activity)
+                                   self.limits, activity, failed=Journal(config.data_dir / "alerts" / "failed"))
         # PUT /v4/slackpostmessage.
         self.slack_messages = RestMessages(butler.slackNotification.restMessage, self.slack, self.deliverer.submit)
         self.router = Router({name: ch for name, ch in every.items() if on[name]}, self.deliverer)
+        # Service, license and release alerts from the site watch (qbutler.watch).
+        self.site = SiteAlerts(config, mqtt_available=mqtt is not None)
         self.inbox = Journal(config.data_dir / "alerts" / "inbox")
         self.dedup = Dedup(kv, butler.udpServerConfig.deduplication)
         wait = butler.udpServerConfig.distributeWait
@@ -84,6 +96,9 @@ class Alerts:
         # Events no enabled destination wanted, per config section (`userSyncTaskFailure`, ...).
         self.not_enabled: Counter[str] = Counter()
         self.listener: UdpListener | None = None
+        self.event_observers: list[EventObserver] = []
+        self.script_log_wanted: list[ScriptLogWanted] = []
+        self._late_logs: set[asyncio.Task[None]] = set()
         self._resumed: set[asyncio.Task[None]] = set()
         if butler.udpServerConfig.enable:
             self.listener = UdpListener(butler.udpServerConfig, self.handle)
@@ -95,7 +110,8 @@ class Alerts:
             event = TaskEvent.from_dict(record["event"])
             log.info("Resuming %s event of task %s (execution %s) received before the restart",
                      event.outcome, event.taskId, event.executionId)
-            self._in_background(self._resume(record_id, event, reserved=record.get("reserved", True)))
+            self._in_background(self._resume(record_id, event, reserved=record.get("reserved", True),
+                                             received_at=record.get("received", time.time())))
         if self.listener is not None:
             await self.listener.start()
             if self.mqtt is not None and self.config.Butler.mqttConfig.taskFailureServerStatusTopic:
@@ -107,6 +123,9 @@ class Alerts:
             await self._keep_waiting_events()
         for resume in list(self._resumed):
             resume.cancel()
+        if self._late_logs:
+            await asyncio.wait(self._late_logs, timeout=OBSERVER_GRACE_SECONDS)
+            await cancel_and_wait(*self._late_logs)
         await self.script_logs.stop()
         await self.deliverer.stop()
         await self.http.aclose()
@@ -148,35 +167,39 @@ class Alerts:
                 self.listener.drops["duplicate"] += 1
             log.info("Duplicate %s event for execution %s ignored", event.outcome, event.executionId)
             return
+        if self.activity is not None:
+            self.activity.publish(f"reload.{event.outcome}", f"Task {event.taskName}: {event.outcome}",
+                                  taskId=event.taskId, taskName=event.taskName, executionId=event.executionId)
         record_id = self.inbox.new_id()
         # Written while QRS is asked; awaited before any message is queued.
         stored = self.inbox.begin_put(record_id, {"event": event.to_dict(), "received": received_at})
         if event.outcome == "distribute":
             # A distribution may still be running: its wait must not hold a listener worker.
-            self._in_background(self._guarded(record_id, event, stored))
+            self._in_background(self._guarded(record_id, event, received_at, stored))
             return
-        await self._process(record_id, event, stored)
+        await self._process(record_id, event, received_at, stored)
 
-    async def _guarded(self, record_id: str, event: TaskEvent, stored: Awaitable[None]) -> None:
+    async def _guarded(self, record_id: str, event: TaskEvent, received_at: float, stored: Awaitable[None]) -> None:
         try:
-            await self._process(record_id, event, stored)
+            await self._process(record_id, event, received_at, stored)
         except Exception:
             log.exception("Processing the distribute event of execution %s failed", event.executionId)
 
-    async def _resume(self, record_id: str, event: TaskEvent, reserved: bool) -> None:
+    async def _resume(self, record_id: str, event: TaskEvent, reserved: bool, received_at: float) -> None:
         try:
             if not reserved and not await self.dedup.reserve(event.executionId):
                 log.info("Duplicate %s event for execution %s ignored", event.outcome, event.executionId)
                 await self.inbox.remove(record_id)
                 return
-            await self._process(record_id, event)
+            await self._process(record_id, event, received_at)
         except Exception:
             log.exception("Resuming the event of execution %s failed", event.executionId)
 
-    async def _process(self, record_id: str, event: TaskEvent, stored: Awaitable[None] | None = None) -> None:
+    async def _process(self, record_id: str, event: TaskEvent, received_at: float,
+                       stored: Awaitable[None] | None = None) -> None:
         started = time.monotonic()
         try:
-            queued = await self._enrich_and_route(event, stored)
+            queued = await self._enrich_and_route(event, received_at, stored)
         except asyncio.CancelledError:
             # Shutdown: the inbox record and the reservation stay, the next start resumes the event.
             raise
@@ -192,7 +215,7 @@ class Alerts:
         log.info("%s event of task %r (execution %s): %d alert message(s) queued in %.0f ms", event.outcome,
                  event.taskName, event.executionId, queued, 1000 * (time.monotonic() - started))
 
-    async def _enrich_and_route(self, event: TaskEvent, stored: Awaitable[None] | None) -> int:
+    async def _enrich_and_route(self, event: TaskEvent, received_at: float, stored: Awaitable[None] | None) -> int:
         want_log = self.router.wants_script_log() or (self.script_logs.enabled and event.outcome == "failed")
         enrich = self.enricher.enrich(event, want_script_log=want_log)
         # The event is on disk (when it is new) before its messages are queued.
@@ -205,7 +228,33 @@ class Alerts:
             queued, built = await self.router.route(enriched)
         if not built:
             self._not_enabled(enriched)
+        # After routing: whatever the observers do cannot delay an alert.
+        if enriched.event.source == "engine":
+            return queued  # an app's reload, not a task run
+        if (enriched.script_log is None and enriched.script_log_error is None
+                and any(wanted(enriched) for wanted in self.script_log_wanted)):
+            # Fetched in the background: its retries may take seconds.
+            late = asyncio.create_task(self._observe_with_script_log(enriched, received_at))
+            self._late_logs.add(late)
+            late.add_done_callback(self._late_logs.discard)
+        else:
+            self._observe(enriched, received_at)
         return queued
+
+    async def _observe_with_script_log(self, enriched: EnrichedEvent, received_at: float) -> None:
+        try:
+            await self.enricher.fetch_script_log(enriched)
+        except Exception as exc:
+            log.warning("Script log of execution %s: %s", enriched.event.executionId, exc)
+        self._observe(enriched, received_at)
+
+    def _observe(self, enriched: EnrichedEvent, received_at: float) -> None:
+        for observer in self.event_observers:
+            try:
+                observer(enriched, received_at)
+            except Exception:
+                log.exception("Recording the %s event of execution %s failed", enriched.event.outcome,
+                              enriched.event.executionId)
 
     def _not_enabled(self, enriched: EnrichedEvent) -> None:
         """Counted, not an error: most sites enable only some event types."""

@@ -4,7 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from qbutler.api import appdump, apps, files, kv, mqtt, newrelic, schedules, slack, system, tasks
+from qbutler.api import (
+    appdump,
+    apps,
+    files,
+    health,
+    kv,
+    mqtt,
+    newrelic,
+    observability,
+    schedules,
+    slack,
+    system,
+    tasks,
+)
 from qbutler.api.compat import WireApp
 from qbutler.api.openapi import documentation_routes
 from qbutler.api.ratelimit import RateLimiter
@@ -25,7 +38,16 @@ ROUTE_TABLES: list[RouteTable] = [
     appdump.routes,
     files.routes,
     schedules.routes,
+    health.routes,
+    observability.routes,
 ]
+
+
+def _config_flag(config: Config, path: str) -> bool:
+    node: Any = config.Butler
+    for part in path.split("."):
+        node = getattr(node, part, None)
+    return node is True
 
 
 def enabled_routes(config: Config, tables: list[RouteTable] | None = None) -> list[Route]:
@@ -34,7 +56,8 @@ def enabled_routes(config: Config, tables: list[RouteTable] | None = None) -> li
         route
         for table in (ROUTE_TABLES if tables is None else tables)
         for route in table.routes
-        if route.switch is None or switches.is_enabled(route.switch)
+        if (route.switch is None or switches.is_enabled(route.switch))
+        and (route.config_switch is None or _config_flag(config, route.config_switch))
     ]
 
 
@@ -58,6 +81,8 @@ def build_app(config: Config, context: Any, tables: list[RouteTable] | None = No
     if limiter is not None:
         common[429] = "Rate limit exceeded (restServerConfig.rateLimit)"
     documentation = documentation_routes(routes, common, key_required=guard is not None)
+    metrics = getattr(context, "metrics", None)
     return WireApp(routes + documentation, context, body_limit=rest.bodyLimit, rate_limiter=limiter,
                    guard=guard, public_paths=frozenset(access.publicEndpoints), hosts=hosts, audit=audit,
-                   switched_off=switched_off)
+                   switched_off=switched_off,
+                   observer=metrics.on_request if metrics is not None else None)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -30,6 +31,10 @@ from qbutler.auth.scopes import grants
 log = logging.getLogger("qbutler.api")
 
 BODY_METHODS = {"POST", "PUT", "DELETE", "PATCH", "OPTIONS"}
+KNOWN_METHODS = {"GET", "HEAD", *BODY_METHODS}
+
+# Told of every answered request: method, route template ("unmatched" when none), status, seconds.
+RequestObserver = Callable[[str, str, int, float], None]
 
 
 # No request qbutler serves needs more; deeper bodies only exhaust recursive code further on
@@ -77,8 +82,10 @@ class WireApp:
     def __init__(self, routes: list[Route], context: Any, *, body_limit: int = 1024 * 1024,
                  rate_limiter: RateLimiter | None = None, guard: Guard | None = None,
                  public_paths: frozenset[str] = frozenset(), hosts: frozenset[str] | None = None,
-                 audit: AuditTrail | None = None, switched_off: list[Route] | None = None):
+                 audit: AuditTrail | None = None, switched_off: list[Route] | None = None,
+                 observer: RequestObserver | None = None):
         self.router = Router(routes)
+        self.observer = observer
         # Routes whose switch is off: they answer Butler's 404, and the first request to each
         # switch's routes logs which switch would enable them.
         self.switched_off = Router(switched_off or [])
@@ -116,6 +123,10 @@ class WireApp:
         response = await self._respond(request, receive)
         head = scope["method"] == "HEAD"
         await self._send(send, response, head)
+        if self.observer is not None:
+            self.observer(method if method in KNOWN_METHODS else "other",
+                          request.route.path if request.route is not None else "unmatched",
+                          response.status, time.perf_counter() - started)
         if self.audit is not None and (response.status in REFUSALS
                                        or (request.route is not None and request.route.method in MUTATING)):
             self._record(request, response.status)

@@ -29,7 +29,8 @@ def _attributes(max_value: int | None) -> dict[str, Any]:
 
 
 def _named(attributes: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
-    return [a for a in attributes or [] if "name" in a]
+    # An attribute without a name or a value is left out, as JSON.stringify drops Butler's undefined.
+    return [a for a in attributes or [] if "name" in a and "value" in a]
 
 
 async def _post(ctx: Any, settings: Any, url_for: Any, body: Any, accepted: tuple[int, ...], failure: str) -> Response:
@@ -58,7 +59,8 @@ async def _post(ctx: Any, settings: Any, url_for: Any, body: Any, accepted: tupl
     body={"type": "object", "required": ["eventType"],
           "properties": {"eventType": {"type": "string", "maxLength": 254}, "timestamp": {"type": "number"},
                          "attributes": _attributes(4096)}},
-    documented={202: "New Relic accepted the event", 400: "Invalid request",
+    documented={202: "New Relic accepted the event", 200: "No New Relic account is configured: nothing sent",
+                400: "Invalid request",
                 500: "Failed posting event to New Relic"},
 )
 async def post_event(request: Request, ctx: Any) -> Response:
@@ -83,7 +85,8 @@ async def post_event(request: Request, ctx: Any) -> Response:
           "properties": {"name": {"type": "string", "maxLength": 254}, "type": {"type": "string", "enum": ["gauge"]},
                          "value": {"type": "number"}, "timestamp": {"type": "number"},
                          "interval": {"type": "number"}, "attributes": _attributes(None)}},
-    documented={202: "New Relic accepted the metric", 400: "Invalid request",
+    documented={202: "New Relic accepted the metric", 200: "No New Relic account is configured: nothing sent",
+                400: "Invalid request",
                 500: "Failed posting metric to New Relic"},
 )
 async def post_metric(request: Request, ctx: Any) -> Response:

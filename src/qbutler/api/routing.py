@@ -31,6 +31,8 @@ class Route:
     handler: Handler
     # Dotted path below Butler.restServerEndpointsEnable; None means always registered.
     switch: str | None = None
+    # Dotted path below Butler of a boolean that must be true too (qbutler's own features).
+    config_switch: str | None = None
     params: dict[str, Any] | None = None
     query: dict[str, Any] | None = None
     body: dict[str, Any] | None = None

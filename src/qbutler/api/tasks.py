@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from qbutler.actions.tasks import ITEM_TYPES, InvalidStartRequest, KvLimitExceeded, TaskStartError
+from qbutler.actions.tasks import ITEM_TYPES, InvalidStartRequest, KvLimitExceeded, TaskStartError, Trigger
 from qbutler.api.http import HttpError, Request, Response, ValidationFailed, text_json_response
 from qbutler.api.routing import RouteTable
 from qbutler.kv.store import NamespaceFull, ReservedNamespace
@@ -52,7 +52,8 @@ async def start_tasks(request: Request, ctx: Any) -> Response:
     try:
         report = await ctx.tasks.run(task_id, request.json,
                                      all_must_exist=request.query.get("allTaskIdsMustExist") is True,
-                                     wait=request.query.get("wait") is True)
+                                     wait=request.query.get("wait") is True,
+                                     trigger=Trigger("rest", request.client))
     except InvalidStartRequest as exc:
         raise ValidationFailed(str(exc)) from None
     except (KvLimitExceeded, NamespaceFull, ReservedNamespace) as exc:

@@ -15,6 +15,8 @@ SCOPES: dict[str, str] = {
     "schedules:write": "create, change, start, stop and delete schedules",
     "apps": "reload, list and dump Qlik Sense apps",
     "messages": "post messages (Slack, MQTT, New Relic)",
+    "history:read": "read the reload history and its statistics (/qbutler/v1/)",
+    "metrics:read": "scrape the Prometheus metrics (/metrics)",
     "admin": "every scope, plus qbutler's own administration endpoints",
 }
 

@@ -112,6 +112,14 @@ class Checks:
                     await listener
         return f"{demo.FAILING_TASK} failed; alert on " + ", ".join(channels)
 
+    async def dashboard(self) -> str:
+        response = await self.api.get("/ui/")
+        assert response.status_code == 200, f"/ui/ answered {response.status_code}"
+        failing = response.text.split('id="failing"', 1)[-1].split("</section>", 1)[0]
+        shown = [name for name in (demo.FAILING_TASK, demo.FAILING_SCHEDULED_TASK) if name in failing]
+        assert demo.FAILING_TASK in shown, f"{demo.FAILING_TASK} is not among the failing tasks on /ui/"
+        return f"{self.env.url}/ui/ lists " + " and ".join(shown) + " as failing"
+
     async def kv_round_trip(self) -> str:
         stamp = str(time.time())
         created = await self.api.post("/v4/keyvalues/demo", json={"key": "lastCheck", "value": stamp, "ttl": 60000})
@@ -150,6 +158,7 @@ async def run_checks(folder: Path | None, port: int) -> list[Result]:
             ("Start a task over MQTT", checks.mqtt_start, env.broker is not None),
             ("A schedule fires", checks.schedule_fires, True),
             ("Failure alert on every channel", checks.failure_alerts, True),
+            ("Dashboard shows the failures", checks.dashboard, True),
             ("Key-value round trip", checks.kv_round_trip, True),
             ("File copy in the sandbox", checks.file_copy, True),
             ("App dump", checks.app_dump, True),

@@ -36,7 +36,8 @@ def try_this(env: DemoEnvironment) -> list[tuple[str, str]]:
 
 
 def header(env: DemoEnvironment) -> str:
-    lines = [f"qbutler REST API  {env.url}   (API docs: {env.url}/documentation)",
+    lines = [f"qbutler dashboard {env.url}/ui/   (open it in a browser)",
+             f"qbutler REST API  {env.url}   (API docs: {env.url}/documentation)",
              f"Simulated Sense   QRS {env.site.qrs_url}   Engine {env.site.engine_url}",
              (f"MQTT broker       127.0.0.1:{env.broker.port}" if env.broker else env.mqtt_note)
              + f"   Folder {env.folder}   Ctrl-C stops everything"]

@@ -31,7 +31,7 @@ def _table(recorder: Recorder, panel: str, empty: str) -> Panel:
 def render(recorder: Recorder, header: str, try_this: list[tuple[str, str]]) -> Layout:
     layout = Layout()
     layout.split_column(
-        Layout(Panel(Text(header), title="qbutler demo", border_style="green"), size=5),
+        Layout(Panel(Text(header), title="qbutler demo", border_style="green"), size=header.count("\n") + 3),
         Layout(name="top"),
         Layout(name="middle"),
         Layout(name="try", size=len(try_this) + 2),

@@ -216,6 +216,10 @@ class Enricher:
 
     # ---------------------------------------------------------------- execution result and script log
 
+    async def fetch_script_log(self, enriched: EnrichedEvent) -> None:
+        """The script log of an event enriched without it (no alert channel wanted it)."""
+        await self._execution_and_log(enriched, enriched.task)
+
     async def _execution_and_log(self, enriched: EnrichedEvent, task: dict[str, Any]) -> None:
         """Execution result and script log; `task` is the entity already read for the first attempt."""
         task_id = enriched.event.taskId
@@ -238,7 +242,7 @@ class Enricher:
                 error = "the script log is not available yet (null file reference)"
                 continue
             try:
-                text = await self._download(task_id, reference, str(result.get("id", "")))
+                text = await download_script_log(self.qrs, task_id, reference, str(result.get("id", "")))
             except QrsError as exc:
                 error = f"script log download failed: {exc}"
                 continue
@@ -250,19 +254,20 @@ class Enricher:
         log.warning("No script log for task %s (execution %s) after %d attempt(s): %s", task_id,
                     enriched.event.executionId, self.attempts, error)
 
-    async def _download(self, task_id: str, reference: str, result_id: str) -> str:
+
+async def download_script_log(qrs: QrsClient, task_id: str, reference: str, result_id: str) -> str:
+    """A reload task execution's script log, by its file reference (or execution result id)."""
+    try:
+        ticket = await qrs.get(f"reloadtask/{task_id}/scriptlog", {"fileReferenceId": reference})
+    except QrsError as first:
+        if not result_id:
+            raise
+        # The newer API, keyed by execution result (Butler's fallback).
         try:
-            ticket = await self.qrs.get(f"reloadtask/{task_id}/scriptlog", {"fileReferenceId": reference})
-        except QrsError as first:
-            if not result_id:
-                raise
-            # The newer API, keyed by execution result (Butler's fallback).
-            try:
-                ticket = await self.qrs.get(f"reloadtask/{task_id}/scriptlogfile",
-                                            {"executionResultId": result_id})
-            except QrsError:
-                raise first from None
-        temp_id = ticket.get("value") if isinstance(ticket, dict) else ticket
-        if not temp_id:
-            raise QrsError("GET", f"reloadtask/{task_id}/scriptlog", 200, "no download id in the answer")
-        return await self.qrs.get_text(f"download/reloadtask/{temp_id}/scriptlog.txt")
+            ticket = await qrs.get(f"reloadtask/{task_id}/scriptlogfile", {"executionResultId": result_id})
+        except QrsError:
+            raise first from None
+    temp_id = ticket.get("value") if isinstance(ticket, dict) else ticket
+    if not temp_id:
+        raise QrsError("GET", f"reloadtask/{task_id}/scriptlog", 200, "no download id in the answer")
+    return await qrs.get_text(f"download/reloadtask/{temp_id}/scriptlog.txt")

@@ -51,6 +51,10 @@ class UdpListener(asyncio.DatagramProtocol):
 
     # ---------------------------------------------------------------- lifecycle
 
+    @property
+    def running(self) -> bool:
+        return self._transport is not None and not self._transport.is_closing()
+
     async def start(self) -> None:
         if self.settings.enableSourceValidation:
             self.allowed = await self._resolve_sources()

@@ -15,17 +15,23 @@ decorators are reported as unsupported.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
-
-import orjson
 
 from qbutler.handlebars.compiler import Env, Frame, RenderFailure, compile_program
-from qbutler.handlebars.helpers import BUTLER, Helper
+from qbutler.handlebars.helpers import BUTLER
 from qbutler.handlebars.lexer import Positions
 from qbutler.handlebars.parser import ParseError, parse
 from qbutler.handlebars.values import is_nullish, to_text
 
-__all__ = ["BUTLER", "ESCAPING", "Template", "TemplateError", "compile_template", "escape_html", "escape_json", "to_output"]
+TYPE_CHECKING = False  # typing is not imported at run time: the engine must import fast
+if TYPE_CHECKING:
+    from typing import Any
+
+    from qbutler.handlebars.helpers import Helper
+
+__all__ = [
+    "BUTLER", "ESCAPING", "Template", "TemplateError", "compile_template", "escape_html", "escape_json", "raw_value",
+    "to_output",
+]
 
 
 class TemplateError(Exception):
@@ -57,6 +63,8 @@ def escape_html(value: Any) -> str:
 
 def escape_json(value: Any) -> str:
     """The text as the inside of a JSON string, exactly as JavaScript's JSON.stringify writes it."""
+    import orjson  # here, not at the top: the engine imports fast; orjson is loaded by qbutler anyway
+
     text = value if isinstance(value, str) else to_output(value)
     try:
         return orjson.dumps(text).decode()[1:-1]
@@ -65,6 +73,8 @@ def escape_json(value: Any) -> str:
 
 
 def _json_with_surrogates(text: str) -> str:
+    import orjson
+
     out = []
     for char in text:
         if "\ud800" <= char <= "\udfff":

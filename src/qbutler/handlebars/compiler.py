@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any
 
 from qbutler.handlebars.helpers import BUILTIN, HelperError, Options
 from qbutler.handlebars.nodes import Block, Content, Literal, Mustache, Path, Program, SubExpression
@@ -23,10 +22,15 @@ from qbutler.handlebars.values import (
     truthy,
 )
 
+TYPE_CHECKING = False  # typing is not imported at run time: the engine must import fast
+if TYPE_CHECKING:
+    from typing import Any
+
 # Helpers Handlebars knows at compile time (options.knownHelpers): a simple name among them is
 # always a helper call.
 KNOWN = frozenset(BUILTIN)
-_SCOPED = re.compile(r"^\.|this(?![A-Za-z0-9_])")
+# Compiled by re's cache at first use (not at import: start-up time).
+_SCOPED = r"^\.|this(?![A-Za-z0-9_])"
 
 
 class RenderFailure(Exception):
@@ -56,10 +60,11 @@ class Env:
         self.escape, self.raw, self.helpers = escape, raw, helpers
 
 
-# A program returns what Handlebars.js's generated function returns: usually a string, but the
-# JavaScript `+` of its parts (see _Program), so two adjacent numbers add up.
-Run = Callable[[Frame], Any]
-Eval = Callable[[Frame], Any]
+if TYPE_CHECKING:
+    # A program returns what Handlebars.js's generated function returns: usually a string, but the
+    # JavaScript `+` of its parts (see _Program), so two adjacent numbers add up.
+    Run = Callable[[Frame], Any]
+    Eval = Callable[[Frame], Any]
 
 
 def _noop(context: Any, data: Any = None, params: Any = None) -> str:
@@ -101,7 +106,7 @@ def _literal_to_path(node: Any) -> Path:
 
 
 def _scoped(path: Path) -> bool:
-    return _SCOPED.search(path.original) is not None
+    return re.search(_SCOPED, path.original) is not None
 
 
 def _simple_id(path: Path) -> bool:

@@ -8,9 +8,7 @@ where JavaScript throws.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
-from typing import Any
 
 from qbutler.handlebars.values import (
     UNDEFINED,
@@ -23,7 +21,10 @@ from qbutler.handlebars.values import (
     truthy,
 )
 
-log = logging.getLogger("qbutler.templates")
+TYPE_CHECKING = False  # typing is not imported at run time: the engine must import fast
+if TYPE_CHECKING:
+    from typing import Any
+
 
 
 class HelperError(Exception):
@@ -40,7 +41,8 @@ class Options:
         self.name, self.fn, self.inverse, self.hash, self.data = name, fn, inverse, hash_, data
 
 
-Helper = Callable[[Any, list[Any], Options], Any]
+if TYPE_CHECKING:
+    Helper = Callable[[Any, list[Any], Options], Any]
 
 
 def _not_callable(what: str) -> HelperError:
@@ -124,7 +126,7 @@ def lookup(this: Any, args: list[Any], options: Options) -> Any:
 
 
 _LEVELS = ["debug", "info", "warn", "error"]
-_LOGGING = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING, "error": logging.ERROR}
+_LOGGING = {"debug": 10, "info": 20, "warn": 30, "error": 40}  # logging.DEBUG ... logging.ERROR
 
 
 def log_(this: Any, args: list[Any], options: Options) -> Any:
@@ -137,7 +139,10 @@ def log_(this: Any, args: list[Any], options: Options) -> Any:
     else:
         name = _LEVELS[int(level)] if isinstance(level, int | float) and 0 <= level < len(_LEVELS) else None
     if name is not None:
-        log.log(_LOGGING[name], "template log: %s", " ".join(to_text(arg) for arg in args))
+        import logging  # only here: the engine imports fast, and log is rare in templates
+
+        message = " ".join(to_text(arg) for arg in args)
+        logging.getLogger("qbutler.templates").log(_LOGGING[name], "template log: %s", message)
     return UNDEFINED
 
 

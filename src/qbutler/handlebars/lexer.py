@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
-from dataclasses import dataclass
+from functools import cache
 
 WS_CHARS = "\t\n\v\f\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
 WS = f"[{WS_CHARS}]"
@@ -25,29 +25,23 @@ class LexError(Exception):
         self.position = position
 
 
-@dataclass(slots=True)
 class Token:
-    kind: str
-    text: str
-    start: int
-    end: int
+    __slots__ = ("end", "kind", "start", "text")
+
+    def __init__(self, kind: str, text: str, start: int, end: int):
+        self.kind, self.text, self.start, self.end = kind, text, start, end
 
 
-def _rule(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern)
+# The patterns of each lexer state, compiled at the first template (not at import: start-up time).
+_CONTENT_TO_MUSTACHE = r"[^\x00]*?(?=\{\{)"
+_CONTENT_REST = r"[^\x00]+"
+_EMU = r"[^\x00]{2,}?(?=\{\{|\\\{\{|\\\\\{\{|\Z)"
+_RAW_OPEN = r"\{\{\{\{(?=[^/])"
+_RAW_END = rf"\{{\{{\{{\{{/{_ID}+(?=[=}}{WS_CHARS}/.])\}}\}}\}}\}}"
+_RAW_CONTENT = r"[^\x00]+?(?=\{\{\{\{)"
+_LONG_COMMENT = r"[\s\S]*?--(~)?\}\}"
 
-
-# (pattern, action) per state; an action is a token kind or a special instruction handled below.
-_CONTENT_TO_MUSTACHE = _rule(r"[^\x00]*?(?=\{\{)")
-_CONTENT_REST = _rule(r"[^\x00]+")
-_EMU = _rule(r"[^\x00]{2,}?(?=\{\{|\\\{\{|\\\\\{\{|\Z)")
-_RAW_OPEN = _rule(r"\{\{\{\{(?=[^/])")
-_RAW_END = _rule(rf"\{{\{{\{{\{{/{_ID}+(?=[=}}{WS_CHARS}/.])\}}\}}\}}\}}")
-_RAW_CONTENT = _rule(r"[^\x00]+?(?=\{\{\{\{)")
-_LONG_COMMENT = _rule(r"[\s\S]*?--(~)?\}\}")
-_END = _rule(r"\Z")
-
-_MU_RULES: list[tuple[re.Pattern[str], str]] = [(_rule(p), kind) for p, kind in [
+_MU_RULES = [
     (r"\(", "OPEN_SEXPR"),
     (r"\)", "CLOSE_SEXPR"),
     (r"\{\{\{\{", "OPEN_RAW_BLOCK"),
@@ -86,12 +80,26 @@ _MU_RULES: list[tuple[re.Pattern[str], str]] = [(_rule(p), kind) for p, kind in 
     (r"\[(\\\]|[^\]])*\]", "BRACKET_ID"),
     (r"[\s\S]", "INVALID"),
     (r"\Z", "EOF"),
-]]
-_BRACKET_ESCAPE = re.compile(r"\\([\\\]])")
+]
+_BRACKET_ESCAPE = r"\\([\\\]])"
+
+
+class _Rules:
+    def __init__(self) -> None:
+        self.content_to_mustache, self.content_rest, self.emu, self.raw_open, self.raw_end, self.raw_content, \
+            self.long_comment = (re.compile(p) for p in (_CONTENT_TO_MUSTACHE, _CONTENT_REST, _EMU, _RAW_OPEN,
+                                                         _RAW_END, _RAW_CONTENT, _LONG_COMMENT))
+        self.mu = [(re.compile(pattern), kind) for pattern, kind in _MU_RULES]
+
+
+@cache
+def _rules() -> _Rules:
+    return _Rules()
 
 
 def tokenize(source: str) -> list[Token]:
     """The token stream of a template; LexError where Handlebars' lexer finds no rule."""
+    rules = _rules()
     tokens: list[Token] = []
     states = ["INITIAL"]
     pos, size = 0, len(source)
@@ -102,7 +110,7 @@ def tokenize(source: str) -> list[Token]:
     while True:
         state = states[-1]
         if state == "INITIAL":
-            match = _CONTENT_TO_MUSTACHE.match(source, pos)
+            match = rules.content_to_mustache.match(source, pos)
             if match:
                 text, start, end = match.group(), pos, match.end()
                 pos = end
@@ -117,7 +125,7 @@ def tokenize(source: str) -> list[Token]:
                 if text:
                     emit("CONTENT", text, start, end)
                 continue
-            match = _CONTENT_REST.match(source, pos)
+            match = rules.content_rest.match(source, pos)
             if match:
                 emit("CONTENT", match.group(), pos, match.end())
                 pos = match.end()
@@ -127,7 +135,7 @@ def tokenize(source: str) -> list[Token]:
                 return tokens
             raise LexError("unexpected character", pos)
         if state == "emu":
-            match = _EMU.match(source, pos)
+            match = rules.emu.match(source, pos)
             if not match:
                 raise LexError("unexpected end of escaped mustache", pos)
             states.pop()
@@ -135,7 +143,7 @@ def tokenize(source: str) -> list[Token]:
             pos = match.end()
             continue
         if state == "com":
-            match = _LONG_COMMENT.match(source, pos)
+            match = rules.long_comment.match(source, pos)
             if not match:
                 raise LexError("comment `{{!--` is never closed by `--}}`", pos)
             states.pop()
@@ -143,13 +151,13 @@ def tokenize(source: str) -> list[Token]:
             pos = match.end()
             continue
         if state == "raw":
-            match = _RAW_OPEN.match(source, pos)
+            match = rules.raw_open.match(source, pos)
             if match:
                 states.append("raw")
                 emit("CONTENT", match.group(), pos, match.end())
                 pos = match.end()
                 continue
-            match = _RAW_END.match(source, pos)
+            match = rules.raw_end.match(source, pos)
             if match:
                 states.pop()
                 text = match.group()
@@ -159,14 +167,14 @@ def tokenize(source: str) -> list[Token]:
                     emit("END_RAW_BLOCK", text[5:-4], pos, match.end())
                 pos = match.end()
                 continue
-            match = _RAW_CONTENT.match(source, pos)
+            match = rules.raw_content.match(source, pos)
             if match:
                 emit("CONTENT", match.group(), pos, match.end())
                 pos = match.end()
                 continue
             raise LexError("raw block `{{{{` is never closed", pos)
         # state "mu": inside a mustache
-        for pattern, kind in _MU_RULES:
+        for pattern, kind in rules.mu:  # noqa: B007 - `kind` of the rule that matched is used below
             match = pattern.match(source, pos)
             if match:
                 break
@@ -191,7 +199,7 @@ def tokenize(source: str) -> list[Token]:
         elif kind == "STRING_SQ":
             kind, text = "STRING", text[1:-1].replace("\\'", "'")
         elif kind == "BRACKET_ID":
-            kind, text = "ID", _BRACKET_ESCAPE.sub(r"\1", text)
+            kind, text = "ID", re.sub(_BRACKET_ESCAPE, r"\1", text)
         emit(kind, text, start, end)
         if kind == "EOF":
             return tokens
@@ -200,10 +208,10 @@ def tokenize(source: str) -> list[Token]:
 class Positions:
     """Line and column (both from 1) of an offset in the source."""
 
-    _BREAK = re.compile(r"\r\n?|\n")
+    _BREAK = r"\r\n?|\n"
 
     def __init__(self, source: str):
-        self._starts = [0] + [m.end() for m in self._BREAK.finditer(source)]
+        self._starts = [0] + [m.end() for m in re.finditer(self._BREAK, source)]
 
     def at(self, offset: int) -> tuple[int, int]:
         line = bisect_right(self._starts, offset)

@@ -8,12 +8,15 @@ reported as errors rather than misread.
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from qbutler.handlebars.lexer import LexError, Token, tokenize
 from qbutler.handlebars.nodes import Block, Comment, Content, Literal, Mustache, Path, Program, Strip, SubExpression
 from qbutler.handlebars.values import UNDEFINED
 from qbutler.handlebars.whitespace import control
+
+TYPE_CHECKING = False  # typing is not imported at run time: the engine must import fast
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class ParseError(Exception):
@@ -29,11 +32,11 @@ _DESCRIBE = {
     "CLOSE_BLOCK_PARAMS": "`|`", "OPEN_BLOCK_PARAMS": "`as |`", "CLOSE_RAW_BLOCK": "`}}}}`",
 }
 _HELPER_NAME = {"ID", "DATA", "STRING", "NUMBER", "BOOLEAN", "UNDEFINED", "NULL"}
-_BRACKETED = re.compile(r"^\[.*\]$", re.DOTALL)
+_BRACKETED = r"(?s)^\[.*\]$"
 
 
 def _id(text: str) -> str:
-    return text[1:-1] if _BRACKETED.match(text) else text
+    return text[1:-1] if re.match(_BRACKETED, text) else text
 
 
 def _strip_flags(open_text: str, close_text: str) -> Strip:

@@ -7,9 +7,11 @@ has its own marker here.
 
 from __future__ import annotations
 
-from typing import Any
-
 from qbutler.jsnumbers import js_number_text
+
+TYPE_CHECKING = False  # typing is not imported at run time: the engine must import fast
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class _Undefined:

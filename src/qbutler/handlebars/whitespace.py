@@ -4,19 +4,23 @@ beside a mustache, and a block, `else` or comment alone on its line takes that l
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from qbutler.handlebars.lexer import WS
 from qbutler.handlebars.nodes import Block, Comment, Content, Mustache, Program, Strip
 
-_PREV_WS = re.compile(rf"\r?\n{WS}*?\Z")
-_PREV_WS_ROOT = re.compile(rf"(?:^|\r?\n){WS}*?\Z")
-_NEXT_WS = re.compile(rf"{WS}*?\r?\n")
-_NEXT_WS_ROOT = re.compile(rf"{WS}*?(?:\r?\n|\Z)")
-_LEADING = re.compile(rf"^{WS}+")
-_LEADING_LINE = re.compile(r"^[ \t]*\r?\n?")
-_TRAILING = re.compile(rf"{WS}+\Z")
-_TRAILING_LINE = re.compile(r"[ \t]+\Z")
+TYPE_CHECKING = False  # typing is not imported at run time: the engine must import fast
+if TYPE_CHECKING:
+    from typing import Any
+
+# Patterns compiled by re's cache at first use (not at import: start-up time).
+_PREV_WS = rf"\r?\n{WS}*?\Z"
+_PREV_WS_ROOT = rf"(?:^|\r?\n){WS}*?\Z"
+_NEXT_WS = rf"{WS}*?\r?\n"
+_NEXT_WS_ROOT = rf"{WS}*?(?:\r?\n|\Z)"
+_LEADING = rf"^{WS}+"
+_LEADING_LINE = r"^[ \t]*\r?\n?"
+_TRAILING = rf"{WS}+\Z"
+_TRAILING_LINE = r"[ \t]+\Z"
 
 
 class _Standalone:
@@ -38,7 +42,7 @@ def _is_prev_whitespace(body: list[Any], i: int | None = None, is_root: bool = F
     if isinstance(prev, Content):
         sibling = i - 2 >= 0
         pattern = _PREV_WS if sibling or not is_root else _PREV_WS_ROOT
-        return pattern.search(prev.original) is not None
+        return re.search(pattern, prev.original) is not None
     return False
 
 
@@ -51,7 +55,7 @@ def _is_next_whitespace(body: list[Any], i: int | None = None, is_root: bool = F
     if isinstance(nxt, Content):
         sibling = i + 2 < len(body)
         pattern = _NEXT_WS if sibling or not is_root else _NEXT_WS_ROOT
-        return pattern.match(nxt.original) is not None
+        return re.match(pattern, nxt.original) is not None
     return False
 
 
@@ -61,7 +65,7 @@ def _omit_right(body: list[Any], i: int | None = None, multiple: bool = False) -
     if not isinstance(current, Content) or (not multiple and current.right_stripped):
         return
     original = current.value
-    current.value = (_LEADING if multiple else _LEADING_LINE).sub("", current.value, count=1)
+    current.value = re.sub(_LEADING if multiple else _LEADING_LINE, "", current.value, count=1)
     current.right_stripped = current.value != original
 
 
@@ -71,7 +75,7 @@ def _omit_left(body: list[Any], i: int | None = None, multiple: bool = False) ->
     if not isinstance(current, Content) or (not multiple and current.left_stripped):
         return False
     original = current.value
-    current.value = (_TRAILING if multiple else _TRAILING_LINE).sub("", current.value, count=1)
+    current.value = re.sub(_TRAILING if multiple else _TRAILING_LINE, "", current.value, count=1)
     current.left_stripped = current.value != original
     return current.left_stripped
 

@@ -12,6 +12,7 @@ import typer
 
 from qbutler.cli_support import LazyConsole, load_or_exit
 from qbutler.scheduler.cron import CronError, CronExpression, Dialect, parse_iso
+from qbutler.scheduler.later import ScheduleTextError, fire_times, looks_like_cron, parse_frequency
 from qbutler.scheduler.model import ScheduleError, check_schedule, schedule_label, zone_for
 from qbutler.scheduler.store import ScheduleFileError, ScheduleStore
 
@@ -110,19 +111,25 @@ def validate(
 
 @schedule_app.command("next")
 def next_times(
-    expression: Annotated[str, typer.Argument(help="Cron expression, 5 fields or 6 with seconds first.")],
+    expression: Annotated[str, typer.Argument(
+        help="Cron expression (5 fields, or 6 with seconds first), or a later.js text as Butler's "
+             "frequency: keys take it ('every 30 seconds', 'at 10:15 am'; always UTC).")],
     timezone: Annotated[str, typer.Option("--timezone", "-z", help="IANA zone; default: the server's.")] = "",
     count: Annotated[int, typer.Option("--count", "-n", min=1, max=1000)] = 5,
     after: Annotated[str, typer.Option("--after", help="ISO-8601 start time; default: now.")] = "",
     dialect: DialectOption = None,
 ) -> None:
-    """Print the next fire times of a cron expression in a time zone."""
+    """Print the next fire times of a cron expression in a time zone, or of a later.js text."""
     try:
-        parsed = CronExpression.parse(expression, dialect or Dialect.BUTLER)
         zone = zone_for(timezone, "--timezone", True)
         start = parse_iso(after) if after else time.time()
-    except (CronError, ScheduleError, ValueError) as exc:
+        if looks_like_cron(expression):
+            instants = CronExpression.parse(expression, dialect or Dialect.BUTLER).fire_times(start, zone, count)
+        else:
+            # A later.js text fires in UTC; --timezone only changes how the times are shown.
+            instants = fire_times(parse_frequency(expression), start, count)
+    except (CronError, ScheduleError, ScheduleTextError, ValueError) as exc:
         err.print(str(exc), style="red", markup=False)
         raise typer.Exit(1) from None
-    for instant in parsed.fire_times(start, zone, count):
+    for instant in instants:
         out.print(_when(instant, zone), markup=False, highlight=False)

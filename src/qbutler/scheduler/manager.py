@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from qbutler.actions.tasks import Trigger
 from qbutler.background import cancel_and_wait
 from qbutler.config import Config
 from qbutler.kv.store import internal_namespace
@@ -58,6 +59,11 @@ class Scheduler:
 
     # ------------------------------------------------------------------ lifecycle
 
+    @property
+    def running(self) -> bool:
+        """The firing loop is alive (for the readiness check)."""
+        return self.runner is not None and self.runner.running
+
     async def start(self) -> None:
         self.state.load()
         self.runner = Runner(self.clock, self.state, self._task_starter(), grace=self.grace,
@@ -83,7 +89,12 @@ class Scheduler:
 
     def _task_starter(self) -> Starter:
         # The same path as REST and MQTT task starts: POST /qrs/task/{id}/start.
-        return self.service.tasks.start_task
+        tasks = self.service.tasks
+
+        async def start(task_id: str, schedule: str) -> None:
+            await tasks.start_task(task_id, Trigger("schedule", schedule))
+
+        return start
 
     def _reserver(self) -> Reserver | None:
         mode = self.settings.coordination

@@ -28,7 +28,8 @@ from qbutler.scheduler.state import StateFile
 
 log = logging.getLogger("qbutler.scheduler")
 
-Starter = Callable[[str], Awaitable[Any]]
+# Starts a task: (task id, the schedule that fired, as its name or id).
+Starter = Callable[[str, str], Awaitable[Any]]
 # (schedule id, occurrence) -> True when this instance may fire the occurrence.
 Reserver = Callable[[str, float], Awaitable[bool]]
 
@@ -82,6 +83,10 @@ class Runner:
         self._start_slots = asyncio.Semaphore(max_concurrent_starts)
 
     # ------------------------------------------------------------------ schedule set
+
+    @property
+    def running(self) -> bool:
+        return self._loop_task is not None and not self._loop_task.done()
 
     def put(self, schedule: Schedule) -> None:
         """Add a schedule, or replace one with the same id (new expression, zone or task)."""
@@ -235,7 +240,7 @@ class Runner:
         async with self._start_slots:
             sent = history.last_fire = self.clock.now()
             try:
-                await self.start_task(schedule.task_id)
+                await self.start_task(schedule.task_id, schedule.name or schedule.id)
             except Exception as exc:
                 history.last_outcome = "failed"
                 log.error("SCHEDULER: schedule %s (%s) could not start task %s: %s",

@@ -21,6 +21,7 @@ import contextlib
 import itertools
 import logging
 import ssl
+from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -109,8 +110,10 @@ class EngineSession:
     """One websocket to the engine. Use through `EngineClient.session()` or `connect()`."""
 
     def __init__(self, ws: ClientConnection, url: str, timeout: float, max_parallel: int,
-                 reload_timeout: float = 0.0):
+                 reload_timeout: float = 0.0, calls: Counter[str] | None = None):
         self._ws = ws
+        # Calls by outcome (ok / error), shared by the client's sessions, for the metrics.
+        self.calls: Counter[str] = Counter() if calls is None else calls
         self.url = url
         self.timeout = timeout
         self.reload_timeout = reload_timeout
@@ -201,6 +204,16 @@ class EngineSession:
 
         `time_limit` (seconds) overrides the session's timeout; 0 waits without limit.
         """
+        try:
+            result = await self._call(handle, method, params, time_limit)
+        except (EngineError, EngineUnavailable):
+            self.calls["error"] += 1
+            raise
+        self.calls["ok"] += 1
+        return result
+
+    async def _call(self, handle: int, method: str, params: list[Any] | dict[str, Any] | None,
+                    time_limit: float | None) -> dict[str, Any]:
         from websockets.exceptions import ConnectionClosed
 
         if self._closed_reason is not None:
@@ -310,6 +323,9 @@ class EngineClient:
         self.reload_timeout = engine.reloadTimeout
         self.max_parallel = engine.maxParallelRequests
         self._ssl: ssl.SSLContext | None = None
+        # Every session's calls by outcome, and connection attempts by outcome (for the metrics).
+        self.calls: Counter[str] = Counter()
+        self.connections: Counter[str] = Counter()
 
     async def start(self) -> None:
         """Nothing to connect up front: each use opens its own session."""
@@ -339,6 +355,15 @@ class EngineClient:
 
     async def connect(self, app: str | None = None, identity: str | None = None) -> EngineSession:
         """Open a websocket and wait for the engine's OnConnected. The caller closes it."""
+        try:
+            session = await self._connect(app, identity)
+        except BaseException:
+            self.connections["error"] += 1
+            raise
+        self.connections["ok"] += 1
+        return session
+
+    async def _connect(self, app: str | None, identity: str | None) -> EngineSession:
         from websockets.asyncio.client import connect
         from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
@@ -360,7 +385,7 @@ class EngineClient:
                                          "client certificate in Butler.cert?") from None
         except OSError as exc:
             raise EngineUnavailable(url, f"unreachable: {exc or type(exc).__name__}") from None
-        session = EngineSession(ws, url, self.timeout, self.max_parallel, self.reload_timeout)
+        session = EngineSession(ws, url, self.timeout, self.max_parallel, self.reload_timeout, self.calls)
         try:
             await session._handshake()
         except TimeoutError:

@@ -19,6 +19,7 @@ import logging
 import random
 import ssl
 import string
+from collections import Counter
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import quote, urlencode
 
@@ -137,6 +138,9 @@ class QrsClient:
         for header in qrs.headers.static:
             self.headers[header.name] = header.value
         self._session: aiohttp.ClientSession | None = None
+        # Calls by (method, ok | error) and retries, for the metrics.
+        self.calls: Counter[tuple[str, str]] = Counter()
+        self.retried = 0
 
     def _http(self) -> aiohttp.ClientSession:
         """Built on first use, so a site that never talks to Sense needs no certificate files (and
@@ -188,6 +192,7 @@ class QrsClient:
         try:
             self._http()
         except (OSError, ssl.SSLError) as exc:
+            self.calls[method, "error"] += 1
             raise QrsError(method, url, None, f"cannot load the client certificate (Butler.cert.*): {exc}") from exc
         body = None if json is None else orjson.dumps(json)
         query = encode_query(params) + "&" if params else ""
@@ -202,16 +207,38 @@ class QrsClient:
                 error = QrsError(method, url, None, _describe(exc), attempt + 1)
             else:
                 if answer.status in expect:
+                    self.calls[method, "ok"] += 1
                     return answer
                 error = QrsError(method, url, answer.status, _excerpt(answer), attempt + 1)
                 if answer.status < 500:
+                    self.calls[method, "error"] += 1
                     raise error
             if attempt >= self.retries:
+                self.calls[method, "error"] += 1
                 raise error
+            self.retried += 1
             delay = self.backoff * (2 ** attempt) * (0.5 + random.random())
             log.warning("%s; retrying in %.1fs", error, delay)
             attempt += 1
             await asyncio.sleep(delay)
+
+    async def probe(self, within: float) -> None:
+        """One GET /qrs/about, no retries, within `within` seconds: QrsError if QRS does not answer
+        it with 200 (the readiness check)."""
+        import aiohttp  # loaded by _http() below anyway; named here for the except clause
+
+        url = self.base_url + "about"
+        try:
+            self._http()
+            xrfkey = new_xrfkey()
+            async with asyncio.timeout(within):
+                answer = await self._send("GET", f"about?xrfkey={xrfkey}", None, xrfkey)
+        except TimeoutError:
+            raise QrsError("GET", url, None, f"no answer within {within:g}s") from None
+        except (aiohttp.ClientError, OSError, ssl.SSLError) as exc:
+            raise QrsError("GET", url, None, _describe(exc)) from None
+        if answer.status != 200:
+            raise QrsError("GET", url, answer.status, _excerpt(answer))
 
     # The two calls made per alert and per lookup skip the response object and parse with orjson.
     async def get(self, path: str, params: dict[str, Any] | None = None) -> Any:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from qbutler.alerts.channels.base import Message, about, enabled_for_task, event_section, log, rate_subject
-from qbutler.alerts.config import ChatEvent
+from qbutler.alerts.config import ChatEvent, ServiceChatEvent
 from qbutler.alerts.context import build_context
 from qbutler.alerts.http import HttpSender, safe_target
 from qbutler.alerts.render import RenderError, default_template, render_json, render_source
@@ -16,9 +16,10 @@ from qbutler.config import Config
 from qbutler.events.enrich import EnrichedEvent
 
 
-def chat_content(config: Config, event: ChatEvent, context: dict[str, Any], *, channel: str, default: str,
-                 basic: Callable[[str, str, str], dict[str, Any]]) -> dict[str, Any]:
-    """The message body: the rendered template, or `basic(text, qmc, hub)`."""
+def chat_content(config: Config, event: ChatEvent | ServiceChatEvent, context: dict[str, Any], *, channel: str,
+                 default: str, basic: Callable[[str, str, str], dict[str, Any]], fallback: str = "") -> dict[str, Any]:
+    """The message body: the rendered template, or `basic(text, qmc, hub)`; `fallback` is the text
+    when even the basic template fails (default: the reload wording)."""
     if event.messageType == "formatted":
         path = config.resolve_path(event.templateFile) if event.templateFile else default_template(default)
         try:
@@ -32,7 +33,7 @@ def chat_content(config: Config, event: ChatEvent, context: dict[str, Any], *, c
         text = render_source(event.basicMsgTemplate, context, "text", f"{channel} basicMsgTemplate")
     except RenderError as exc:
         log.error("%s basic message template failed: %s", channel, exc)
-        text = f"Qlik Sense reload {context['eventType']}: {context['taskName']}"
+        text = fallback or f"Qlik Sense reload {context['eventType']}: {context['taskName']}"
     return basic(text, context["qlikSenseQMC"], context["qlikSenseHub"])
 
 

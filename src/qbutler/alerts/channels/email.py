@@ -49,11 +49,15 @@ def recipients(enriched: EnrichedEvent, event: EmailEvent) -> list[str]:
 
         if (rule.includeOwner.includeAll or listed(rule.includeOwner.user)) and not listed(rule.excludeOwner.user):
             found += owner.emails
+    return clean_addresses(found, f"task {enriched.event.taskId}")
+
+
+def clean_addresses(found: list[str], about: str) -> list[str]:
+    """Valid addresses, each once, in the order given; invalid ones are logged and skipped."""
     unique: list[str] = []
     for address in (a.strip() for a in found):
         if not _ADDRESS.match(address):
-            log.warning("Email alert for task %s: %r is not an email address, skipped", enriched.event.taskId,
-                        address)
+            log.warning("Email alert for %s: %r is not an email address, skipped", about, address)
         elif address not in unique:
             unique.append(address)
     return unique

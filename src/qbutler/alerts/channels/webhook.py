@@ -88,7 +88,7 @@ class WebhookChannel:
 
     async def send(self, payload: dict[str, Any]) -> None:
         hook = Webhook.model_validate(payload["hook"])
-        fields: dict[str, str] = payload["fields"]
+        fields: dict[str, Any] = payload["fields"]
         target = f"{hook.httpMethod} {safe_target(hook.webhookURL)}"
         from yarl import URL
 
@@ -103,7 +103,9 @@ class WebhookChannel:
             headers["Idempotency-Key"] = fields["deliveryId"]
         content: bytes | None = None
         if hook.httpMethod == "GET":
-            url = url.with_query(fields)
+            # Some events name their query fields differently from their JSON body (Butler's
+            # service monitor); those carry both.
+            url = url.with_query(payload.get("query") or fields)
         else:
             content = orjson.dumps(fields)
             headers.update(JSON_HEADERS)

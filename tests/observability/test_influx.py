@@ -1,0 +1,162 @@
+"""InfluxDB: Butler's measurements, tags and fields (butler-monitoring.md §1) read back from a real
+InfluxDB 1.x with InfluxQL; the v2 and v3 wire checked against a recording HTTP server."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+from alertkit import FINANCE_TASK, site_start
+from historykit import history_config
+
+from support.qbutler import merge, running_service
+from support.sense import sense_config
+from support.waiting import until
+
+SALES_TASK = "Reload Sales Dashboard"
+ETL_TASK = "Run ETL batch"
+
+COMMON_TAGS = {"host", "user", "task_id", "task_name", "log_level", "butler_instance"}
+COMMON_FIELDS = {"log_timestamp": "string", "execution_id": "string", "log_message": "string"}
+EXECUTION_TAGS = {"task_executingNodeName", "task_executionStatusNum", "task_exeuctionStatusText"}
+EXECUTION_FIELDS = {"task_executionStartTime_json": "string", "task_executionStopTime_json": "string",
+                    "task_executionDuration_json": "string", "task_executionDuration_sec": "float",
+                    "task_executionDuration_min": "float", "task_executionDuration_h": "float"}
+
+
+def influx_settings(port: int, version: int = 1, **extra: Any) -> dict[str, Any]:
+    settings = {
+        "enable": True, "hostIP": "127.0.0.1", "hostPort": port, "version": version,
+        "v1Config": {"dbName": "butler", "retentionPolicy": {"name": "7d", "duration": "7d"}},
+        "v2Config": {"org": "acme", "bucket": "butler", "token": "v2-token"},
+        "v3Config": {"database": "butlerdb", "token": "v3-token"},
+        "tag": {"static": [{"name": "butler_instance", "value": "prod-1"}]},
+        "reloadTaskFailure": {"enable": True, "tailScriptLogLines": 5,
+                              "tag": {"static": [{"name": "event_tag", "value": "failure"}]}},
+        "reloadTaskSuccess": {"enable": True, "allReloadTasks": {"enable": True}, "headScriptLogLines": 3,
+                              "tailScriptLogLines": 4},
+        "externalProgramTaskFailure": {"enable": True},
+    }
+    return merge(settings, extra)
+
+
+async def influxql(server: Any, query: str) -> list[dict[str, Any]]:
+    async with httpx.AsyncClient(base_url=server.url) as client:
+        answer = await client.get("/query", params={"db": "butler", "q": query})
+    answer.raise_for_status()
+    return answer.json()["results"][0].get("series") or []
+
+
+async def rows_of(server: Any, measurement: str) -> list[dict[str, Any]]:
+    series = await influxql(server, f'SELECT * FROM "{measurement}"')
+    return [dict(zip(s["columns"], values, strict=True)) for s in series for values in s["values"]]
+
+
+async def field_types(server: Any, measurement: str) -> dict[str, str]:
+    series = await influxql(server, f'SHOW FIELD KEYS FROM "{measurement}"')
+    return {name: kind for name, kind in series[0]["values"]} if series else {}
+
+
+async def tag_keys(server: Any, measurement: str) -> set[str]:
+    series = await influxql(server, f'SHOW TAG KEYS FROM "{measurement}"')
+    return {row[0] for row in series[0]["values"]} if series else set()
+
+
+async def test_butler_measurements_read_back_from_influxdb_1(site, udp_port, receiver, influxdb, tmp_path: Path):
+    config = merge(history_config(site, udp_port, receiver), {"Butler": {
+        "influxDb": influx_settings(influxdb.port),
+        "uptimeMonitor": {"enable": True, "frequency": "every 1 hours", "storeInInfluxdb": {"enable": True}}}})
+    async with running_service(config, tmp_path / "qbutler") as running:
+        finance = await site_start(site, FINANCE_TASK)
+        sales = await site_start(site, SALES_TASK)
+        etl = await site_start(site, ETL_TASK)
+        influx = running.service.influx
+        assert influx is not None
+        await until(lambda: running.service.alerts.listener.processed >= 3, within=20)
+        await until(lambda: influx.counts["written"] >= 4, within=20)
+        await influx.wait_idle()
+
+    policies = await influxql(influxdb, 'SHOW RETENTION POLICIES ON "butler"')
+    assert ["7d", "168h0m0s", True] in [[p[0], p[1], p[-1]] for p in policies[0]["values"]]
+
+    [failed] = await rows_of(influxdb, "reload_task_failed")
+    assert await tag_keys(influxdb, "reload_task_failed") == COMMON_TAGS | EXECUTION_TAGS | {
+        "app_id", "app_name", "event_tag"}
+    assert await field_types(influxdb, "reload_task_failed") == {
+        **COMMON_FIELDS, **EXECUTION_FIELDS, "task_scriptLogSize": "float", "task_scriptLogTailCount": "float",
+        "scriptLog": "string", "reload_log": "string"}
+    assert failed["task_id"] == finance and failed["task_name"] == FINANCE_TASK
+    assert failed["app_name"] == "Finance Report"
+    assert failed["butler_instance"] == "prod-1" and failed["event_tag"] == "failure"
+    assert "\\" not in failed["user"] and "/" in failed["user"]
+    assert failed["task_executionStatusNum"] == "8" and failed["task_exeuctionStatusText"] == "FinishedFail"
+    assert failed["task_scriptLogTailCount"] == 5.0 and failed["scriptLog"] == failed["reload_log"]
+    details, tail = failed["scriptLog"].split("\r\n-------------------------------\r\n\r\n")
+    assert "\t" in details and len(tail.split("\r\n")) == 5
+    assert re.fullmatch(r'\{"hours":\d+,"minutes":\d+,"seconds":\d+\}', failed["task_executionDuration_json"])
+    assert set(orjson.loads(failed["task_executionStartTime_json"])) == {
+        "startTimeUTC", *(f"startTimeLocal{n}" for n in range(1, 6))}
+
+    [success] = await rows_of(influxdb, "reload_task_success")
+    assert await tag_keys(influxdb, "reload_task_success") == COMMON_TAGS | EXECUTION_TAGS | {"app_id", "app_name"}
+    assert await field_types(influxdb, "reload_task_success") == {
+        **COMMON_FIELDS, **EXECUTION_FIELDS, "task_scriptLogSize": "float", "task_scriptLogHeadCount": "float",
+        "task_scriptLogTailCount": "float", "scriptLog": "string", "reload_log": "string"}
+    assert success["task_id"] == sales and success["task_exeuctionStatusText"] == "FinishedSuccess"
+    assert "---------- SCRIPT LOG HEAD (3 lines) ----------" in success["scriptLog"]
+    assert "---------- SCRIPT LOG TAIL (4 lines) ----------" in success["scriptLog"]
+
+    [external] = await rows_of(influxdb, "external_program_task_failed")
+    assert await tag_keys(influxdb, "external_program_task_failed") == COMMON_TAGS
+    assert await field_types(influxdb, "external_program_task_failed") == COMMON_FIELDS
+    assert external["task_id"] == etl
+
+    [memory] = await rows_of(influxdb, "butler_memory_usage")
+    assert await field_types(influxdb, "butler_memory_usage") == {
+        "heap_used": "float", "heap_total": "float", "external": "float", "process_memory": "float"}
+    assert memory["version"] and memory["butler_instance"] == "prod-1" and memory["process_memory"] > 1
+    # Aborted runs and measurements not switched on write nothing.
+    assert await influxql(influxdb, 'SHOW MEASUREMENTS') == [{"name": "measurements", "columns": ["name"], "values": [
+        ["butler_memory_usage"], ["external_program_task_failed"], ["reload_task_failed"], ["reload_task_success"]]}]
+
+
+async def test_the_script_log_is_fetched_for_influxdb_when_no_alert_channel_wanted_it(
+        site, udp_port, influxdb, tmp_path: Path):
+    udp = {"enable": True, "serverHost": "127.0.0.1", "portTaskFailure": udp_port}
+    config = sense_config(site, udpServerConfig=udp,
+                          scriptLog={"retries": 5, "retryDelaySeconds": 0.2},
+                          influxDb=influx_settings(influxdb.port))
+    async with running_service(config, tmp_path / "qbutler") as running:
+        await site_start(site, FINANCE_TASK)
+        await until(lambda: running.service.influx.counts["written"] >= 1, within=20)
+    [failed] = await rows_of(influxdb, "reload_task_failed")
+    assert failed["task_exeuctionStatusText"] == "FinishedFail" and failed["task_scriptLogTailCount"] == 5.0
+
+
+async def test_v2_and_v3_wire_and_a_retried_write(site, udp_port, receiver, tmp_path: Path):
+    assert receiver.listener is not None
+    for version, path, query, token in ((2, "/api/v2/write", "org=acme&bucket=butler&precision=ns", "v2-token"),
+                                        (3, "/api/v2/write", "bucket=butlerdb&precision=ns", "v3-token")):
+        receiver.requests.clear()
+        receiver.script(path, (503, {}))  # the first write fails; the batch is sent again
+        config = merge(history_config(site, udp_port, receiver), {"Butler": {
+            "influxDb": influx_settings(receiver.listener.port, version)}})
+        async with running_service(config, tmp_path / f"qbutler{version}") as running:
+            await site_start(site, FINANCE_TASK)
+            await until(lambda: running.service.influx.counts["written"] >= 1, within=20)
+        writes = receiver.at(path, delivered_only=False)
+        assert [w.status for w in writes] == [503, 200]
+        assert writes[0].body == writes[1].body
+        first = writes[1]
+        assert first.method == "POST" and first.query == query
+        assert first.headers["authorization"] == f"Token {token}"
+        # One point (its script-log strings hold line breaks of their own).
+        line = first.body.decode()
+        assert line.startswith("reload_task_failed,") and "\nreload_task" not in line
+        fields = re.split(r"(?<!\\) ", line, maxsplit=1)[1]  # after the first unescaped space
+        # v2/v3: fields in Butler's insertion order (v1 sorts them), numbers as floats, no timestamp.
+        assert fields.startswith('log_timestamp="') and re.search(r"task_scriptLogTailCount=5\.0", fields)
+        assert not re.search(r"=\d+i\b", fields) and line.endswith('"')
