@@ -25,12 +25,13 @@ if [ ${#need[@]} -gt 0 ]; then
   fi
 fi
 
-# Handlebars.js, the oracle of the template engine's differential tests (tests/handlebars); those
-# tests skip, saying why, where node or npm is missing.
+# Node packages of the suites that drive real JavaScript clients: Handlebars.js (the oracle of
+# tests/handlebars) and enigma.js (tests/enigma); those tests skip, saying why, without npm.
 if command -v npm >/dev/null 2>&1; then
   (cd tests/handlebars/js && npm ci --no-audit --no-fund --loglevel=error)
+  (cd tests/enigma && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 else
-  echo "npm not found: the Handlebars.js differential tests will be skipped" >&2
+  echo "npm not found: the Handlebars.js and enigma.js tests will be skipped" >&2
 fi
 
 python3 -m venv .venv

@@ -30,7 +30,7 @@ from . import licenses, services
 from .enums import STATUS_NAMES
 from .faults import FaultError
 from .runner import OUTCOMES, Runner
-from .state import State
+from .state import State, iso
 
 
 def _json(data: Any, status: int = 200) -> Response:
@@ -127,6 +127,18 @@ def build_control_app(state: State, runner: Runner,
         state.faults.clear()
         return _json(state.faults.describe())
 
+    async def clock(request: Request) -> Response:
+        if request.method == "POST":
+            try:
+                body = await request.json()
+                runner.sim_clock.advance(float(body["advanceSeconds"]))
+            except (ValueError, KeyError, TypeError) as exc:
+                return _error(f"body must be {{\"advanceSeconds\": <non-negative number>}} ({exc})")
+            fired = runner.triggers.tick()
+        else:
+            fired = 0
+        return _json({"now": iso(runner.clock()), "offsetSeconds": runner.sim_clock.offset.total_seconds(),
+                      "fired": fired})
     async def qrs_reachable(request: Request) -> Response:
         try:
             body = orjson.loads(await request.body())
@@ -154,6 +166,7 @@ def build_control_app(state: State, runner: Runner,
             Route("/faults", add_faults, methods=["POST"]),
             Route("/faults", clear_faults, methods=["DELETE"]),
             Route("/reset", reset, methods=["POST"]),
+            Route("/clock", clock, methods=["GET", "POST"]),
             Route("/qrs/reachable", qrs_reachable, methods=["PUT"]),
             *services.control_routes(state.services),
             *licenses.control_routes(state),

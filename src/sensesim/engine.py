@@ -56,6 +56,8 @@ def parse_route(raw_path: str) -> Route | None:
     if path == "/":
         return Route(path, None)
     parts = [unquote(p) for p in path.strip("/").split("/")]
+    if len(parts) >= 2 and parts[0] != "app" and parts[1] == "app":
+        parts = parts[1:]  # a virtual proxy prefix: /<prefix>/app/<id>
     if parts[0] != "app":
         return None
     rest = parts[1:]

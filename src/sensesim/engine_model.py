@@ -21,7 +21,10 @@ from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any, ClassVar
 
-from sensesim.state import NULL_DATE, App, SiteInfo, derive_id, iso, parse_iso
+from sensesim.engine_cube import Cube, CubeError, ListObject
+from sensesim.engine_data import DataModel, model_of
+from sensesim.engine_eval import EvalError, Scope, evaluate_text
+from sensesim.state import NULL_DATE, App, SiteInfo, derive_id, iso, parse_iso, utcnow
 
 # Sheet grid of a Sense client: 24 columns, 12 rows; cells without a position from the
 # seed are laid out two per row so the property tree looks like a real sheet.
@@ -207,8 +210,13 @@ class AppModel:
         reloaded_script: str,
         last_reload_time: str,
         has_data: bool,
+        selections: dict[str, set[str]] | None = None,
+        overrides: dict[str, dict[str, Any]] | None = None,
     ) -> None:
         self.app = app
+        self.selections = selections if selections is not None else {}
+        # Unsaved SetProperties/ApplyPatches of the open document, by qId.
+        self.overrides = overrides or {}
         self.site = site
         self.engine: dict[str, Any] = app.engine
         self.script = script
@@ -233,6 +241,16 @@ class AppModel:
         meta["modifiedDate"] = _text(item, "modifiedDate", iso(self.app.meta.modified))
         meta["published"] = bool(item.get("published", self.app.published))
         return meta
+
+    def _apply_overrides(self, found: dict[str, Entity]) -> dict[str, Entity]:
+        for qid, props in self.overrides.items():
+            entity = found.get(qid)
+            if entity is not None:
+                entity.props = copy.deepcopy(props)
+                meta_def = props.get("qMetaDef")
+                if isinstance(meta_def, dict):
+                    entity.meta = {**entity.meta, **copy.deepcopy(meta_def)}
+        return found
 
     @cached_property
     def locale_variables(self) -> dict[str, str]:
@@ -327,7 +345,7 @@ class AppModel:
             props = {k: copy.deepcopy(v) for k, v in extra.items() if k != "id"}
             props.update({"qInfo": {"qId": qid, "qType": "appprops"}, "qMetaDef": {}})
             add(Entity("GenericObject", qid, "appprops", props, self._meta({}, extra)))
-        return found
+        return self._apply_overrides(found)
 
     # ------------------------------------------------------------------ master items
 
@@ -374,7 +392,7 @@ class AppModel:
                 self._meta(meta_def, dim),
                 computed={"qDimInfos": infos},
             )
-        return found
+        return self._apply_overrides(found)
 
     @cached_property
     def measures(self) -> dict[str, Entity]:
@@ -398,7 +416,7 @@ class AppModel:
                 "qMetaDef": meta_def,
             }
             found[qid] = Entity("GenericMeasure", qid, "measure", props, self._meta(meta_def, measure))
-        return found
+        return self._apply_overrides(found)
 
     @cached_property
     def bookmarks(self) -> dict[str, Entity]:
@@ -430,7 +448,7 @@ class AppModel:
                     self._meta(meta_def, item),
                     computed={"qBookmark": bookmark},
                 )
-        return found
+        return self._apply_overrides(found)
 
     @cached_property
     def variables(self) -> dict[str, Entity]:
@@ -460,7 +478,7 @@ class AppModel:
                     "qIsConfig": name in _CONFIG_VARIABLES,
                 }
                 found[qid] = self._variable(qid, name, value, "", flags, {})
-        return found
+        return self._apply_overrides(found)
 
     def _variable(
         self, qid: str, name: str, definition: str, comment: str, flags: dict[str, bool], item: dict[str, Any]
@@ -472,8 +490,7 @@ class AppModel:
             "qComment": comment,
             "qIncludeInBookmark": False,
         }
-        # The engine evaluates `=` definitions; the simulator has no expression engine,
-        # so only literal values produce qText/qNum.
+        # The engine evaluates `=` definitions (engine_eval.py); literal values are their text.
         computed: dict[str, Any] = {}
         if not definition.startswith("="):
             computed["qText"] = definition
@@ -481,6 +498,14 @@ class AppModel:
                 computed["qNum"] = float(definition)
             except ValueError:
                 computed["qNum"] = "NaN"
+        else:
+            try:
+                value = evaluate_text(definition, self.scope())
+            except EvalError:
+                value = None
+            if value is not None:
+                computed["qText"] = value.text
+                computed["qNum"] = value.num if value.num is not None else "NaN"
         computed["qIsScriptCreated"] = flags["qIsScriptCreated"]
         # VariableListItem leaves false flags out, which is what Butler's dump relies on.
         extra = {key: True for key, value in flags.items() if value}
@@ -640,17 +665,64 @@ class AppModel:
 
     # ------------------------------------------------------------------ data model
 
+    @cached_property
+    def data(self) -> DataModel:
+        """The seeded data model; empty while the session has no data loaded."""
+        return model_of(self.engine.get("data") if self.has_data else None)
+
+    def scope(self, rows: list[dict[str, Any]] | None = None) -> Scope:
+        """What expressions see: possible rows (or `rows`), variables, clock and formats."""
+        variables = {
+            _text(v, "name"): _text(v, "definition") for v in self._seq("variables")
+        }
+        for name, (_keyword, value) in script_assignments(self.reloaded_script).items():
+            variables.setdefault(name, value)
+        scope = self.data.scope(self.selections, variables, utcnow(), self.locale_variables["DateFormat"],
+                                self.locale_variables["TimestampFormat"])
+        if rows is not None:
+            scope.rows = rows
+        return scope
+
+    def library(self, kind: str, qid: str) -> dict[str, Any] | None:
+        entity = (self.measures if kind == "measure" else self.dimensions).get(qid)
+        return entity.props if entity is not None else None
+
+    def cube(self, definition: Any) -> Cube:
+        if not isinstance(definition, dict):
+            raise CubeError("qHyperCubeDef must be an object")
+        return Cube(definition, self.data, self.selections, self.scope, self.library)
+
+    def list_object(self, definition: Any) -> ListObject:
+        if not isinstance(definition, dict):
+            raise CubeError("qListObjectDef must be an object")
+        return ListObject(definition, self.data, self.selections, self.library)
+
     def fields(self) -> list[dict[str, Any]]:
         """NxFieldDescription items; empty while the session has no data loaded."""
         if not self.has_data:
             return []
+        data = self.data
         items = []
-        for seeded in self._seq("fields"):
+        seeded_fields = self._seq("fields")
+        seeded_names = {_text(f, "name") for f in seeded_fields}
+        # Fields of the data model come first; the seed's `fields` refine or add to them.
+        for name in data.field_tables:
+            if name not in seeded_names:
+                seeded_fields.append({"name": name})
+        for seeded in seeded_fields:
+            name = _text(seeded, "name")
+            in_data = data.has_field(name)
+            tags = [str(t) for t in seeded.get("tags") or []]
+            if in_data and not tags:
+                tags = (["$key"] if name in data.key_fields() else []) + (
+                    ["$numeric", "$integer"] if data.is_numeric(name) else ["$ascii", "$text"]
+                )
             item: dict[str, Any] = {
-                "qName": _text(seeded, "name"),
-                "qSrcTables": [str(t) for t in seeded.get("srcTables") or []],
-                "qCardinal": int(seeded.get("cardinal", 0)),
-                "qTags": [str(t) for t in seeded.get("tags") or []],
+                "qName": name,
+                "qSrcTables": list(data.field_tables[name]) if in_data
+                else [str(t) for t in seeded.get("srcTables") or []],
+                "qCardinal": len(data.values[name]) if in_data else int(seeded.get("cardinal", 0)),
+                "qTags": tags,
             }
             for seed_key, key in (
                 ("isSystem", "qIsSystem"),
@@ -675,12 +747,13 @@ class AppModel:
             for item in members:
                 owners.setdefault(item["qName"], []).append(table)
         records = []
+        data = self.data
         for index, (table, members) in enumerate(tables.items()):
             records.append(
                 {
                     "qName": table,
                     "qLoose": False,
-                    "qNoOfRows": 0,
+                    "qNoOfRows": data.table_rows(table),
                     "qFields": [
                         {
                             "qName": item["qName"],
@@ -691,11 +764,12 @@ class AppModel:
                             "qHasDuplicates": False,
                             "qIsSynthetic": False,
                             "qInformationDensity": 1,
-                            "qnNonNulls": 0,
-                            "qnRows": 0,
+                            "qnNonNulls": data.non_nulls(table, item["qName"]),
+                            "qnRows": data.table_rows(table),
                             "qSubsetRatio": 1,
                             "qnTotalDistinctValues": item["qCardinal"],
-                            "qnPresentDistinctValues": item["qCardinal"],
+                            "qnPresentDistinctValues": data.distinct_in(table, item["qName"])
+                            if data.has_field(item["qName"]) else item["qCardinal"],
                             "qKeyType": "ANY_KEY" if len(owners[item["qName"]]) > 1 else "NOT_KEY",
                             "qComment": "",
                             "qTags": list(item["qTags"]),
@@ -830,8 +904,8 @@ class AppModel:
 def build_layout(props: dict[str, Any], model: AppModel) -> dict[str, Any]:
     """The engine's layout rule: copy properties, evaluate `…ListDef`s, drop other defs.
 
-    `qMetaDef` becomes `qMeta` (added by the caller for persistent objects); definitions
-    the simulator cannot calculate (hypercubes, list objects) are dropped rather than
+    `qMetaDef` becomes `qMeta` (added by the caller for persistent objects); hypercubes and
+    list objects are calculated over the data model (engine_cube.py); other definitions are dropped rather than
     answered with invented data.
     """
     layout: dict[str, Any] = {}
@@ -839,6 +913,14 @@ def build_layout(props: dict[str, Any], model: AppModel) -> dict[str, Any]:
         if key in AppModel.LIST_DEFS:
             layout_key, content = model.list_layout(key, value)
             layout[layout_key] = content
+        elif key in ("qHyperCubeDef", "qListObjectDef"):
+            layout_key = key[:-3]
+            try:
+                built = model.cube(value) if key == "qHyperCubeDef" else model.list_object(value)
+                layout[layout_key] = built.layout()
+            except (CubeError, EvalError) as exc:
+                # The engine reports a definition it cannot calculate inside the layout.
+                layout[layout_key] = {"qError": {"qErrorCode": 7005, "qContext": str(exc)}}
         elif key in ("qExtendsId", "qStateName") or (key.startswith("q") and key.endswith("Def")):
             continue
         else:

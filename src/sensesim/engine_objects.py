@@ -20,7 +20,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from sensesim.engine_model import AppModel, Entity, build_layout
+from sensesim import engine_select
+from sensesim.engine_cube import CubeError
+from sensesim.engine_eval import EvalError, Evaluator, evaluate_text
+from sensesim.engine_eval import check as check_expression
+from sensesim.engine_eval import expand as expand_expression
+from sensesim.engine_model import AppModel, Entity, build_layout, resolve_pointer
 from sensesim.engine_rpc import (
     APP_ALREADY_OPEN,
     APP_ALREADY_OPEN_IN_DIFFERENT_MODE,
@@ -96,6 +101,8 @@ class DocRuntime:
     pending_reload: tuple[str, str] | None = None  # (reload time, script it ran)
     reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     sessions: set[Session] = field(default_factory=set)
+    # SetProperties/ApplyPatches on saved objects, by qId, until DoSave writes them.
+    pending_props: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def saved_script(self) -> str:
@@ -115,9 +122,11 @@ class DocRuntime:
 
     @property
     def modified(self) -> bool:
-        return self.pending_script is not None or self.pending_reload is not None
+        return self.pending_script is not None or self.pending_reload is not None or bool(self.pending_props)
 
-    def model(self, site: SiteInfo, *, has_data: bool) -> AppModel:
+    def model(
+        self, site: SiteInfo, *, has_data: bool, selections: dict[str, set[str]] | None = None
+    ) -> AppModel:
         return AppModel(
             self.app,
             site,
@@ -125,6 +134,8 @@ class DocRuntime:
             reloaded_script=self.reloaded_script,
             last_reload_time=self.last_reload_time,
             has_data=has_data,
+            selections=selections,
+            overrides={**self.app.engine.get("savedProps", {}), **self.pending_props},
         )
 
 
@@ -207,10 +218,12 @@ class EngineObject:
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         table = dict(cls.methods)
-        for attr, value in vars(cls).items():
-            marker = getattr(value, "__rpc__", None)
-            if marker is not None:
-                table[marker[0]] = (attr, marker[1])
+        # Walk the bases too, so mixins (DataMethods) contribute their methods.
+        for klass in reversed(cls.__mro__):
+            for attr, value in vars(klass).items():
+                marker = getattr(value, "__rpc__", None)
+                if marker is not None:
+                    table[marker[0]] = (attr, marker[1])
         cls.methods = table
 
     def __init__(self, session: Session) -> None:
@@ -309,6 +322,11 @@ class GlobalObject(EngineObject):
     def get_authenticated_user(self) -> dict[str, Any]:
         return {"qReturn": self.session.user.header}
 
+    @rpc("GetStreamList")
+    def get_stream_list(self) -> dict[str, Any]:
+        streams = self.session.core.state.streams.values()
+        return {"qStreamList": [{"qName": st.name, "qId": st.id} for st in streams]}
+
     @rpc("GetDocList")
     def get_doc_list(self) -> dict[str, Any]:
         core = self.session.core
@@ -370,6 +388,8 @@ class DocObject(EngineObject):
         # (handle type, qId) -> handle, so a second GetObject for the same entity answers
         # the handle already open, as enigma.js's handle cache expects.
         self.opened: dict[tuple[str, str], GenericEntityObject] = {}
+        # This session's selections: field -> selected value texts.
+        self.selections: dict[str, set[str]] = {}
 
     @property
     def generic_id(self) -> str | None:
@@ -382,7 +402,7 @@ class DocObject(EngineObject):
         return not self.session.core.options.no_data_hides_data_model
 
     def model(self) -> AppModel:
-        return self.runtime.model(self.session.core.state.site, has_data=self.has_data)
+        return self.runtime.model(self.session.core.state.site, has_data=self.has_data, selections=self.selections)
 
     def _object_handles(self) -> list[int]:
         return [h for h, obj in self.session.handles.items() if h > 0 and obj is not self]
@@ -440,7 +460,104 @@ class DocObject(EngineObject):
             # Only a save makes the reload visible to the repository (QRS app/full).
             self.session.core.state.app_reloaded(rt.app.id, rt.pending_reload[0])
             rt.pending_reload = None
+        if rt.pending_props:
+            rt.app.engine["savedProps"] = {**rt.app.engine.get("savedProps", {}), **rt.pending_props}
+            rt.pending_props = {}
         return {}
+
+    # ---- data: fields, expressions, selections, search
+
+    def selection_changed(self) -> Reply:
+        return Reply(result={"qReturn": True}, change=[self.handle, *self._object_handles()])
+
+    @rpc("GetField", Param("qFieldName", str), Param("qStateName", str, True, ""))
+    def get_field(self, qFieldName: str, qStateName: str) -> dict[str, Any]:
+        if not self.model().data.has_field(qFieldName):
+            raise EngineError(GENERIC_NOT_FOUND, qFieldName)
+        obj = FieldObject(self.session, self, qFieldName)
+        self.session.register(obj)
+        return {"qReturn": obj.q_return()}
+
+    @rpc("GetFieldDescription", Param("qFieldName", str))
+    def get_field_description(self, qFieldName: str) -> dict[str, Any]:
+        model = self.model()
+        if not model.data.has_field(qFieldName):
+            raise EngineError(GENERIC_NOT_FOUND, qFieldName)
+        seeded = next((f for f in model.engine.get("fields") or [] if isinstance(f, dict)
+                       and f.get("name") == qFieldName), None)
+        return {"qReturn": engine_select.field_description(model.data, qFieldName, seeded)}
+
+    @rpc("Evaluate", Param("qExpression", str))
+    def evaluate(self, qExpression: str) -> dict[str, Any]:
+        try:
+            value = evaluate_text(qExpression, self.model().scope())
+        except EvalError as exc:
+            return {"qReturn": f"Error: {exc.message}"}
+        return {"qReturn": value.text if value is not None else "-"}
+
+    @rpc("EvaluateEx", Param("qExpression", str))
+    def evaluate_ex(self, qExpression: str) -> dict[str, Any]:
+        try:
+            value = evaluate_text(qExpression, self.model().scope())
+        except EvalError as exc:
+            return {"qValue": {"qText": f"Error: {exc.message}", "qIsNumeric": False, "qNumber": 0}}
+        if value is None:
+            return {"qValue": {"qText": "-", "qIsNumeric": False, "qNumber": 0}}
+        return {"qValue": {"qText": value.text, "qIsNumeric": value.num is not None,
+                           "qNumber": value.num if value.num is not None else 0}}
+
+    @rpc("CheckExpression", Param("qExpr", str), Param("qLabels", list, True, []))
+    def check_expression(self, qExpr: str, qLabels: list[Any]) -> dict[str, Any]:
+        message, bad = check_expression(qExpr, self.model().scope())
+        return {"qErrorMsg": message, "qBadFieldNames": [{"qFrom": f, "qCount": n} for f, n in bad],
+                "qDangerousFieldNames": []}
+
+    @rpc("CheckNumberOrExpression", Param("qExpr", str))
+    def check_number_or_expression(self, qExpr: str) -> dict[str, Any]:
+        message, bad = check_expression(qExpr, self.model().scope())
+        return {"qErrorMsg": message, "qBadFieldNames": [{"qFrom": f, "qCount": n} for f, n in bad]}
+
+    @rpc("ExpandExpression", Param("qExpression", str))
+    def expand_expression(self, qExpression: str) -> dict[str, Any]:
+        try:
+            expanded = expand_expression(qExpression, Evaluator(self.model().scope()))
+        except EvalError as exc:
+            raise EngineError(INVALID_PARAMETERS, "qExpression", exc.message) from exc
+        return {"qExpandedExpression": expanded}
+
+    @rpc("ClearAll", Param("qLockedAlso", bool, True, False), Param("qStateName", str, True, ""))
+    def clear_all(self, qLockedAlso: bool, qStateName: str) -> Reply:
+        self.selections.clear()
+        return Reply(result={}, change=[self.handle, *self._object_handles()])
+
+    @rpc("GetMediaList")
+    def get_media_list(self) -> dict[str, Any]:
+        return {"qList": self.model().media_list({}), "qReturn": True}
+
+    @rpc("SearchResults", Param("qOptions", dict), Param("qTerms", list), Param("qPage", dict))
+    def search_results(self, qOptions: dict[str, Any], qTerms: list[Any], qPage: dict[str, Any]) -> dict[str, Any]:
+        return {"qResult": self._search(engine_select.search_results, qOptions, qTerms, qPage)}
+
+    @rpc("SearchSuggest", Param("qOptions", dict), Param("qTerms", list))
+    def search_suggest(self, qOptions: dict[str, Any], qTerms: list[Any]) -> dict[str, Any]:
+        return {"qResult": self._search(lambda data, terms: engine_select.search_suggest(data, terms), qTerms)}
+
+    @rpc("SearchObjects", Param("qOptions", dict), Param("qTerm", str), Param("qPage", dict))
+    def search_objects(self, qOptions: dict[str, Any], qTerm: str, qPage: dict[str, Any]) -> dict[str, Any]:
+        model = self.model()
+        titles = [(e.qid, e.qtype, str(e.meta.get("title", ""))) for e in model.objects.values()]
+        titles += [(e.qid, e.qtype, str(e.meta.get("title", ""))) for e in model.dimensions.values()]
+        titles += [(e.qid, e.qtype, str(e.meta.get("title", ""))) for e in model.measures.values()]
+        try:
+            return {"qResult": engine_select.search_objects(titles, qTerm, qPage)}
+        except engine_select.SelectError as exc:
+            raise EngineError(INVALID_PARAMETERS, str(exc)) from exc
+
+    def _search(self, fn: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]:
+        try:
+            return fn(self.model().data, *args)
+        except engine_select.SelectError as exc:
+            raise EngineError(INVALID_PARAMETERS, str(exc)) from exc
 
     # ---- script
 
@@ -590,7 +707,133 @@ class DocObject(EngineObject):
         return Reply(result={"qSuccess": bool(doomed)}, close=[o.handle for o in doomed])
 
 
+# --------------------------------------------------------------------------- fields
+
+
+class FieldObject(EngineObject):
+    """A Field handle (Doc.GetField): selects values of one field in the session's selections."""
+
+    q_type = "Field"
+
+    def __init__(self, session: Session, doc: DocObject, name: str) -> None:
+        super().__init__(session)
+        self.doc = doc
+        self.name = name
+
+    def _select(self, wanted: set[str], toggle: bool) -> Reply:
+        engine_select.apply_selection(self.doc.selections, self.name, wanted, toggle)
+        reply = self.doc.selection_changed()
+        reply.result = {"qReturn": bool(wanted)}
+        return reply
+
+    @rpc("Select", Param("qMatch", str), Param("qSoftLock", bool, True, False),
+         Param("qExcludedValuesMode", int, True, 0))
+    def select(self, qMatch: str, qSoftLock: bool, qExcludedValuesMode: int) -> Reply:
+        return self._select(engine_select.match_values(self.doc.model().data, self.name, qMatch), False)
+
+    @rpc("ToggleSelect", Param("qMatch", str), Param("qSoftLock", bool, True, False),
+         Param("qExcludedValuesMode", int, True, 0))
+    def toggle_select(self, qMatch: str, qSoftLock: bool, qExcludedValuesMode: int) -> Reply:
+        return self._select(engine_select.match_values(self.doc.model().data, self.name, qMatch), True)
+
+    @rpc("SelectValues", Param("qFieldValues", list), Param("qToggleMode", bool, True, False),
+         Param("qSoftLock", bool, True, False))
+    def select_values(self, qFieldValues: list[Any], qToggleMode: bool, qSoftLock: bool) -> Reply:
+        try:
+            wanted = engine_select.values_from_field_values(self.doc.model().data, self.name, qFieldValues)
+        except engine_select.SelectError as exc:
+            raise EngineError(INVALID_PARAMETERS, str(exc)) from exc
+        return self._select(wanted, qToggleMode)
+
+    @rpc("SelectAll", Param("qSoftLock", bool, True, False))
+    def select_all(self, qSoftLock: bool) -> Reply:
+        return self._select({v.text for v in self.doc.model().data.values.get(self.name, [])}, False)
+
+    @rpc("Clear")
+    def clear(self) -> Reply:
+        self.doc.selections.pop(self.name, None)
+        return self.doc.selection_changed()
+
+    @rpc("GetCardinal")
+    def get_cardinal(self) -> dict[str, Any]:
+        return {"qReturn": len(self.doc.model().data.values.get(self.name, []))}
+
+
 # --------------------------------------------------------------------------- generic objects
+
+
+class DataMethods:
+    """Hypercube and list object calls shared by saved and session generic objects."""
+
+    doc: DocObject
+    current_props: Callable[[], dict[str, Any]]  # provided by the object class
+
+    def _definition(self, qPath: str, suffix: str) -> Any:
+        path = qPath if qPath.endswith(suffix) else qPath.rstrip("/") + "/" + suffix
+        found, definition = resolve_pointer(self.current_props(), path)
+        if not found or not isinstance(definition, dict):
+            raise EngineError(INVALID_PARAMETERS, qPath, "Invalid path")
+        return definition
+
+    def _cube(self, qPath: str) -> Any:
+        try:
+            return self.doc.model().cube(self._definition(qPath, "qHyperCubeDef"))
+        except (CubeError, EvalError) as exc:
+            raise EngineError(INVALID_PARAMETERS, qPath, str(exc)) from exc
+
+    def _list(self, qPath: str) -> Any:
+        try:
+            return self.doc.model().list_object(self._definition(qPath, "qListObjectDef"))
+        except (CubeError, EvalError) as exc:
+            raise EngineError(INVALID_PARAMETERS, qPath, str(exc)) from exc
+
+    @rpc("GetHyperCubeData", Param("qPath", str), Param("qPages", list))
+    def get_hypercube_data(self, qPath: str, qPages: list[Any]) -> dict[str, Any]:
+        try:
+            return {"qDataPages": self._cube(qPath).data_pages(qPages)}
+        except CubeError as exc:
+            raise EngineError(INVALID_PARAMETERS, "qPages", str(exc)) from exc
+
+    @rpc("GetListObjectData", Param("qPath", str), Param("qPages", list))
+    def get_list_object_data(self, qPath: str, qPages: list[Any]) -> dict[str, Any]:
+        try:
+            return {"qDataPages": self._list(qPath).data_pages(qPages)}
+        except CubeError as exc:
+            raise EngineError(INVALID_PARAMETERS, "qPages", str(exc)) from exc
+
+    def _select_elements(self, fname: str, elements: Any, toggle: bool) -> Reply:
+        data = self.doc.model().data
+        try:
+            wanted = engine_select.values_from_elements(data, fname, elements)
+        except engine_select.SelectError as exc:
+            raise EngineError(INVALID_PARAMETERS, "qValues", str(exc)) from exc
+        engine_select.apply_selection(self.doc.selections, fname, wanted, toggle)
+        return self.doc.selection_changed()
+
+    @rpc("SelectHyperCubeValues", Param("qPath", str), Param("qDimNo", int), Param("qValues", list),
+         Param("qToggleMode", bool))
+    def select_hypercube_values(self, qPath: str, qDimNo: int, qValues: list[Any], qToggleMode: bool) -> Reply:
+        cube = self._cube(qPath)
+        if not 0 <= qDimNo < len(cube.dims):
+            raise EngineError(INVALID_PARAMETERS, "qDimNo")
+        return self._select_elements(cube.dims[qDimNo][0], qValues, qToggleMode)
+
+    @rpc("SelectListObjectValues", Param("qPath", str), Param("qValues", list), Param("qToggleMode", bool),
+         Param("qSoftLock", bool, True, False))
+    def select_list_object_values(self, qPath: str, qValues: list[Any], qToggleMode: bool,
+                                  qSoftLock: bool) -> Reply:
+        return self._select_elements(self._list(qPath).field, qValues, qToggleMode)
+
+    @rpc("ClearSelections", Param("qPath", str), Param("qColIndices", list, True, []))
+    def clear_selections(self, qPath: str, qColIndices: list[Any]) -> Reply:
+        if qPath.rstrip("/").endswith("qListObjectDef"):
+            fields = [self._list(qPath).field]
+        else:
+            dims = self._cube(qPath).dims
+            fields = [dims[i][0] for i in (qColIndices or range(len(dims))) if 0 <= i < len(dims)]
+        for fname in fields:
+            self.doc.selections.pop(fname, None)
+        return self.doc.selection_changed()
 
 
 class GenericEntityObject(EngineObject):
@@ -633,8 +876,32 @@ class GenericEntityObject(EngineObject):
         _model, entity = self.resolve()
         return {"qInfo": entity.info}
 
+    def current_props(self) -> dict[str, Any]:
+        return self.resolve()[1].props
 
-class GenericObject(GenericEntityObject):
+    def _store(self, props: dict[str, Any]) -> Reply:
+        info = props.get("qInfo")
+        if not isinstance(info, dict) or info.get("qId") != self.qid:
+            # The engine does not let SetProperties rename or retype an object.
+            raise EngineError(INVALID_PARAMETERS, "qInfo")
+        # Kept on the open document until DoSave (DocRuntime.pending_props).
+        self.doc.runtime.pending_props[self.qid] = copy.deepcopy(props)
+        handles = [h for h, o in self.session.handles.items() if getattr(o, "qid", None) == self.qid]
+        return Reply(result={}, change=handles)
+
+    @rpc("SetProperties", Param("qProp", dict))
+    def set_properties(self, qProp: dict[str, Any]) -> Reply:
+        return self._store(qProp)
+
+    @rpc("ApplyPatches", Param("qPatches", list), Param("qSoftPatch", bool, True, False))
+    def apply_patches(self, qPatches: list[Any], qSoftPatch: bool) -> Reply:
+        try:
+            return self._store(engine_select.apply_patches(self.current_props(), qPatches))
+        except engine_select.SelectError as exc:
+            raise EngineError(INVALID_PARAMETERS, "qPatches", str(exc)) from exc
+
+
+class GenericObject(DataMethods, GenericEntityObject):
     q_type = "GenericObject"
 
     @rpc("GetFullPropertyTree")
@@ -697,7 +964,7 @@ GENERIC_CLASSES: dict[str, type[GenericEntityObject]] = {
 }
 
 
-class SessionObject(EngineObject):
+class SessionObject(DataMethods, EngineObject):
     """A GenericObject created with CreateSessionObject: lives and dies with the session."""
 
     q_type = "GenericObject"
@@ -758,4 +1025,15 @@ class SessionObject(EngineObject):
             # The engine does not let SetProperties rename or retype an object.
             raise EngineError(INVALID_PARAMETERS, "qInfo")
         self.props = copy.deepcopy(qProp)
+        return Reply(result={}, change=[self.handle])
+
+    def current_props(self) -> dict[str, Any]:
+        return self.props
+
+    @rpc("ApplyPatches", Param("qPatches", list), Param("qSoftPatch", bool, True, False))
+    def apply_patches(self, qPatches: list[Any], qSoftPatch: bool) -> Reply:
+        try:
+            self.props = engine_select.apply_patches(self.props, qPatches)
+        except engine_select.SelectError as exc:
+            raise EngineError(INVALID_PARAMETERS, "qPatches", str(exc)) from exc
         return Reply(result={}, change=[self.handle])

@@ -17,14 +17,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from http import HTTPStatus
 from typing import Any
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import parse_qsl, quote, unquote
 
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from . import filters, services, shapes
+from . import filters, qrs_about, qrs_table, services, shapes, triggers
+from .app_lifecycle import AppLifecycle, LifecycleError
+from .qrs_triggers import QrsBodyError, TriggerWriter, new_reload_task
 from .runner import Runner
 from .state import (
     NULL_GUID,
@@ -33,8 +35,6 @@ from .state import (
     TASK_PRELOAD,
     TASK_RELOAD,
     TASK_USERSYNC,
-    ExecutionResult,
-    Meta,
     State,
     Task,
     TempContent,
@@ -49,6 +49,7 @@ log = logging.getLogger("sensesim.qrs")
 XSRF_BODY = "XSRF prevention check failed. Possible XSRF discovered."
 _XRFKEY_RE = re.compile(r"^[0-9A-Za-z]{16}$")
 _GUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_PREFIXED_RE = re.compile(r"^/[^/]+(/qrs(?:/.*)?)$", re.IGNORECASE)
 JSON_TYPE = "application/json; charset=utf-8"
 TEXT_TYPE = "text/plain; charset=utf-8"
 
@@ -120,6 +121,8 @@ class QrsApp:
         self.state = state
         self.runner = runner
         self.options = options or QrsOptions()
+        self.writer = TriggerWriter(state, runner.triggers)
+        self.lifecycle = AppLifecycle(state)
         self.routes: list[tuple[str, re.Pattern[str], Handler]] = []
         self._build_routes()
 
@@ -135,6 +138,10 @@ class QrsApp:
     async def handle(self, request: Request) -> Response:
         raw = await request.body()
         path: str = request.scope["path"]  # what request.url.path gives, without building a URL
+        prefixed = _PREFIXED_RE.match(path)
+        if prefixed is not None:
+            # A client set up for a virtual proxy (`https://host/<prefix>/qrs/...`) works too.
+            path = prefixed.group(1)
         raw_query = request.scope.get("query_string", b"").decode("latin-1")
         body = _decode_body(raw)
         self.state.record_call("qrs", request.method, path, unquote(raw_query.replace("+", " ")), body)
@@ -160,6 +167,8 @@ class QrsApp:
             return await self._route(request, path, query, user, body, raw)
         except HttpError as exc:
             return text_response(exc.body, exc.status) if exc.body else Response(status_code=exc.status)
+        except (QrsBodyError, LifecycleError) as exc:
+            return text_response(exc.message, exc.status)
         except filters.FilterError:
             return text_response(f"Cannot parse the expression: {query.get('filter', '')}", 400)
 
@@ -284,6 +293,18 @@ class QrsApp:
                 lambda es: shapes.full_execution_session(es, site),
                 lambda es: shapes.full_execution_session(es, site),
             ),
+            "schemaevent": Collection(
+                lambda: list(s.schema_events.values()),
+                lambda e: triggers.full_schema_event(e, s),
+                lambda e: triggers.condensed_schema_event(e, s),
+                lambda eid: s.schema_events.get(eid),
+            ),
+            "compositeevent": Collection(
+                lambda: list(s.composite_events.values()),
+                lambda e: triggers.full_composite_event(e, s),
+                lambda e: triggers.condensed_composite_event(e, s),
+                lambda eid: s.composite_events.get(eid),
+            ),
             "license/professionalaccesstype": Collection(
                 lambda: [a for a in s.licenses.values() if a.kind == "professional"],
                 shapes.full_access,
@@ -301,6 +322,7 @@ class QrsApp:
                 lambda sid: s.services.by_id.get(sid),
             ),
         }
+        self.collections = collections
         add = self._add
         add("GET", r"/qrs/about", self.about)
         add("GET", r"/qrs/ssl/ping", self.ping)
@@ -318,6 +340,30 @@ class QrsApp:
         add("GET", rf"/qrs/reloadtask/{guid}/scriptlog", self.scriptlog_by_reference)
         add("GET", rf"/qrs/reloadtask/{guid}/scriptlogfile", self.scriptlog_by_result)
         add("GET", rf"/qrs/download/reloadtask/{guid}/([^/]+)", self.download)
+        # Self-description (qrs_about.py).
+        add("GET", r"/qrs/about/api/enums", self.api_enums)
+        add("GET", r"/qrs/about/api/description", self.api_description)
+        add("GET", r"/qrs/about/api/default/([^/]+)", self.api_default)
+        # App life cycle (app_lifecycle.py).
+        add("POST", r"/qrs/app/upload", self.upload_app)
+        add("POST", rf"/qrs/app/{guid}/copy", self.copy_app)
+        add("PUT", rf"/qrs/app/{guid}/publish", self.publish_app)
+        add("POST", rf"/qrs/app/{guid}/unpublish", self.unpublish_app)
+        add("PUT", rf"/qrs/app/{guid}/replace", self.replace_app)
+        add("DELETE", rf"/qrs/app/{guid}", self.delete_app)
+        add("GET", rf"/qrs/app/{guid}/export", self.export_ticket)
+        add("POST", rf"/qrs/app/{guid}/export/{guid}", self.export_app)
+        add("DELETE", rf"/qrs/app/{guid}/export/{guid}", self.drop_export)
+        add("GET", rf"/qrs/download/app/{guid}/{guid}/([^/]+)", self.download_app)
+        # Writing tasks and triggers (qrs_triggers.py).
+        add("POST", r"/qrs/reloadtask/create", self.create_reload_task)
+        add("POST", r"/qrs/reloadtask/update", self.update_reload_task_bundle)
+        add("PUT", rf"/qrs/reloadtask/{guid}", self.update_reload_task)
+        add("DELETE", rf"/qrs/reloadtask/{guid}", self.delete_reload_task)
+        for name in ("schemaevent", "compositeevent"):
+            add("POST", rf"/qrs/{name}", self._event_writer(name, None))
+            add("PUT", rf"/qrs/{name}/{guid}", self._event_writer(name, "put"))
+            add("DELETE", rf"/qrs/{name}/{guid}", self._event_writer(name, "delete"))
         for name in ("license/professionalaccesstype", "license/analyzeraccesstype"):
             add("DELETE", rf"/qrs/{name}/{guid}", self._delete_access(name))
         for name, coll in collections.items():
@@ -325,6 +371,7 @@ class QrsApp:
             add("GET", rf"/qrs/{name}/full", self._list(coll, full=True))
             add("GET", rf"/qrs/{name}/count", self._count(coll))
             add("GET", rf"/qrs/{name}/{guid}", self._by_id(coll))
+            add("POST", rf"/qrs/{name}/table", self._table(coll, name))
 
     def _add(self, method: str, pattern: str, handler: Handler) -> None:
         self.routes.append((method, re.compile(pattern), handler))
@@ -367,6 +414,31 @@ class QrsApp:
 
         return handler
 
+    def _table(self, coll: Collection, name: str) -> Handler:
+        async def handler(ctx: Ctx) -> Response:
+            docs = [coll.full(entity) for entity in coll.docs()]
+            default_type = str(docs[0].get("schemaPath", name)) if docs else name
+            try:
+                table = qrs_table.build_table(
+                    docs,
+                    ctx.body,
+                    ctx.query,
+                    default_type=default_type,
+                    related=self._related_docs,
+                    same_element=self.options.same_element_filters,
+                )
+            except qrs_table.TableError as exc:
+                raise HttpError(400, str(exc)) from exc
+            return json_response(table, 201)
+
+        return handler
+
+    def _related_docs(self, schema_type: str) -> list[dict[str, Any]]:
+        coll = self.collections.get(schema_type.lower())
+        if coll is None:
+            raise qrs_table.TableError(f"count(): unknown entity type {schema_type!r}")
+        return [coll.full(entity) for entity in coll.docs()]
+
     # ---- fixed documents
 
     async def about(self, ctx: Ctx) -> Response:
@@ -396,6 +468,135 @@ class QrsApp:
             else:
                 del self.state.licenses[access.id]
             return Response(status_code=204)
+
+        return handler
+
+    # ---- self-description
+
+    async def api_enums(self, ctx: Ctx) -> Response:
+        return json_response(qrs_about.ENUMS)
+
+    async def api_description(self, ctx: Ctx) -> Response:
+        routes = [(method, pattern.pattern) for method, pattern, _ in self.routes]
+        return json_response(qrs_about.describe(routes, ctx.query.get("method")))
+
+    async def api_default(self, ctx: Ctx) -> Response:
+        name = ctx.params[0]
+        coll = self.collections.get(name)
+        if coll is None:
+            raise HttpError(400, f"Unknown type: {name}")
+        sample = next(iter(coll.docs()), None)
+        if sample is None:
+            raise HttpError(404, f"No {name} exists to derive the template from")
+        return json_response(qrs_about.template(coll.full(sample)))
+
+    # ---- app life cycle
+
+    def _full_app(self, app: Any, status: int = 200) -> Response:
+        return json_response(shapes.full_app(app, self.state.site), status)
+
+    async def upload_app(self, ctx: Ctx) -> Response:
+        content = await ctx.request.body()
+        return self._full_app(self.lifecycle.upload(ctx.query.get("name"), content, ctx.user), 201)
+
+    async def copy_app(self, ctx: Ctx) -> Response:
+        app = self.lifecycle.copy(_require_guid(ctx.params[0]), ctx.query.get("name"), ctx.user)
+        return self._full_app(app, 201)
+
+    async def publish_app(self, ctx: Ctx) -> Response:
+        app = self.lifecycle.publish(_require_guid(ctx.params[0]), ctx.query.get("stream"), ctx.query.get("name"),
+                                     ctx.user)
+        return self._full_app(app)
+
+    async def unpublish_app(self, ctx: Ctx) -> Response:
+        return self._full_app(self.lifecycle.unpublish(_require_guid(ctx.params[0]), ctx.user))
+
+    async def replace_app(self, ctx: Ctx) -> Response:
+        app = self.lifecycle.replace(_require_guid(ctx.params[0]), ctx.query.get("app"), ctx.user)
+        return self._full_app(app)
+
+    async def delete_app(self, ctx: Ctx) -> Response:
+        for task_id in self.lifecycle.delete(_require_guid(ctx.params[0])):
+            self.writer.delete_task(self.state.tasks[task_id])
+        return Response(status_code=204)
+
+    async def export_ticket(self, ctx: Ctx) -> Response:
+        export = self.lifecycle.export(_require_guid(ctx.params[0]), None, skip_data=False)
+        return json_response({"value": export.token})
+
+    async def export_app(self, ctx: Ctx) -> Response:
+        skip = ctx.query.get("skipdata", "false").lower() == "true"
+        export = self.lifecycle.export(_require_guid(ctx.params[0]), ctx.params[1], skip_data=skip)
+        path = (f"/tempcontent/{export.token}/{quote(export.file_name)}"
+                f"?serverNodeId={self.state.site.node_id}")
+        return json_response(
+            {"exportToken": export.token, "appId": export.app_id, "downloadPath": path, "schemaPath": "AppExport"},
+            201,
+        )
+
+    async def drop_export(self, ctx: Ctx) -> Response:
+        self.lifecycle.drop_export(_require_guid(ctx.params[0]), ctx.params[1])
+        return Response(status_code=204)
+
+    async def download_app(self, ctx: Ctx) -> Response:
+        export = self.lifecycle.download(_require_guid(ctx.params[0]), ctx.params[1])
+        return Response(export.content, status_code=200, media_type="application/vnd.qlik.sense.app")
+
+    # ---- writing tasks and triggers
+
+    def _reload_task(self, raw_id: str) -> Task:
+        task = _of_type(self.state.tasks.get(_require_guid(raw_id)), TASK_RELOAD)
+        if task is None:
+            raise HttpError(404, f"ReloadTask with ID {raw_id} not found")
+        return task
+
+    def _full_task(self, task: Task, status: int) -> Response:
+        return json_response(shapes.full_task(task, self.state.site), status)
+
+    async def create_reload_task(self, ctx: Ctx) -> Response:
+        return self._full_task(self.writer.create(ctx.body, ctx.user.domain_user), 201)
+
+    async def update_reload_task_bundle(self, ctx: Ctx) -> Response:
+        return self._full_task(self.writer.update_bundle(ctx.body, ctx.user.domain_user), 201)
+
+    async def update_reload_task(self, ctx: Ctx) -> Response:
+        task = self._reload_task(ctx.params[0])
+        return self._full_task(self.writer.update_task(task, ctx.body, ctx.user.domain_user), 200)
+
+    async def delete_reload_task(self, ctx: Ctx) -> Response:
+        task = self._reload_task(ctx.params[0])
+        if self.runner.stop(task):
+            session = self.runner.running_session(task.id)
+            if session is not None:
+                session.abort_reason = 3  # DeletedTask
+        self.writer.delete_task(task)
+        return Response(status_code=204)
+
+    def _event_writer(self, name: str, verb: str | None) -> Handler:
+        schema = name == "schemaevent"
+        store: dict[str, Any] = self.state.schema_events if schema else self.state.composite_events
+        full = triggers.full_schema_event if schema else triggers.full_composite_event
+
+        async def handler(ctx: Ctx) -> Response:
+            user = ctx.user.domain_user
+            if verb is not None:
+                event_id = _require_guid(ctx.params[0])
+                if event_id not in store:
+                    raise HttpError(404)
+                if verb == "delete":
+                    del store[event_id]
+                    return Response(status_code=204)
+                if not isinstance(ctx.body, dict):
+                    raise HttpError(400, "Body must be a JSON object")
+                body = {**ctx.body, "id": event_id}
+            else:
+                body = ctx.body
+            event = (self.writer.schema_event(body, None, user) if schema
+                     else self.writer.composite_event(body, None, user))
+            store[event.id] = event
+            if schema:
+                self.runner.triggers.schedule(event)  # type: ignore[arg-type]
+            return json_response(full(event, self.state), 200 if verb else 201)  # type: ignore[arg-type]
 
         return handler
 
@@ -504,39 +705,8 @@ class QrsApp:
 
 
 def _manual_task(state: State, app_id: str, name: str) -> Task:
-    app = state.apps[app_id]
-    tid = derive_id("ReloadTask", name)
-    now = utcnow()
-    initial = ExecutionResult(
-        id=derive_id("initialresult", tid),
-        task_id=tid,
-        execution_id=NULL_GUID,
-        app_id=app_id,
-        executing_node_id=NULL_GUID,
-        executing_node_name="",
-        meta=Meta(created=now, modified=now),
-    )
-    task = Task(
-        id=tid,
-        name=name,
-        task_type=TASK_RELOAD,
-        app=app,
-        enabled=True,
-        tags=[],
-        custom_properties=[],
-        scenario="fail" if app.engine.get("reload") == "fail" else "success",
-        duration_ms=None,
-        on_success=[],
-        on_failure=[],
-        max_retries=0,
-        task_session_timeout=1440,
-        is_manually_triggered=True,
-        operational_id=derive_id("operational", tid),
-        last_result=initial,
-        meta=Meta(created=now, modified=now),
-    )
-    state.tasks[tid] = task
-    state.execution_results[initial.id] = initial
+    task = new_reload_task(state, app_id, name, "INTERNAL\\sa_repository", derive_id("ReloadTask", name))
+    task.is_manually_triggered = True
     return task
 
 

@@ -38,6 +38,7 @@ from .state import (
     new_id,
     utcnow,
 )
+from .triggers import SimClock, Triggers
 
 log = logging.getLogger("sensesim.runner")
 
@@ -92,7 +93,9 @@ class Runner:
         self.state = state
         self.config = config or RunnerConfig()
         self.faults = faults if faults is not None else state.faults
-        self.clock = clock
+        self.sim_clock = SimClock(clock)
+        self.clock = self.sim_clock.now
+        self.triggers = Triggers(state, self.start, self.sim_clock)
         self.overrides: dict[str, Outcome] = {}  # task id -> outcome of its next run
         self.datagrams: list[SentDatagram] = []
         self._runs: dict[str, asyncio.Task[None]] = {}  # session id -> run
@@ -165,9 +168,12 @@ class Runner:
         self.datagrams.clear()
         self._randoms.clear()
         self.state.reset_runtime()
+        self.sim_clock.offset = timedelta()
+        self.triggers.schedule_all()
 
     async def close(self) -> None:
         self._closed = True
+        await self.triggers.stop()
         await self._cancel_runs()
         for sock in self._sockets.values():
             sock.close()
@@ -273,18 +279,7 @@ class Runner:
         if task.task_type == TASK_DISTRIBUTE:
             # The distribution logger fires too; both carry the same execution id.
             self._send(session, "distribute")
-        chain = (
-            task.on_success
-            if status == FINISHED_SUCCESS
-            else task.on_failure
-            if status == FINISHED_FAIL
-            else []
-        )
-        scheduler = self.state.service_user("sa_scheduler")
-        for task_id in chain:
-            follower = self.state.tasks.get(task_id)
-            if follower is not None:
-                self.start(follower, scheduler)
+        self.triggers.task_finished(task, status)
 
     def _end_attempt(self, session: ExecutionSession, status: int, outcome: Outcome) -> None:
         """Close one attempt: stop time, duration, script log, final detail."""

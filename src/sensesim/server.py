@@ -169,6 +169,7 @@ class Site:
             )
             if cfg.engine:
                 await self._start_engine(certs.directory)
+            self.runner.triggers.run_in_background()
         except BaseException:
             await self.close()
             raise

@@ -42,6 +42,9 @@ def _meta(meta: Meta) -> dict[str, Any]:
     }
 
 
+audit = _meta  # the audit columns, for the shape functions of other modules (triggers.py)
+
+
 def tag_ref(tag: Tag) -> dict[str, Any]:
     return {"id": tag.id, "name": tag.name, "privileges": None}
 

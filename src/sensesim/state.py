@@ -8,6 +8,7 @@ uuid5 from names so two runs of the same seed expose the same GUIDs.
 
 from __future__ import annotations
 
+import functools
 import importlib.resources
 import uuid
 from dataclasses import dataclass, field, replace
@@ -75,8 +76,12 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+@functools.lru_cache(maxsize=65536)
 def iso(dt: datetime | None) -> str:
-    """QRS date format: ISO-8601 UTC with milliseconds and Z; None is the QRS null date."""
+    """QRS date format: ISO-8601 UTC with milliseconds and Z; None is the QRS null date.
+
+    Cached: full listings of large sites format the same seeded dates tens of thousands of times.
+    """
     if dt is None:
         return NULL_DATE
     if dt.tzinfo is not UTC:
@@ -295,6 +300,59 @@ class ExecutionSession:
     abort_at: datetime | None = None
 
 
+RULE_TASK_SUCCESSFUL = 1
+RULE_TASK_FAIL = 2
+EVENT_SCHEMA = 0
+EVENT_COMPOSITE = 1
+
+
+@dataclass
+class SchemaEvent:
+    """A time trigger of one task (QRS SchemaEvent); triggers.py computes and fires it."""
+
+    id: str
+    name: str
+    task_id: str
+    enabled: bool
+    start_date: datetime
+    expiration_date: datetime | None
+    increment_option: int  # 0 once, 1 hourly, 2 daily, 3 weekly, 4 monthly, 5 custom
+    increment_description: str  # "minutes hours days weeks"
+    schema_filter_description: list[str]
+    time_zone: str
+    daylight_saving_time: int
+    operational_id: str
+    meta: Meta
+    next_execution: datetime | None = None
+    last_trigger: datetime | None = None
+    times_triggered: int = 0
+
+
+@dataclass
+class CompositeRule:
+    id: str
+    task_id: str  # the task whose outcome the rule waits for
+    rule_state: int  # RULE_TASK_SUCCESSFUL | RULE_TASK_FAIL
+    meta: Meta
+    met_at: datetime | None = None
+
+
+@dataclass
+class CompositeEvent:
+    """A task-chain trigger (QRS CompositeEvent): starts `task_id` once every rule is met."""
+
+    id: str
+    name: str
+    task_id: str
+    enabled: bool
+    rules: list[CompositeRule]
+    time_constraint: dict[str, int]  # seconds, minutes, hours, days
+    operational_id: str
+    meta: Meta
+    last_trigger: datetime | None = None
+    times_triggered: int = 0
+
+
 @dataclass
 class LicenseAccess:
     """A professional or analyzer access allocation (license/<kind>accesstype)."""
@@ -358,6 +416,8 @@ class State:
         self.script_logs: dict[str, ScriptLog] = {}  # by fileReferenceID
         self.temp_contents: dict[str, TempContent] = {}
         self.licenses: dict[str, LicenseAccess] = {}
+        self.schema_events: dict[str, SchemaEvent] = {}
+        self.composite_events: dict[str, CompositeEvent] = {}
         # Nodes and the state of their services (QRS ServiceStatus), see services.py.
         self.services = Services(derive_id)
         self.calls: list[Call] = []
@@ -446,8 +506,19 @@ class State:
             task.attempt_count = 0
             self.execution_results[task.last_result.id] = task.last_result
         for app_id, when in self._pristine_reload_times.items():
-            self.apps[app_id].lastReloadTime = when
+            if app_id in self.apps:  # an app deleted through QRS stays deleted
+                self.apps[app_id].lastReloadTime = when
         self.licenses = {k: replace(v) for k, v in self._pristine_licenses.items()}
+        for event in [*self.schema_events.values(), *self.composite_events.values()]:
+            event.last_trigger = None
+            event.times_triggered = 0
+        # Triggers of the run-time tasks removed above go with them.
+        self.schema_events = {k: e for k, e in self.schema_events.items() if e.task_id in self.tasks}
+        self.composite_events = {k: e for k, e in self.composite_events.items() if e.task_id in self.tasks}
+        for composite in self.composite_events.values():
+            composite.rules = [r for r in composite.rules if r.task_id in self.tasks]
+            for rule in composite.rules:
+                rule.met_at = None
         # In place: QRS handlers hold the SiteInfo object.
         for name in SiteInfo.__dataclass_fields__:
             setattr(self.site, name, getattr(self._pristine_site, name))
@@ -463,7 +534,8 @@ class State:
 def load_seed(name_or_path: str | Path) -> State:
     """Load `demo`, `minimal` (packaged) or a YAML file path into a fresh State."""
     text = _read_seed_text(name_or_path)
-    data = yaml.safe_load(text) or {}
+    # libyaml's loader when present: the pure-Python one takes minutes on a 30,000-entity seed.
+    data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
     if not isinstance(data, dict):
         raise SeedError("seed must be a mapping at the top level")
     return build_state(data)
@@ -500,6 +572,9 @@ class _Builder:
         self.data = data
         self.state = State()
         self.counter = 0
+        # Name indexes, so large seeds (10,000s of apps and tasks) load in linear time.
+        self.app_names: dict[str, App] = {}
+        self.task_names: dict[str, Task] = {}
 
     def meta(self, modified_by: str = "INTERNAL\\sa_repository") -> Meta:
         # Every entity gets its own fixed date so listings look like a site that grew over time.
@@ -532,6 +607,15 @@ class _Builder:
             task.on_failure = [
                 self.task_ref(n, f"{where} onFailure") for n in _as_list(entry.get("onFailure"))
             ]
+            # onSuccess/onFailure are seed shorthand for the composite events a QMC chain creates.
+            for follower in task.on_success:
+                self.chain_event(task, follower, RULE_TASK_SUCCESSFUL)
+            for follower in task.on_failure:
+                self.chain_event(task, follower, RULE_TASK_FAIL)
+        for entry in _as_list(self.data.get("schemaEvents")):
+            self.schema_event(entry)
+        for entry in _as_list(self.data.get("compositeEvents")):
+            self.composite_event(entry)
         self.licenses(self.data.get("licenses") or {})
         state = self.state
         state._pristine_results = {
@@ -681,6 +765,13 @@ class _Builder:
         if reload_outcome not in ("success", "fail"):
             raise SeedError(f"app {name!r}: reload must be success or fail, not {reload_outcome!r}")
         engine["reload"] = reload_outcome
+        data = entry.get("data")
+        if data is not None and (
+            not isinstance(data, dict)
+            or not all(isinstance(rows, list) and all(isinstance(r, dict) for r in rows) for rows in data.values())
+        ):
+            raise SeedError(f"app {name!r}: data must map table names to lists of rows (mappings)")
+        engine["data"] = data or {}
         app = App(
             id=aid,
             name=name,
@@ -697,12 +788,13 @@ class _Builder:
             engine=engine,
         )
         self.state.apps[aid] = app
+        self.app_names.setdefault(name, app)
 
     def app_ref(self, ref: str, where: str) -> App:
-        for app in self.state.apps.values():
-            if app.name == ref or app.id == str(ref).lower():
-                return app
-        raise SeedError(f"{where}: unknown app {ref!r}")
+        app = self.app_names.get(ref) or self.state.apps.get(str(ref).lower())
+        if app is None:
+            raise SeedError(f"{where}: unknown app {ref!r}")
+        return app
 
     def task(self, entry: dict[str, Any], task_type: int) -> Task:
         name = str(entry["name"])
@@ -710,7 +802,7 @@ class _Builder:
         tid = _guid(entry["id"], f"task {name}") if entry.get("id") else derive_id(kind, name)
         if tid in self.state.tasks:
             raise SeedError(f"task {name!r}: duplicate id {tid}")
-        if self.state.task_by_name(name) is not None:
+        if name in self.task_names:
             raise SeedError(f"task {name!r} is defined twice (chains refer to tasks by name)")
         if task_type in APP_TASK_TYPES and not entry.get("app"):
             raise SeedError(f"{kind} {name!r} needs an app")
@@ -758,15 +850,90 @@ class _Builder:
             ),
         )
         self.state.tasks[tid] = task
+        self.task_names[name] = task
         self.state.execution_results[initial.id] = initial
         return task
 
     def task_ref(self, ref: Any, where: str) -> str:
         ref = str(ref)
-        task = self.state.task_by_name(ref) or self.state.tasks.get(ref.lower())
+        task = self.task_names.get(ref) or self.state.tasks.get(ref.lower())
         if task is None:
             raise SeedError(f"{where}: unknown task {ref!r}")
         return task.id
+
+    def chain_event(self, upstream: Task, follower_id: str, rule_state: int) -> None:
+        follower = self.state.tasks[follower_id]
+        word = "success" if rule_state == RULE_TASK_SUCCESSFUL else "failure"
+        self.composite_event(
+            {
+                "name": f"{follower.name} on {word} of {upstream.name}",
+                "task": follower.id,
+                "rules": [{"task": upstream.id, "state": word}],
+            }
+        )
+
+    def schema_event(self, entry: dict[str, Any]) -> None:
+        name = str(entry["name"])
+        where = f"schema event {name!r}"
+        eid = _guid(entry["id"], where) if entry.get("id") else derive_id("SchemaEvent", name)
+        option = int(entry.get("incrementOption", 2))
+        if option not in range(6):
+            raise SeedError(f"{where}: incrementOption must be 0-5")
+        default_increment = {0: "0 0 0 0", 1: "0 1 0 0", 2: "0 0 1 0", 3: "0 0 0 1", 4: "0 0 0 0"}
+        increment = str(entry.get("incrementDescription", default_increment.get(option, "0 0 1 0")))
+        if len(increment.split()) != 4 or not all(p.isdigit() for p in increment.split()):
+            raise SeedError(f"{where}: incrementDescription must be four numbers 'minutes hours days weeks'")
+        expiration = entry.get("expirationDate")
+        self.state.schema_events[eid] = SchemaEvent(
+            id=eid,
+            name=name,
+            task_id=self.task_ref(entry["task"], where),
+            enabled=bool(entry.get("enabled", True)),
+            start_date=parse_iso(str(entry.get("startDate", iso(_seed_date(0))))),
+            expiration_date=parse_iso(str(expiration)) if expiration else None,
+            increment_option=option,
+            increment_description=increment,
+            schema_filter_description=[str(v) for v in _as_list(entry.get("schemaFilterDescription",
+                                                                            ["* * - * * * * *"]))],
+            time_zone=str(entry.get("timeZone", "UTC")),
+            daylight_saving_time=int(entry.get("daylightSavingTime", 0)),
+            operational_id=derive_id("operational", eid),
+            meta=self.meta(),
+        )
+
+    def composite_event(self, entry: dict[str, Any]) -> None:
+        name = str(entry["name"])
+        where = f"composite event {name!r}"
+        eid = _guid(entry["id"], where) if entry.get("id") else derive_id("CompositeEvent", name)
+        rules = []
+        for index, rule in enumerate(_as_list(entry.get("rules"))):
+            state_word = str(rule.get("state", "success"))
+            if state_word not in ("success", "fail", "failure"):
+                raise SeedError(f"{where}: rule {index} state must be success or fail")
+            rules.append(
+                CompositeRule(
+                    id=derive_id("CompositeEventRule", f"{eid}:{index}"),
+                    task_id=self.task_ref(rule["task"], f"{where} rule {index}"),
+                    rule_state=RULE_TASK_SUCCESSFUL if state_word == "success" else RULE_TASK_FAIL,
+                    meta=self.meta(),
+                )
+            )
+        if not rules:
+            raise SeedError(f"{where}: needs at least one rule")
+        constraint = {k: int((entry.get("timeConstraint") or {}).get(k, 0)) for k in ("seconds", "minutes",
+                                                                                     "hours", "days")}
+        if not any(constraint.values()):
+            constraint["minutes"] = 360  # the QMC default window
+        self.state.composite_events[eid] = CompositeEvent(
+            id=eid,
+            name=name,
+            task_id=self.task_ref(entry["task"], where),
+            enabled=bool(entry.get("enabled", True)),
+            rules=rules,
+            time_constraint=constraint,
+            operational_id=derive_id("operational", eid),
+            meta=self.meta(),
+        )
 
     def licenses(self, raw: dict[str, Any]) -> None:
         for kind in ("professional", "analyzer"):

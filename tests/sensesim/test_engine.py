@@ -6,24 +6,21 @@ Contract: qlik-sense-apis.md §2 (JSON-RPC), §4 (mTLS, X-Qlik-User) and behavio
 
 from __future__ import annotations
 
-import asyncio
 import ssl
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
-from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidMessage, InvalidStatus
 
 from sensesim.certs import ensure_certs, server_ssl_context
 from sensesim.engine import EngineOptions, EngineServer, start_engine
 from sensesim.state import State, build_state, load_seed
-from support.sensesim_support import client_context, running_engine
+from support.engine_client import Rpc, session
+from support.sensesim_support import running_engine
 
-ADMIN = "UserDirectory=INTERNAL; UserId=sa_repository"
 SALES = "5e1f8a2c-3b4d-4c6e-8f0a-1b2c3d4e5f60"  # the rich app of the minimal seed
 
 
@@ -52,71 +49,6 @@ async def engine(state: State, certs: Path, options: EngineOptions) -> AsyncIter
 
 def app_id(state: State, name: str) -> str:
     return next(a.id for a in state.apps.values() if a.name == name)
-
-
-class Rpc:
-    """A minimal JSON-RPC peer: numbered requests, answers matched by id."""
-
-    def __init__(self, ws: ClientConnection) -> None:
-        self.ws = ws
-        self.next_id = 1
-        self.early: dict[int, dict[str, Any]] = {}
-        self.first_frame: dict[str, Any] = {}
-
-    async def send(self, method: str, handle: int = -1, params: Any = None, **extra: Any) -> int:
-        request_id = self.next_id
-        self.next_id += 1
-        frame = {"jsonrpc": "2.0", "id": request_id, "method": method, "handle": handle}
-        frame["params"] = [] if params is None else params
-        frame.update(extra)
-        await self.ws.send(orjson.dumps(frame).decode())
-        return request_id
-
-    async def receive(self, request_id: int) -> dict[str, Any]:
-        while request_id not in self.early:
-            message = orjson.loads(await asyncio.wait_for(self.ws.recv(), 5))
-            self.early[message.get("id")] = message
-        return self.early.pop(request_id)
-
-    async def ask(self, method: str, handle: int = -1, params: Any = None, **extra: Any) -> dict[str, Any]:
-        """The whole response frame."""
-        return await self.receive(await self.send(method, handle, params, **extra))
-
-    async def __call__(self, method: str, handle: int = -1, params: Any = None) -> dict[str, Any]:
-        """Just `result`; an error frame fails the test."""
-        response = await self.ask(method, handle, params)
-        assert "error" not in response, response
-        return response["result"]
-
-    async def error(self, method: str, handle: int = -1, params: Any = None) -> dict[str, Any]:
-        response = await self.ask(method, handle, params)
-        assert "result" not in response, response
-        return response["error"]
-
-    async def open(self, doc: str, no_data: bool = False) -> int:
-        result = await self("OpenDoc", -1, [doc, "", "", "", no_data])
-        return int(result["qReturn"]["qHandle"])
-
-
-@asynccontextmanager
-async def session(
-    engine: EngineServer,
-    certs: Path,
-    path: str = "/app/engineData",
-    user: str | None = ADMIN,
-    with_cert: bool = True,
-) -> AsyncIterator[Rpc]:
-    headers = {"X-Qlik-User": user} if user is not None else {}
-    async with connect(
-        f"wss://localhost:{engine.port}{path}",
-        ssl=client_context(certs, with_cert),
-        additional_headers=headers,
-        proxy=None,
-        open_timeout=5,
-    ) as ws:
-        rpc = Rpc(ws)
-        rpc.first_frame = orjson.loads(await asyncio.wait_for(ws.recv(), 5))
-        yield rpc
 
 
 # --------------------------------------------------------------------------- handshake

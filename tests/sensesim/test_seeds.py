@@ -57,7 +57,7 @@ def test_demo_is_a_realistic_site() -> None:
 def test_engine_view_of_an_app() -> None:
     state = load_seed("minimal")
     app = state.apps["5e1f8a2c-3b4d-4c6e-8f0a-1b2c3d4e5f60"]
-    assert set(app.engine) == {*ENGINE_KEYS_LIST, "script", "reload"}
+    assert set(app.engine) == {*ENGINE_KEYS_LIST, "script", "reload", "data"}
     assert app.engine["sheets"][0] == {
         "id": "s1",
         "title": "Overview",

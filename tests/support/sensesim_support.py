@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import socket
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -110,3 +110,35 @@ async def running_engine(state: Any, certs_dir: Path, options: Any = None) -> As
         yield server
     finally:
         await server.close()
+
+
+@contextlib.contextmanager
+def threaded_site(certs: Path, **site_options: Any) -> Iterator[tuple[Any, httpx.Client]]:
+    """A Site running on its own event loop in a thread, and a blocking admin QRS client.
+
+    Property tests (hypothesis) drive many examples from synchronous code; the site must keep
+    serving while the test thread blocks on a request, hence the second loop.
+    """
+    import threading
+
+    from sensesim.server import Site
+
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="sensesim-site", daemon=True)
+    thread.start()
+    site = Site(**site_options)
+    asyncio.run_coroutine_threadsafe(site.start(), loop).result(30)
+    try:
+        with httpx.Client(
+            base_url=site.qrs_url,
+            verify=client_context(certs),
+            headers={"X-Qlik-Xrfkey": XRFKEY, "X-Qlik-User": ADMIN},
+            params={"xrfkey": XRFKEY},
+            timeout=10,
+        ) as client:
+            yield site, client
+    finally:
+        asyncio.run_coroutine_threadsafe(site.close(), loop).result(30)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()

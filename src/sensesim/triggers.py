@@ -1,0 +1,288 @@
+"""Schema events (time triggers) and composite events (task chains) driving the runner.
+
+Qlik's scheduler starts a task when one of its triggers fires:
+
+- a SchemaEvent fires at `startDate` and then every increment (`incrementOption` 1 hourly,
+  2 daily, 3 weekly, 4 monthly, 5 custom by `incrementDescription` "minutes hours days weeks";
+  0 is once) until `expirationDate`; sensesim fires it when its clock (real time plus whatever
+  the control API advanced it by) reaches `nextExecution`;
+- a CompositeEvent starts its task once every rule ("task X finished successfully" /
+  "task X failed") has been met within the time constraint window.
+
+The `ruleState` values 1 TaskSuccessful and 2 TaskFail follow the QRS CompositeEventRule model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from . import shapes
+from .state import (
+    EVENT_COMPOSITE,
+    EVENT_SCHEMA,
+    RULE_TASK_FAIL,
+    RULE_TASK_SUCCESSFUL,
+    CompositeEvent,
+    CompositeRule,
+    SchemaEvent,
+    State,
+    Task,
+    User,
+    derive_id,
+    iso,
+    utcnow,
+)
+
+log = logging.getLogger("sensesim.triggers")
+
+FINISHED_SUCCESS, FINISHED_FAIL = 7, 8
+_TICK_SECONDS = 0.25
+
+
+class SimClock:
+    """Real time plus an offset the control API can move forward (never backward)."""
+
+    def __init__(self, base: Callable[[], datetime] = utcnow) -> None:
+        self.base = base
+        self.offset = timedelta()
+
+    def now(self) -> datetime:
+        return self.base() + self.offset
+
+    def advance(self, seconds: float) -> None:
+        if seconds < 0:
+            raise ValueError("the clock only moves forward")
+        self.offset += timedelta(seconds=seconds)
+
+
+def _add_months(when: datetime, months: int) -> datetime:
+    month = when.month - 1 + months
+    year = when.year + month // 12
+    month = month % 12 + 1
+    day = min(when.day, [31, 29 if year % 4 == 0 and (year % 100 or year % 400 == 0) else 28, 31, 30, 31, 30,
+                         31, 31, 30, 31, 30, 31][month - 1])
+    return when.replace(year=year, month=month, day=day)
+
+
+def increment(event: SchemaEvent) -> timedelta | None:
+    """The repeat interval, or None for a one-off (or a monthly event, handled apart)."""
+    minutes, hours, days, weeks = (int(p) for p in event.increment_description.split())
+    step = timedelta(minutes=minutes, hours=hours, days=days, weeks=weeks)
+    if event.increment_option in (0, 4) or step <= timedelta():
+        return None
+    return step
+
+
+def next_after(event: SchemaEvent, after: datetime) -> datetime | None:
+    """The first firing strictly after `after` (or at start when start lies after it)."""
+    start = event.start_date
+    if start > after:
+        candidate: datetime | None = start
+    elif event.increment_option == 4:
+        months = (after.year - start.year) * 12 + after.month - start.month
+        candidate = _add_months(start, max(months, 0))
+        while candidate <= after:
+            months += 1
+            candidate = _add_months(start, months)
+    else:
+        step = increment(event)
+        if step is None:
+            candidate = None
+        else:
+            count = int((after - start) / step) + 1
+            candidate = start + step * count
+    if candidate is not None and event.expiration_date is not None and candidate > event.expiration_date:
+        return None
+    return candidate
+
+
+def window(event: CompositeEvent) -> timedelta:
+    c = event.time_constraint
+    return timedelta(days=c.get("days", 0), hours=c.get("hours", 0), minutes=c.get("minutes", 0),
+                     seconds=c.get("seconds", 0))
+
+
+class Triggers:
+    """Fires schema events on the clock and composite events on task outcomes."""
+
+    def __init__(self, state: State, start: Callable[[Task, User], Any], clock: SimClock) -> None:
+        self.state = state
+        self.start_task = start
+        self.clock = clock
+        self._loop_task: asyncio.Task[None] | None = None
+
+    # ---- schema events
+
+    def schedule(self, event: SchemaEvent) -> None:
+        """(Re)compute nextExecution from now, e.g. after a create or an update."""
+        event.next_execution = next_after(event, self.clock.now() - timedelta(microseconds=1))
+
+    def schedule_all(self) -> None:
+        for event in self.state.schema_events.values():
+            self.schedule(event)
+
+    def tick(self) -> int:
+        """Fire every due schema event once; the number fired."""
+        now = self.clock.now()
+        fired = 0
+        scheduler = self.state.service_user("sa_scheduler")
+        for event in list(self.state.schema_events.values()):
+            if event.next_execution is None or event.next_execution > now:
+                continue
+            event.last_trigger = now
+            event.times_triggered += 1
+            event.next_execution = next_after(event, now)
+            task = self.state.tasks.get(event.task_id)
+            if event.enabled and task is not None:
+                fired += 1
+                self.start_task(task, scheduler)
+        return fired
+
+    def run_in_background(self) -> None:
+        if self._loop_task is None:
+            self.schedule_all()
+            self._loop_task = asyncio.get_running_loop().create_task(self._loop(), name="sensesim-triggers")
+
+    async def stop(self) -> None:
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop_task
+            self._loop_task = None
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(_TICK_SECONDS)
+            try:
+                self.tick()
+            except Exception:  # one bad event must not stop every schedule
+                log.exception("schema event tick failed")
+
+    # ---- composite events
+
+    def task_finished(self, task: Task, status: int) -> None:
+        """Mark rules this outcome meets; start each composite event whose rules are all met."""
+        wanted = {FINISHED_SUCCESS: RULE_TASK_SUCCESSFUL, FINISHED_FAIL: RULE_TASK_FAIL}.get(status)
+        if wanted is None:
+            return
+        now = self.clock.now()
+        scheduler = self.state.service_user("sa_scheduler")
+        for event in list(self.state.composite_events.values()):
+            if not event.enabled:
+                continue
+            hit = False
+            for rule in event.rules:
+                if rule.task_id == task.id:
+                    # The other outcome of the same task un-meets the rule.
+                    rule.met_at = now if rule.rule_state == wanted else None
+                    hit = hit or rule.rule_state == wanted
+            if not hit:
+                continue
+            limit = now - window(event)
+            if all(rule.met_at is not None and rule.met_at >= limit for rule in event.rules):
+                for rule in event.rules:
+                    rule.met_at = None
+                event.last_trigger = now
+                event.times_triggered += 1
+                follower = self.state.tasks.get(event.task_id)
+                if follower is not None:
+                    self.start_task(follower, scheduler)
+
+    def forget_task(self, task_id: str) -> None:
+        """A deleted task takes its triggers along, as the repository's cascade does."""
+        for eid in [e.id for e in self.state.schema_events.values() if e.task_id == task_id]:
+            del self.state.schema_events[eid]
+        for eid in [e.id for e in self.state.composite_events.values() if e.task_id == task_id]:
+            del self.state.composite_events[eid]
+        for event in self.state.composite_events.values():
+            event.rules = [r for r in event.rules if r.task_id != task_id]
+
+
+# --------------------------------------------------------------------------- shapes
+
+
+def _task_refs(state: State, task_id: str) -> dict[str, Any]:
+    """The reloadTask/externalProgramTask/userSyncTask trio; only the task's own kind is set."""
+    task = state.tasks.get(task_id)
+    refs: dict[str, Any] = {"reloadTask": None, "userSyncTask": None, "externalProgramTask": None}
+    if task is not None:
+        key = {0: "reloadTask", 1: "externalProgramTask", 2: "userSyncTask"}.get(task.task_type, "reloadTask")
+        refs[key] = shapes.condensed_task(task)
+    return refs
+
+
+def _operational(op_id: str, last: datetime | None, next_run: datetime | None, count: int) -> dict[str, Any]:
+    return {"id": op_id, "lastTrigger": iso(last), "nextExecution": iso(next_run), "timesTriggered": count,
+            "privileges": None}
+
+
+def condensed_schema_event(event: SchemaEvent, state: State) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "name": event.name,
+        "enabled": event.enabled,
+        "eventType": EVENT_SCHEMA,
+        "operational": _operational(event.operational_id, event.last_trigger, event.next_execution,
+                                    event.times_triggered),
+        "privileges": None,
+    }
+
+
+def full_schema_event(event: SchemaEvent, state: State) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        **shapes.audit(event.meta),
+        "timeZone": event.time_zone,
+        "daylightSavingTime": event.daylight_saving_time,
+        "startDate": iso(event.start_date),
+        "expirationDate": iso(event.expiration_date) if event.expiration_date else "9999-01-01T00:00:00.000Z",
+        "schemaFilterDescription": list(event.schema_filter_description),
+        "incrementDescription": event.increment_description,
+        "incrementOption": event.increment_option,
+        **condensed_schema_event(event, state),
+        **_task_refs(state, event.task_id),
+        "schemaPath": "SchemaEvent",
+    }
+
+
+def _rule(rule: CompositeRule, state: State) -> dict[str, Any]:
+    return {
+        "id": rule.id,
+        **shapes.audit(rule.meta),
+        "ruleState": rule.rule_state,
+        **_task_refs(state, rule.task_id),
+        "privileges": None,
+        "schemaPath": "CompositeEventRule",
+    }
+
+
+def condensed_composite_event(event: CompositeEvent, state: State) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "name": event.name,
+        "enabled": event.enabled,
+        "eventType": EVENT_COMPOSITE,
+        "operational": _operational(event.operational_id, event.last_trigger, None, event.times_triggered),
+        "privileges": None,
+    }
+
+
+def full_composite_event(event: CompositeEvent, state: State) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        **shapes.audit(event.meta),
+        "timeConstraint": {
+            "id": derive_id("timeconstraint", event.id),
+            **{key: event.time_constraint.get(key, 0) for key in ("seconds", "minutes", "hours", "days")},
+            "privileges": None,
+        },
+        "compositeRules": [_rule(r, state) for r in event.rules],
+        **condensed_composite_event(event, state),
+        **_task_refs(state, event.task_id),
+        "schemaPath": "CompositeEvent",
+    }
