@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 
 import httpx
@@ -10,13 +11,18 @@ import httpx
 from support.qbutler import base_config
 
 
-async def write_until_killed(url: str, process, writers: int = 20, kill_after: float = 1.5):
+async def write_until_killed(url: str, process, writers: int = 20, kill_after: float = 1.5,
+                             kill_after_acknowledged: int = 300, longest: float = 30.0):
     """Writers POST unique keys and overwrite one counter each; the process is SIGKILLed mid-stream.
 
+    The kill comes `kill_after` seconds in, but not before `kill_after_acknowledged` writes were
+    acknowledged (at most `longest` seconds): on a busy machine the first second after start-up
+    can pass with few answers, and a kill then would prove nothing.
     Returns the unique keys and the last counter value each writer saw acknowledged (201).
     """
     acknowledged: set[str] = set()
     last_count: dict[int, int] = {}
+    enough = asyncio.Event()
 
     async def writer(number: int) -> None:
         # One client (one connection) per writer: a shared pool is slower than the server.
@@ -36,11 +42,15 @@ async def write_until_killed(url: str, process, writers: int = 20, kill_after: f
                 return  # the server is gone
             if unique.status_code == 201:
                 acknowledged.add(key)
+                if len(acknowledged) >= kill_after_acknowledged:
+                    enough.set()
             if counter.status_code == 201:
                 last_count[number] = sequence
 
     tasks = [asyncio.create_task(writer(n)) for n in range(writers)]
     await asyncio.sleep(kill_after)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(enough.wait(), longest - kill_after)
     await asyncio.to_thread(process.kill)
     await asyncio.gather(*tasks)
     return acknowledged, last_count
