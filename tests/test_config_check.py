@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
 from qbutler.cli import app
-from qbutler.config import load_config
+from qbutler.config import ButlerConfig, load_config
+from qbutler.config_check import BUTLER_KEYS_NOT_USED
 from support.qbutler import running_service
 
 runner = CliRunner()
@@ -110,12 +112,31 @@ def test_placeholders_in_a_switched_off_section_are_not_errors(tmp_path):
 
 
 def test_butler_keys_qbutler_lacks_are_named_as_such(tmp_path):
-    _, result = check(tmp_path, "Butler:\n  qlikSenseVersion:\n    versionMonitor:\n      enable: false\n"
-                                "  emailNotification:\n    enable: false\n    serviceStopped: {}\n")
+    _, result = check(tmp_path, "Butler:\n  qlikSenseCloud:\n    enable: false\n"
+                                "  mqttConfig:\n    enable: false\n    qlikSenseCloud: {}\n")
     assert result.exit_code == 0
     assert "did you mean" not in result.output
     lines = result.output.splitlines()
-    assert "  Butler.qlikSenseVersion" in lines and "  Butler.emailNotification.serviceStopped" in lines
+    assert "  Butler.qlikSenseCloud" in lines and "  Butler.mqttConfig.qlikSenseCloud" in lines
+
+
+def test_butlers_production_template_gets_no_did_you_mean(tmp_path, butler_template):
+    # Every key of Butler's own template is either used or known to be unused: none is a typo.
+    _, result = check(tmp_path, butler_template)
+    assert "did you mean" not in result.output
+    assert "  Butler.configVisualisation" in result.output.splitlines()
+
+
+def test_the_list_of_unused_butler_keys_names_no_key_qbutler_uses():
+    for key in BUTLER_KEYS_NOT_USED:
+        model: Any = ButlerConfig
+        for part in key.split("."):
+            fields = getattr(model, "model_fields", {})
+            if part not in fields:
+                break
+            model = fields[part].annotation
+        else:
+            pytest.fail(f"Butler.{key} is listed as unused but qbutler's config has it")
 
 
 def test_serve_refuses_placeholders_and_names_the_key(tmp_path):

@@ -31,19 +31,11 @@ PLACEHOLDER = re.compile(r"\s*<[^<>]+>\s*")
 TEMPLATE_HOST = "10.11.12.13"
 
 # Keys of Butler's config that qbutler accepts and does not use, relative to `Butler`: not typos,
-# so never "did you mean" (`preloadTaskSuccess` is a Butler key, not a misspelt `reloadTaskSuccess`).
+# so never "did you mean" (`qlikSenseCloud` is a Butler key, not a misspelt `qlikSenseLicense`).
 BUTLER_KEYS_NOT_USED = frozenset("""
-anonTelemetry systemInfo configVisualisation heartbeat dockerHealthCheck uptimeMonitor
-thirdPartyToolsCredentials influxDb qlikSenseVersion qlikSenseLicense incidentTool restServerApiDocGenerate
-restServerEndpointsConfig serviceMonitor qlikSenseCloud
+anonTelemetry systemInfo configVisualisation restServerApiDocGenerate qlikSenseCloud
 mqttConfig.azureEventGrid mqttConfig.qlikSenseCloud udpServerConfig.queueMetrics
-slackNotification.serviceStopped slackNotification.serviceStarted
-teamsNotification.serviceStopped teamsNotification.serviceStarted
-emailNotification.distributeTaskSuccess emailNotification.distributeTaskFailure
-emailNotification.preloadTaskSuccess emailNotification.preloadTaskFailure
-emailNotification.serviceStopped emailNotification.serviceStarted
-webhookNotification.serviceMonitor webhookNotification.qlikSenseServerLicenseMonitor
-webhookNotification.qlikSenseServerLicenseExpiryAlert scriptLog.storeOnDisk.qsCloud
+scriptLog.storeOnDisk.qsCloud
 """.split())
 
 # Sections whose `enable` has no effect, so leaving it out changes nothing.
