@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from installed import installed_env
 
 from qbutler.demo.environment import DemoEnvironment, Options
 
@@ -92,7 +93,7 @@ async def measure(config_file: Path, src: Path) -> tuple[float, float, float]:
     config["Butler"]["restServerConfig"]["serverPort"] = port
     run_file = config_file.with_name(f"run-{config_file.name}")
     run_file.write_text(yaml.safe_dump(config, sort_keys=False))
-    env = {**os.environ, "PYTHONPATH": str(src)}
+    env = installed_env(PYTHONPATH=str(src))
     started = time.perf_counter()
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "qbutler", "serve", "-c", str(run_file), env=env, cwd=config_file.parent,
