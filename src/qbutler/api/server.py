@@ -10,7 +10,6 @@ import ssl
 from typing import Any
 
 import uvicorn
-from cryptography import x509
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from qbutler.config import Config
@@ -76,6 +75,10 @@ def certificate_subject(transport: asyncio.BaseTransport) -> str | None:
     der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
     if not der:
         return None
+    # Imported here: only mTLS listeners see client certificates, and cryptography costs about
+    # 6 MiB of resident memory in every other qbutler.
+    from cryptography import x509
+
     return x509.load_der_x509_certificate(der).subject.rfc4514_string()
 
 

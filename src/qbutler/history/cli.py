@@ -10,16 +10,15 @@ from typing import Annotated, Any, NoReturn, TypeVar
 
 import orjson
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from qbutler.cli_support import load_or_exit
+from qbutler.cli_support import LazyConsole, load_or_exit
 from qbutler.history import queries
 from qbutler.history.factory import open_history
 from qbutler.history.model import Execution, ExecutionFilter, iso, parse_time
 from qbutler.history.store import HistoryStore, HistoryUnavailable
 
 history_app = typer.Typer(help="Look at the reload history (Butler.qbutler.history).", no_args_is_help=True)
+console = LazyConsole()
 
 ConfigOption = Annotated[Path, typer.Option("--configfile", "-c", help="Butler-format YAML config file.")]
 SinceOption = Annotated[str | None, typer.Option("--since", help="ISO 8601 time or an age such as 24h or 7d.")]
@@ -69,7 +68,9 @@ def _print_json(value: Any) -> None:
     typer.echo(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode())
 
 
-def _runs_table(title: str, rows: list[Execution]) -> Table:
+def _runs_table(title: str, rows: list[Execution]) -> Any:
+    from rich.table import Table
+
     table = Table(title=title)
     for column in ("ended (UTC)", "task", "outcome", "duration", "trigger", "node", "execution id"):
         table.add_column(column, no_wrap=column in ("ended (UTC)", "execution id"))
@@ -88,7 +89,7 @@ def _show_runs(title: str, rows: list[Execution], as_json: bool) -> None:
     elif not rows:
         typer.echo("No runs recorded.")
     else:
-        Console().print(_runs_table(title, rows))
+        console.print(_runs_table(title, rows))
 
 
 @history_app.command("failures")
@@ -119,7 +120,6 @@ def show(execution_id: Annotated[str, typer.Argument(help="Execution id.")], con
     if as_json:
         _print_json(found.to_dict())
         return
-    console = Console()
     console.print(_runs_table(f"Execution {execution_id}", [found]))
     for line in found.details:
         console.print(f"  {line}", markup=False)
@@ -127,6 +127,8 @@ def show(execution_id: Annotated[str, typer.Argument(help="Execution id.")], con
         console.print("[bold]Script log (tail)[/]")
         for line in found.script_log_tail:
             console.print(f"  {line}", markup=False)
+    from rich.table import Table
+
     table = Table(title="Alert deliveries")
     for column in ("channel", "target", "outcome", "attempts", "error"):
         table.add_column(column)
@@ -150,6 +152,8 @@ def stats(configfile: ConfigOption,
     if not rows:
         typer.echo("No runs recorded.")
         return
+    from rich.table import Table
+
     table = Table(title="Task statistics")
     for column in ("task", "runs", "failures", "aborts", "p50", "p95", "last success (UTC)"):
         table.add_column(column, justify="right" if column in ("runs", "failures", "aborts", "p50", "p95") else "left")
@@ -157,4 +161,4 @@ def stats(configfile: ConfigOption,
         table.add_row(row.task_name or row.task_id, str(row.runs), str(row.failures), str(row.aborts),
                       _seconds(row.p50_duration_ms), _seconds(row.p95_duration_ms),
                       (iso(row.last_success_at) or "never")[:19].replace("T", " "))
-    Console().print(table)
+    console.print(table)

@@ -5,11 +5,13 @@ monitoring tool knows qbutler is alive. The answer is ignored; failures are logg
 from __future__ import annotations
 
 import logging
-
-import aiohttp
+from typing import TYPE_CHECKING
 
 from qbutler.config import Config
 from qbutler.watch.loop import Monitor
+
+if TYPE_CHECKING:
+    import aiohttp
 
 log = logging.getLogger("qbutler.watch.heartbeat")
 
@@ -33,6 +35,9 @@ class Heartbeat(Monitor):
 
     async def check(self) -> None:
         if self._http is None:
+            # Imported on the first beat, not with the service: start-up does not wait for aiohttp.
+            import aiohttp
+
             self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout))
         async with self._http.get(self.url) as answer:
             await answer.read()

@@ -11,7 +11,6 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import orjson
 
 from qbutler.alerts.channels.base import Message
@@ -44,6 +43,8 @@ class VersionMonitor(Monitor):
         self.info: dict[str, Any] = dict(self.memory.data.get("info") or {})
 
     async def fetch(self) -> dict[str, Any]:
+        import aiohttp  # on the first poll, so start-up does not wait for it
+
         context = client_ssl_context(self.config, verify=self.settings.rejectUnauthorized)
         timeout = aiohttp.ClientTimeout(total=10)
         async with aiohttp.ClientSession(timeout=timeout) as http, http.get(self.url, ssl=context) as answer:
