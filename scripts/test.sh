@@ -41,4 +41,7 @@ if command -v npm >/dev/null 2>&1; then
   npm ci --prefix tests/web --no-audit --no-fund --silent
 fi
 .venv/bin/ruff check src tests bench
-exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
+# Spawned qbutler and sensesim processes load bytecode as an installed qbutler does, instead of
+# compiling every module on every start when the shell sets PYTHONDONTWRITEBYTECODE.
+unset PYTHONDONTWRITEBYTECODE
+exec .venv/bin/python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile "$@"
