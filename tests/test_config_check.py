@@ -124,7 +124,11 @@ def test_butlers_production_template_gets_no_did_you_mean(tmp_path, butler_templ
     # Every key of Butler's own template is either used or known to be unused: none is a typo.
     _, result = check(tmp_path, butler_template)
     assert "did you mean" not in result.output
-    assert "  Butler.configVisualisation" in result.output.splitlines()
+    lines = result.output.splitlines()
+    assert "  Butler.configVisualisation" in lines
+    # Both New Relic parts of the site watch are qbutler's now.
+    assert "  Butler.uptimeMonitor.storeNewRelic" not in lines
+    assert "  Butler.incidentTool.newRelic.serviceMonitor" not in lines
 
 
 def test_the_list_of_unused_butler_keys_names_no_key_qbutler_uses():

@@ -6,6 +6,7 @@ import logging
 import re
 from pathlib import Path
 
+from qbutler.alerts.http import HttpSender
 from qbutler.config import parse_config
 from qbutler.watch.uptime import UptimeMonitor, duration_text
 from support.qbutler import base_config
@@ -21,7 +22,8 @@ async def test_each_tick_logs_uptime_and_memory_at_the_configured_level(tmp_path
     caplog.set_level(logging.DEBUG, logger="qbutler")
     config = parse_config(base_config(uptimeMonitor={"enable": True, "frequency": "every 1 hours",
                                                      "logLevel": "info"}), tmp_path)
-    monitor = UptimeMonitor(config)
+    monitor = UptimeMonitor(config, HttpSender(timeout=5))
+    assert monitor.newrelic is None
     assert monitor.run_at_start is False  # as Butler: the first line comes at the first tick
     assert await monitor.run_once() and await monitor.run_once()
     lines = [r for r in caplog.records if r.name == "qbutler.watch.uptime" and "Iteration" in r.getMessage()]

@@ -458,12 +458,57 @@ class LegacyAccounts(Section):
     log: Annotated[list[Text], NullableList] = Field(default_factory=list)
 
 
+class On(Section):
+    enable: bool = True
+
+
+class ServiceAttributes(Section):
+    """Which facts of the service become `butler_*` attributes (`serviceState`: `butler_serviceStatus`)."""
+
+    serviceHost: bool = True
+    serviceName: bool = True
+    serviceDisplayName: bool = True
+    serviceState: bool = True
+
+
+class NewRelicServiceAttributes(StaticAttributes):
+    dynamic: ServiceAttributes = ServiceAttributes()
+
+
+class NewRelicServiceDestination(Section):
+    # Butler only checks that this key exists and always sends both; qbutler honours it
+    # (docs/compatibility.md).
+    enable: bool = False
+    sendToAccount: Annotated[list[Text], NullableList] = Field(default_factory=list)
+    attribute: NewRelicServiceAttributes = NewRelicServiceAttributes()
+
+
+class NewRelicServiceDestinations(Section):
+    event: NewRelicServiceDestination = NewRelicServiceDestination()
+    log: NewRelicServiceDestination = NewRelicServiceDestination()
+
+
+class ServiceStates(Section):
+    running: On = On()
+    stopped: On = On()
+
+
+class NewRelicServiceMonitor(Section):
+    """`incidentTool.newRelic.serviceMonitor`: service state changes as events and log entries."""
+
+    destination: NewRelicServiceDestinations = NewRelicServiceDestinations()
+    monitorServiceState: ServiceStates = ServiceStates()
+    sharedSettings: NewRelicShared = NewRelicShared()
+
+
 class NewRelicIncidents(Section):
     enable: bool = False
     destinationAccount: LegacyAccounts = LegacyAccounts()
     url: NewRelicUrls = NewRelicUrls()
     reloadTaskFailure: NewRelicEvent = NewRelicEvent()
     reloadTaskAborted: NewRelicEvent = NewRelicEvent()
+    # Not gated by `enable` above (as in Butler): by serviceMonitor.alertDestination.newRelic.
+    serviceMonitor: NewRelicServiceMonitor = NewRelicServiceMonitor()
 
 
 class Signl4Event(Section):
@@ -515,6 +560,40 @@ class NewRelicPost(Section):
 class NewRelicPosts(Section):
     postNewRelicEvent: NewRelicPost = NewRelicPost(url="https://insights-collector.eu01.nr-data.net")
     postNewRelicMetric: NewRelicPost = NewRelicPost(url="https://insights-collector.eu01.nr-data.net/metric/v1")
+
+
+class UptimeMetricSwitches(Section):
+    butlerMemoryUsage: On = On()
+    butlerUptime: On = On()
+
+
+class UptimeMetrics(Section):
+    dynamic: UptimeMetricSwitches = UptimeMetricSwitches()
+
+
+class UptimeDynamicAttributes(Section):
+    butlerVersion: On = On()
+
+
+class UptimeAttributes(StaticAttributes):
+    dynamic: UptimeDynamicAttributes = UptimeDynamicAttributes()
+
+
+class UptimeStoreNewRelic(Section):
+    """`uptimeMonitor.storeNewRelic`: qbutler's memory and uptime as New Relic gauges at each tick."""
+
+    enable: bool = False
+    destinationAccount: Annotated[list[Text], NullableList] = Field(default_factory=list)
+    url: str = "https://insights-collector.eu01.nr-data.net/metric/v1"
+    header: Annotated[list[NameValue], NullableList] = Field(default_factory=list)
+    metric: UptimeMetrics = UptimeMetrics()
+    attribute: UptimeAttributes = UptimeAttributes()
+
+    @model_validator(mode="after")
+    def _needs_a_url(self) -> UptimeStoreNewRelic:
+        if self.enable and not self.url.startswith(("https://", "http://")):
+            raise PydanticCustomError("url", "url must be New Relic's http(s) Metric API address when enable is true")
+        return self
 
 
 class RestEndpointsConfig(Section):

@@ -16,6 +16,7 @@ import orjson
 from qbutler.alerts.channels.base import Message, log
 from qbutler.alerts.channels.chat import chat_content
 from qbutler.alerts.channels.email import clean_addresses
+from qbutler.alerts.channels.newrelic import account_list, ingest_url, service_state_bodies
 from qbutler.alerts.channels.slack import basic_blocks
 from qbutler.alerts.channels.teams import basic_card
 from qbutler.alerts.config import EmailServiceEvent, ServiceChatEvent, SlackServiceEvent, WebhookEvent
@@ -129,6 +130,11 @@ class SiteAlerts:
             # Butler checks only alertDestination.webhook here, not webhookNotification.enable.
             (destinations.webhook.enable, self._webhook),
             (destinations.mqtt.enable and butler.mqttConfig.enable and self.mqtt_available, self._mqtt),
+            # As in Butler, incidentTool.newRelic.enable is not checked here: alertDestination.newRelic
+            # and the new state's own switch are.
+            (destinations.newRelic.enable and getattr(
+                butler.incidentTool.newRelic.serviceMonitor.monitorServiceState,
+                "running" if change.running else "stopped").enable, self._newrelic),
         )
         for wanted, build in builders:
             if not wanted:
@@ -207,6 +213,30 @@ class SiteAlerts:
         topic = f"{base}/{change.host}/{change.serviceName}"
         return [Message(channel="mqtt", target=topic, about=change.about(),
                         payload={"topic": topic, "payload": orjson.dumps(mqtt_change_body(change)).decode()})]
+
+    def _newrelic(self, change: ServiceChange, context: dict[str, Any], key: str, rate_key: str) -> list[Message]:
+        """An event and a log entry (each where its destination is enabled) per account of its
+        `sendToAccount`; the channel's `send` looks the insert key up when sending."""
+        butler = self.config.Butler
+        settings = butler.incidentTool.newRelic
+        monitor = settings.serviceMonitor
+        shared = monitor.sharedSettings
+        messages = []
+        for kind, destination in (("event", monitor.destination.event), ("log", monitor.destination.log)):
+            if not destination.enable:
+                continue
+            body = service_state_bodies(destination, shared.attribute.static, kind, host=change.host,
+                                        name=change.serviceName, display_name=change.serviceDisplayName,
+                                        status=change.serviceStatus)
+            url = ingest_url(settings.url, kind)
+            for account in account_list(butler.thirdPartyToolsCredentials.newRelic, destination.sendToAccount):
+                messages.append(Message(
+                    channel="newrelic", target=f"{kind} {account.accountName} {safe_target(url)}",
+                    about=change.about(), rate_key=f"newrelic|{kind}|{rate_key}|{account.accountName}",
+                    rate_seconds=shared.rateLimit,
+                    payload={"kind": kind, "account": account.accountName, "body": body,
+                             "headers": [h.model_dump() for h in shared.header]}))
+        return messages
 
     # ---------------------------------------------------------------- server license
 

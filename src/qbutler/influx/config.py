@@ -1,4 +1,5 @@
-"""`Butler.influxDb` and `Butler.uptimeMonitor`, with Butler's key names and defaults."""
+"""`Butler.influxDb` and `Butler.uptimeMonitor` (its New Relic part is with the other New Relic
+settings in alerts.config), with Butler's key names and defaults."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field, model_validator
 from pydantic_core import PydanticCustomError
 
+from qbutler.alerts.config import UptimeStoreNewRelic
 from qbutler.config_types import Port, Section, StaticNameValues
 from qbutler.watch.config import Frequency
 
@@ -131,3 +133,4 @@ class UptimeMonitorConfig(Section):
     frequency: Frequency = "every 15 minutes"
     logLevel: str = "verbose"
     storeInInfluxdb: UptimeStoreInInfluxdb = UptimeStoreInInfluxdb()
+    storeNewRelic: UptimeStoreNewRelic = UptimeStoreNewRelic()

@@ -22,6 +22,8 @@ class Monitor(ABC):
     name: str = "monitor"
     # Butler runs most monitors once at start-up, then on the schedule.
     run_at_start: bool = True
+    # Failures of the outside world: logged as warnings, without a traceback.
+    expected_errors: tuple[type[Exception], ...] = (OSError, TimeoutError)
 
     def __init__(self, frequency: str):
         self.frequency = frequency
@@ -81,7 +83,7 @@ class Monitor(ABC):
         count = self.failures_in_a_row
         if count & (count - 1) == 0:
             suffix = f" ({count} failed runs in a row)" if count > 1 else ""
-            if isinstance(exc, OSError | TimeoutError) or str(exc).startswith("QRS"):
+            if isinstance(exc, self.expected_errors) or str(exc).startswith("QRS"):
                 log.warning("%s failed%s: %s", self.name, suffix, self.last_error)
             else:
                 log.error("%s failed%s: %s", self.name, suffix, self.last_error, exc_info=exc)

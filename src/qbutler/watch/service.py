@@ -53,7 +53,7 @@ class Watch:
         if butler.heartbeat.enable:
             self.heartbeat = Heartbeat(config)
         if butler.uptimeMonitor.enable:
-            self.uptime = UptimeMonitor(config)
+            self.uptime = UptimeMonitor(config, alerts.http)
         every = (self.services, self.windows_services, self.server_license, self.access_licenses, self.release,
                  self.version, self.heartbeat, self.uptime)
         self.monitors: list[Monitor] = [m for m in every if m is not None]
@@ -61,6 +61,7 @@ class Watch:
 
     async def start(self) -> None:
         self._report_windows_services()
+        self._report_newrelic_service_destinations()
         for monitor in self.monitors:
             await monitor.start()
             self._started.append(monitor)
@@ -82,3 +83,18 @@ class Watch:
                     "can only be watched when qbutler runs on Windows (this is %s), so they are not watched. "
                     "Sense's own services are watched through QRS (serviceMonitor.qrs).", count,
                     len(settings.monitor), platform.system() or "an unknown system")
+
+    def _report_newrelic_service_destinations(self) -> None:
+        """Butler sends service events and logs to New Relic whatever `destination.<kind>.enable`
+        says; qbutler honours the switch, so a migrated config that relied on that is told once."""
+        butler = self.config.Butler
+        if self.services is None and self.windows_services is None:
+            return
+        if not butler.serviceMonitor.alertDestination.newRelic.enable:
+            return
+        destinations = butler.incidentTool.newRelic.serviceMonitor.destination
+        for kind, destination in (("event", destinations.event), ("log", destinations.log)):
+            if destination.sendToAccount and not destination.enable:
+                log.warning("Butler.incidentTool.newRelic.serviceMonitor.destination.%s lists New Relic accounts "
+                            "but its enable is false, so no service %s is sent to them (Butler sends them "
+                            "anyway); set enable: true to send them", kind, "events" if kind == "event" else "logs")

@@ -1,5 +1,6 @@
 """The uptime monitor (`Butler.uptimeMonitor`): at each tick (none at start-up, as in Butler) one
-log line at `logLevel` with the iteration, the uptime and the process's memory."""
+log line at `logLevel` with the iteration, the uptime and the process's memory, and with
+`storeNewRelic` the same figures as New Relic gauges (uptime_newrelic.py)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,12 @@ import resource
 import sys
 import time
 
+from qbutler.alerts.channels.base import DeliveryError
+from qbutler.alerts.http import HttpSender
 from qbutler.config import Config
 from qbutler.logs import LEVELS, VERBOSE
 from qbutler.watch.loop import Monitor
+from qbutler.watch.uptime_newrelic import UptimeMetrics
 
 log = logging.getLogger("qbutler.watch.uptime")
 
@@ -26,31 +30,50 @@ def duration_text(seconds: float) -> str:
     return " ".join(parts)
 
 
-def memory_mb() -> tuple[float, float]:
-    """Resident memory now and at its peak, in MB."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1024 * 1024 if sys.platform == "darwin" else 1024)
+def memory_bytes() -> tuple[int, int]:
+    """Resident memory now and at its peak, in bytes."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * (1 if sys.platform == "darwin" else 1024)
     try:
         with open("/proc/self/statm", encoding="ascii") as statm:
-            now = int(statm.read().split()[1]) * resource.getpagesize() / 1024 / 1024
+            now = int(statm.read().split()[1]) * resource.getpagesize()
     except OSError:
         now = peak
-    return round(now, 2), round(peak, 2)
+    return now, peak
+
+
+def megabytes(count: int) -> float:
+    return round(count / 1024 / 1024, 2)
 
 
 class UptimeMonitor(Monitor):
     name = "uptimeMonitor"
     run_at_start = False
+    expected_errors = (*Monitor.expected_errors, DeliveryError)
 
-    def __init__(self, config: Config):
+    def __init__(self, config: Config, http: HttpSender):
+        """`http` sends the New Relic metrics when `storeNewRelic.enable` is on."""
         settings = config.Butler.uptimeMonitor
         super().__init__(settings.frequency)
         self.level = LEVELS.get(str(settings.logLevel).lower(), VERBOSE)
         self.iteration = 0
         self.since = time.monotonic()
+        self.newrelic: UptimeMetrics | None = None
+        if settings.storeNewRelic.enable:
+            self.newrelic = UptimeMetrics(config, http, interval_ms=self._butler_interval_ms())
+
+    def _butler_interval_ms(self) -> int:
+        """Butler's `interval.ms`: the gap between the 3rd and 4th schedule times after start-up."""
+        fires = [time.time()]
+        for _ in range(4):
+            fires.append(self.schedule.next_fire(fires[-1]))
+        return round((fires[4] - fires[3]) * 1000)
 
     async def check(self) -> None:
         self.iteration += 1
-        now_mb, peak_mb = memory_mb()
+        uptime = time.monotonic() - self.since
+        now, peak = memory_bytes()
         log.log(self.level, "-" * 60)
         log.log(self.level, "Iteration # %s, Uptime: %s, Memory allocated to process: %s MB (peak %s MB).",
-                f"{self.iteration:,}", duration_text(time.monotonic() - self.since), now_mb, peak_mb)
+                f"{self.iteration:,}", duration_text(uptime), megabytes(now), megabytes(peak))
+        if self.newrelic is not None:
+            await self.newrelic.post(uptime_ms=round(uptime * 1000), process_memory_bytes=now)

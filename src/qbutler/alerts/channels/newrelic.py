@@ -13,6 +13,7 @@ from __future__ import annotations
 import gzip
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
@@ -28,7 +29,14 @@ from qbutler.alerts.channels.base import (
     log,
     rate_subject,
 )
-from qbutler.alerts.config import NameValue, NewRelicAccount, NewRelicDestination, NewRelicEvent
+from qbutler.alerts.config import (
+    NameValue,
+    NewRelicAccount,
+    NewRelicDestination,
+    NewRelicEvent,
+    NewRelicServiceDestination,
+    NewRelicUrls,
+)
 from qbutler.alerts.context import build_context, custom_properties, cut_tail, tag_names
 from qbutler.alerts.http import HttpSender, safe_target
 from qbutler.config import Config
@@ -64,6 +72,14 @@ def request_headers(custom: list[NameValue], api_key: str) -> dict[str, str]:
     return headers
 
 
+def ingest_url(urls: NewRelicUrls, kind: str) -> str:
+    """The log API URL as configured; the event API's base with a trailing slash (the account's
+    path is appended when sending)."""
+    if kind == "log":
+        return urls.log
+    return urls.event + ("" if urls.event.endswith("/") else "/")
+
+
 def storable(value: Any) -> Any:
     if isinstance(value, dict | list):
         value = orjson.dumps(value).decode()
@@ -93,6 +109,24 @@ def qs_attributes(enriched: EnrichedEvent, destination: NewRelicDestination) -> 
     if dynamic.useAppTags:
         attributes.update({f"qs_appTag_{tag}": "true" for tag in tag_names(enriched.app)})
     return attributes
+
+
+def service_state_bodies(destination: NewRelicServiceDestination, shared_static: list[NameValue], kind: str, *,
+                         host: str, name: str, display_name: str, status: str) -> list[dict[str, Any]]:
+    """The event or log body of a service state change (butler-monitoring.md §4.4): static
+    attributes, the `butler_*` facts the destination's `attribute.dynamic` switches on, the type."""
+    attributes = static_attributes(shared_static, destination.attribute.static)
+    dynamic = destination.attribute.dynamic
+    facts = (("butler_serviceHost", dynamic.serviceHost, host), ("butler_serviceName", dynamic.serviceName, name),
+             ("butler_serviceDisplayName", dynamic.serviceDisplayName, display_name),
+             ("butler_serviceStatus", dynamic.serviceState, status))
+    attributes.update({key: value for key, wanted, value in facts if wanted})
+    attributes = {key: storable(value) for key, value in attributes.items()}
+    if kind == "event":
+        return [{**attributes, "eventType": "qs_serviceStateEvent"}]
+    state = f"is {status}" if status in ("RUNNING", "STOPPED") else f'is in state "{status}"'
+    return [{"common": {"attributes": {**attributes, "logtype": "qs_serviceStateLog"}},
+             "logs": [{"message": f'Windows service "{display_name}" on host "{host}" {state}.'}]}]
 
 
 def with_delivery_id(kind: str, body: list[dict[str, Any]], value: str) -> list[dict[str, Any]]:
@@ -125,7 +159,7 @@ class NewRelicChannel:
                 continue
             body = (self._event_body(enriched, section, destination, event_type) if kind == "event"
                     else self._log_body(enriched, section, destination, log_type))
-            url = self._url(kind)
+            url = ingest_url(self.settings.url, kind)
             for account in self._accounts(enriched, kind, destination):
                 target = f"{kind} {account.accountName} {safe_target(url)}"
                 messages.append(Message(
@@ -144,12 +178,6 @@ class NewRelicChannel:
             names += enriched.task_custom_property(send_to.byCustomProperty.customPropertyName)
         names += getattr(self.settings.destinationAccount, kind)
         return account_list(self.config.Butler.thirdPartyToolsCredentials.newRelic, names)
-
-    def _url(self, kind: str) -> str:
-        if kind == "log":
-            return self.settings.url.log
-        base = self.settings.url.event
-        return base + ("" if base.endswith("/") else "/")
 
     def _event_body(self, enriched: EnrichedEvent, section: NewRelicEvent, destination: NewRelicDestination,
                     event_type: str) -> list[dict[str, Any]]:
@@ -191,7 +219,9 @@ class NewRelicChannel:
         [account] = account_list(self.config.Butler.thirdPartyToolsCredentials.newRelic, [name]) or [None]
         if account is None:
             raise DeliveryError(f"New Relic account {name!r} is no longer configured", retryable=False)
-        url = self._url(kind) + (f"v1/accounts/{account.accountId}/events" if kind == "event" else "")
+        url = ingest_url(self.settings.url, kind)
+        if kind == "event":
+            url += f"v1/accounts/{account.accountId}/events"
         headers = [NameValue.model_validate(h) for h in payload["headers"]]
         await self.http.send("POST", url, target=f"{kind} {name} {safe_target(url)}",
                              content=gzip.compress(orjson.dumps(payload["body"]), 5),
@@ -224,6 +254,35 @@ def custom_metric(name: str, metric_type: str, value: float, timestamp: float | 
              "metrics": [{"name": name, "type": metric_type, "value": value}]}]
 
 
+@dataclass(frozen=True)
+class Posted:
+    """One account's answer: `problem` is empty when it accepted."""
+
+    account: str
+    status: int
+    problem: str = ""
+
+
+async def post_each(http: HttpSender, accounts: list[NewRelicAccount], url_for: Any, body: Any,
+                    custom_headers: list[NameValue], accepted: tuple[int, ...]) -> list[Posted]:
+    """POST `body` (gzipped once) to each account in turn, as Butler does; every account's answer
+    (status 0 when there was none)."""
+    content = gzip.compress(orjson.dumps(body), 5)
+    results = []
+    for account in accounts:
+        url = url_for(account)
+        try:
+            reply = await http.exchange("POST", url, target=safe_target(url), content=content,
+                                        headers=request_headers(custom_headers, account.insertApiKey))
+        except DeliveryError as exc:
+            results.append(Posted(account.accountName, 0, str(exc)))
+            continue
+        problem = ("" if reply.status in accepted else
+                   f"{safe_target(url)} answered {reply.status}: {reply.body[:200].decode(errors='replace')}")
+        results.append(Posted(account.accountName, reply.status, problem))
+    return results
+
+
 async def post_to_accounts(http: HttpSender, config: Config, names: list[str], url_for: Any, body: Any,
                            custom_headers: list[NameValue], accepted: tuple[int, ...]) -> str | None:
     """POST `body` to each named account in turn; the status text of the first accepted answer.
@@ -234,22 +293,9 @@ async def post_to_accounts(http: HttpSender, config: Config, names: list[str], u
     accounts = account_list(config.Butler.thirdPartyToolsCredentials.newRelic, names)
     if not accounts:
         return None
-    content = gzip.compress(orjson.dumps(body), 5)
-    answer: str | None = None
-    problem = ""
-    for account in accounts:
-        url = url_for(account)
-        try:
-            reply = await http.exchange("POST", url, target=safe_target(url), content=content,
-                                        headers=request_headers(custom_headers, account.insertApiKey))
-        except DeliveryError as exc:
-            problem = str(exc)
-            continue
-        if reply.status in accepted:
-            # Butler answers with the status text axios reports: the standard reason phrase.
-            answer = answer if answer is not None else HTTPStatus(reply.status).phrase
-        else:
-            problem = f"{safe_target(url)} answered {reply.status}: {reply.body[:200].decode(errors='replace')}"
-    if answer is None:
-        raise DeliveryError(problem or "no account accepted", retryable=False)
-    return answer
+    results = await post_each(http, accounts, url_for, body, custom_headers, accepted)
+    answered = next((r for r in results if not r.problem), None)
+    if answered is None:
+        raise DeliveryError(results[-1].problem or "no account accepted", retryable=False)
+    # Butler answers with the status text axios reports: the standard reason phrase.
+    return HTTPStatus(answered.status).phrase
