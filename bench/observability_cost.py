@@ -84,10 +84,11 @@ async def asgi_cost(rounds: int, requests: int) -> dict[str, dict[Any, float]]:
         if message["type"] == "http.response.start":
             assert message["status"] == 200, message
 
-    for _ in range(rounds):
-        for name, (path, query) in paths.items():
-            scope = {"type": "http", "method": "GET", "path": path.decode(), "raw_path": path, "query_string": query,
+    scopes = {name: {"type": "http", "method": "GET", "path": path.decode(), "raw_path": path, "query_string": query,
                      "headers": [(b"host", b"localhost")], "client": ("127.0.0.1", 5000)}
+              for name, (path, query) in paths.items()}
+    for _ in range(rounds):
+        for name, scope in scopes.items():
             for on in (True, False):
                 assert services[on].http is not None
                 app = services[on].http.app
@@ -95,9 +96,7 @@ async def asgi_cost(rounds: int, requests: int) -> dict[str, dict[Any, float]]:
                 for _ in range(requests):
                     await app(scope, receive, send)
                 best[name][on] = min(best[name][on], 1e6 * (time.perf_counter() - started) / requests)
-    for name, (path, query) in paths.items():
-        scope = {"type": "http", "method": "GET", "path": path.decode(), "raw_path": path, "query_string": query,
-                 "headers": [(b"host", b"localhost")], "client": ("127.0.0.1", 5000)}
+    for name, scope in scopes.items():
         for on in (True, False):
             assert services[on].http is not None
             app = services[on].http.app
