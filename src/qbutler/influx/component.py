@@ -4,6 +4,7 @@ the site watch's measurements after each run of a monitor whose `influxDb` switc
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING
 
 from qbutler.config import Config
@@ -20,7 +21,9 @@ from qbutler.influx.watch_points import (
 from qbutler.influx.writer import InfluxWriter
 
 if TYPE_CHECKING:
+    from qbutler.watch.loop import Monitor
     from qbutler.watch.service import Watch
+    from qbutler.watch.services import ServiceWatch
 
 
 class Influx(InfluxWriter):
@@ -37,35 +40,37 @@ class Influx(InfluxWriter):
             self.put(point)
 
     def follow(self, watch: Watch) -> None:
-        """Write what the watch's monitors observe, each behind its Butler switch."""
+        """Write what the watch's monitors observe after each of their runs, each behind its
+        Butler switch."""
         butler, tags = self.butler, self.settings.tag
-        licenses = butler.qlikSenseLicense
-        for monitor in (watch.services, watch.windows_services):
-            if monitor is not None and butler.serviceMonitor.alertDestination.influxDb.enable:
-                monitor.observers.append(self._writer(lambda m=monitor: [service_point(tags, c) for c in m.polled]))
+        if butler.serviceMonitor.alertDestination.influxDb.enable:
+            for services in (watch.services, watch.windows_services):
+                if services is not None:
+                    self._after_runs(services, partial(self._service_points, services))
         version = watch.version
-        destination = butler.qlikSenseVersion.versionMonitor.destination.influxDb
-        if version is not None and destination.enable:
-            version.observers.append(self._writer(lambda: [version_point(tags, destination.tag, version.info)]))
+        version_out = butler.qlikSenseVersion.versionMonitor.destination.influxDb
+        if version is not None and version_out.enable:
+            self._after_runs(version, lambda: [version_point(tags, version_out.tag, version.info)])
+        licenses = butler.qlikSenseLicense
         server = watch.server_license
-        server_destination = licenses.serverLicenseMonitor.destination.influxDb
-        if server is not None and server_destination.enable:
-            server.observers.append(self._writer(
-                lambda: [server_license_point(tags, server_destination.tag, server.status)]))
+        server_out = licenses.serverLicenseMonitor.destination.influxDb
+        if server is not None and server_out.enable:
+            self._after_runs(server, lambda: [server_license_point(tags, server_out.tag, server.status)])
         access = watch.access_licenses
-        access_destination = licenses.licenseMonitor.destination.influxDb
-        if access is not None and access_destination.enable:
-            access.observers.append(self._writer(
-                lambda: access_license_points(tags, access_destination.tag, access.overview)))
-        release = watch.release
+        access_out = licenses.licenseMonitor.destination.influxDb
+        if access is not None and access_out.enable:
+            self._after_runs(access, lambda: access_license_points(tags, access_out.tag, access.overview))
         # qbutler honours this switch; Butler writes released licenses whatever it says.
-        release_destination = licenses.licenseRelease.destination.influxDb
-        if release is not None and release_destination.enable:
-            release.release_observers.append(lambda record: self.put(release_point(tags, release_destination.tag,
-                                                                                   record)))
+        release_out = licenses.licenseRelease.destination.influxDb
+        if watch.release is not None and release_out.enable:
+            watch.release.release_observers.append(
+                lambda record: self.put(release_point(tags, release_out.tag, record)))
 
-    def _writer(self, points: Callable[[], list[Point]]) -> Callable[[], None]:
+    def _service_points(self, services: ServiceWatch) -> list[Point]:
+        return [service_point(self.settings.tag, change) for change in services.polled]
+
+    def _after_runs(self, monitor: Monitor, points: Callable[[], list[Point]]) -> None:
         def write() -> None:
             for point in points():
                 self.put(point)
-        return write
+        monitor.observers.append(write)
