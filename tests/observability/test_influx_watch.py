@@ -1,6 +1,7 @@
 """InfluxDB: the site watch's measurements (butler-monitoring.md §1.7) read back from a real InfluxDB
-1.x: service states at every poll while sensesim stops and starts a service, the Sense version,
-the server license, access-license usage, and one point per released license."""
+1.x: service states at every poll while sensesim stops and starts a service (and Windows services
+as sc.exe reports them), the Sense version, the server license, access-license usage, and one point
+per released license."""
 
 from __future__ import annotations
 
@@ -12,7 +13,10 @@ from typing import Any
 
 from influxkit import field_types, influx_settings, influxql, rows_of, tag_keys
 
-from support.qbutler import running_service
+from qbutler.watch import service as watch_service
+from qbutler.watch import services
+from qbutler.watch.windows import ScExe
+from support.qbutler import base_config, running_service
 from support.sense import Control, sense_config
 from support.waiting import until
 
@@ -138,3 +142,40 @@ async def test_destinations_switched_off_write_nothing(site, influxdb, tmp_path:
         await until(lambda: service.watch.services.runs >= 2, within=10)
         await service.influx.wait_idle()
     assert await influxql(influxdb, "SHOW MEASUREMENTS") == []
+
+
+QUERY = """SERVICE_NAME: postgresql-x64-12
+DISPLAY_NAME: postgresql-x64-12 - PostgreSQL Server 12
+        TYPE               : 10  WIN32_OWN_PROCESS
+        STATE              : {state}
+""".replace("\n", "\r\n")
+QC = """SERVICE_NAME: postgresql-x64-12
+        START_TYPE         : 3   DEMAND_START
+        BINARY_PATH_NAME   : C:\\pg\\pg_ctl.exe
+        DISPLAY_NAME       : postgresql-x64-12 - PostgreSQL Server 12
+""".replace("\n", "\r\n")
+
+
+async def test_windows_services_carry_their_start_type(influxdb, monkeypatch, tmp_path: Path):
+    # sc.exe cannot run here: qbutler believes it runs on Windows and hears what sc.exe prints.
+    state = {"value": "4  RUNNING"}
+
+    async def sc(arguments: list[str]) -> str:
+        return QUERY.format(state=state["value"]) if arguments[1] == "query" else QC
+
+    monkeypatch.setattr(watch_service.platform, "system", lambda: "Windows")
+    monkeypatch.setattr(services, "ScExe", lambda: ScExe(sc))
+    config = base_config(influxDb=influx_settings(influxdb.port), serviceMonitor={
+        "enable": True, "frequency": "every 1 seconds", "qrs": {"enable": False},
+        "monitor": [{"host": "db1", "services": [{"name": "postgresql-x64-12", "friendlyName": "Repository DB"}]}]})
+    async with running_service(config, tmp_path / "q") as running:
+        monitor = running.service.watch.windows_services
+        await until(lambda: monitor.runs >= 1, within=10)
+        state["value"] = "1  STOPPED"
+        await until(lambda: monitor.services["db1|postgresql-x64-12"]["status"] == "STOPPED", within=10)
+    rows = await rows_of(influxdb, "win_service_state")
+    assert {(row["host"], row["service_name"], row["display_name"], row["friendly_name"]) for row in rows} == {
+        ("db1", "postgresql-x64-12", "postgresql-x64-12 - PostgreSQL Server 12", "Repository DB")}
+    assert {(row["startup_mode_num"], row["startup_mode_text"]) for row in rows} == {(2.0, "Manual")}
+    assert (rows[0]["state_num"], rows[0]["state_text"]) == (4.0, "RUNNING")
+    assert (rows[-1]["state_num"], rows[-1]["state_text"]) == (1.0, "STOPPED")
