@@ -131,6 +131,16 @@ def test_butlers_production_template_gets_no_did_you_mean(tmp_path, butler_templ
     assert "  Butler.incidentTool.newRelic.serviceMonitor" not in lines
 
 
+def test_butlers_influxdb_switches_are_used(tmp_path, butler_template):
+    # The site watch's InfluxDB destinations and the task measurements' dynamic tags.
+    _, result = check(tmp_path, butler_template)
+    unused = [line.strip() for line in result.output.splitlines() if line.startswith("  Butler.")]
+    assert "Butler.anonTelemetry" in unused
+    assert [key for key in unused if "influxDb" in key and not key.startswith(("Butler.influxDb.v2Config",
+                                                                                "Butler.influxDb.v3Config"))] == []
+    assert "Butler.qlikSenseLicense.licenseMonitor.destination" not in unused
+
+
 def test_the_list_of_unused_butler_keys_names_no_key_qbutler_uses():
     for key in BUTLER_KEYS_NOT_USED:
         model: Any = ButlerConfig

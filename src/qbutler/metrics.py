@@ -27,6 +27,27 @@ MAX_NAMESPACES = 50
 TASK_TYPES = {0: "reload", 1: "external_program", 2: "user_sync", 3: "distribute", 4: "preload"}
 
 Labels = tuple[str, ...]
+# Access-license usage (QRS accesstypeoverview key) -> gauge name, help, scale; labelled by type.
+# Analyzer capacity comes in minutes and is exposed in seconds, Prometheus' base unit.
+ACCESS_LICENSE_GAUGES = {
+    "total": ("qbutler_sense_access_licenses_limit", "Allocations the license allows, by access type.", 1),
+    "allocated": ("qbutler_sense_access_licenses_allocated", "Allocations made, by access type.", 1),
+    "used": ("qbutler_sense_access_licenses_used", "Allocations in use, by access type.", 1),
+    "available": ("qbutler_sense_access_licenses_available", "Allocations still free, by access type.", 1),
+    "quarantined": ("qbutler_sense_access_licenses_quarantined", "Allocations in quarantine, by access type.", 1),
+    "excess": ("qbutler_sense_access_licenses_excess", "Allocations beyond the license, by access type.", 1),
+    "allocatedMinutes": ("qbutler_sense_access_capacity_allocated_seconds",
+                         "Analyzer capacity allocated this month.", 60),
+    "usedMinutes": ("qbutler_sense_access_capacity_used_seconds", "Analyzer capacity used this month.", 60),
+    "unavailableMinutes": ("qbutler_sense_access_capacity_unavailable_seconds",
+                           "Analyzer capacity that cannot be allocated.", 60),
+    "allocatedTokens": ("qbutler_sense_access_tokens_allocated", "Tokens allocated, by access type.", 1),
+    "usedTokens": ("qbutler_sense_access_tokens_used", "Tokens used, by access type.", 1),
+    "unavailableTokens": ("qbutler_sense_access_tokens_unavailable", "Tokens that cannot be allocated, by access "
+                                                                     "type.", 1),
+    "quarantinedTokens": ("qbutler_sense_access_tokens_quarantined", "Tokens in quarantine, by access type.", 1),
+    "tokenCost": ("qbutler_sense_access_token_cost", "Tokens one allocation costs, by access type.", 1),
+}
 # The key-value REST routes, as the operation each one is.
 KV_OPERATIONS = {
     ("GET", "/v4/keyvaluesnamespaces"): "list_namespaces",
@@ -248,6 +269,39 @@ class Metrics(Registry):
         self.history_queue = self.gauge("qbutler_history_queue_rows", "History rows waiting for the database.")
         self.influx_points = self.counter("qbutler_influxdb_points_total", "InfluxDB points by outcome.",
                                           ("outcome",))
+        # The site watch (read from its monitors at scrape time; empty when a monitor is off).
+        self.service_up = self.gauge("qbutler_sense_service_up",
+                                     "1 when the service runs, 0 otherwise, at the service monitor's last poll.",
+                                     ("host", "service"))
+        self.service_state = self.gauge("qbutler_sense_service_state",
+                                        "1 for the service's current state, 0 for the other states (Qlik's state "
+                                        "names through QRS; RUNNING/STOPPED for Windows services).",
+                                        ("host", "service", "state"))
+        self.service_since = self.gauge("qbutler_sense_service_state_since_timestamp_seconds",
+                                        "When the service entered its current state (as far as qbutler saw).",
+                                        ("host", "service"))
+        self.service_changes = self.counter("qbutler_sense_service_changes_total",
+                                            "Service state changes announced.")
+        self.license_expired = self.gauge("qbutler_sense_server_license_expired",
+                                          "1 when the server license has expired.")
+        self.license_expiry = self.gauge("qbutler_sense_server_license_expiry_timestamp_seconds",
+                                         "When the server license expires (its Valid To date).")
+        self.access_licenses = {key: self.gauge(name, help_text, ("type",))
+                                for key, (name, help_text, _) in ACCESS_LICENSE_GAUGES.items()}
+        self.tokens_available = self.gauge("qbutler_sense_tokens_available", "Tokens not allocated (token "
+                                                                              "licensing).")
+        self.tokens_limit = self.gauge("qbutler_sense_tokens_limit", "Tokens the license holds (token licensing).")
+        self.licenses_released = self.counter("qbutler_sense_licenses_released_total",
+                                              "Access allocations released, by type.", ("type",))
+        self.release_candidates = self.gauge("qbutler_sense_license_release_candidates",
+                                             "Allocations the last dry run of the license release would release.",
+                                             ("type",))
+        self.sense_version = self.gauge("qbutler_sense_version_info", "The Sense version the version monitor read.",
+                                        ("version", "release_label", "product_name", "deployment_type"))
+        self.watch_runs = self.counter("qbutler_watch_runs_total", "Runs of each site-watch monitor, by outcome.",
+                                       ("monitor", "outcome"))
+        self.watch_success = self.gauge("qbutler_watch_last_success_timestamp_seconds",
+                                        "When each site-watch monitor last succeeded.", ("monitor",))
         self.build = self.gauge("qbutler_build_info", "qbutler's version.", ("version", "python"))
         self.build.set(version, sys.version.split()[0], value=1)
         self.cpu = self.counter("process_cpu_seconds_total", "User and system CPU time spent, in seconds.")
@@ -353,4 +407,56 @@ def watch(metrics: Metrics, service: Any) -> None:
         if len(counts) > MAX_NAMESPACES:
             metrics.kv_keys.set("_other", value=sum(count for _, count in counts[MAX_NAMESPACES:]))
 
-    metrics.collectors.extend((collect_components, collect_kv))
+    metrics.collectors.extend((collect_components, collect_kv, lambda: collect_watch(metrics, service.watch)))
+
+
+def collect_watch(metrics: Metrics, watch: Any) -> None:
+    """The site watch's plain state as gauges; a monitor that is off or has not run leaves its
+    families empty."""
+    for family in (metrics.service_up, metrics.service_state, metrics.service_since, metrics.license_expired,
+                   metrics.license_expiry, *metrics.access_licenses.values(), metrics.tokens_available,
+                   metrics.tokens_limit, metrics.release_candidates, metrics.sense_version):
+        family.values.clear()
+    changes = 0
+    for monitor in (watch.services, watch.windows_services):
+        if monitor is None:
+            continue
+        changes += monitor.changes
+        for seen in monitor.services.values():
+            where = (seen["host"], seen["serviceName"])
+            current = seen["qlikState"] or seen["status"]
+            metrics.service_up.set(*where, value=seen["status"] == "RUNNING")
+            metrics.service_since.set(*where, value=seen["since"])
+            for state in dict.fromkeys((*monitor.states, current)):
+                metrics.service_state.set(*where, state, value=state == current)
+    metrics.service_changes.set_total((), changes)
+    status = watch.server_license.status if watch.server_license is not None else {}
+    if status:
+        metrics.license_expired.set(value=bool(status["licenseExpired"]))
+        if status.get("expiresAt") is not None:
+            metrics.license_expiry.set(value=status["expiresAt"])
+    if watch.access_licenses is not None:
+        for license_type, usage in watch.access_licenses.usage.items():
+            for key, value in usage.items():
+                if key in ACCESS_LICENSE_GAUGES and isinstance(value, int | float):
+                    metrics.access_licenses[key].set(license_type, value=value * ACCESS_LICENSE_GAUGES[key][2])
+        overview = watch.access_licenses.overview
+        if overview.get("tokensEnabled") is True:
+            metrics.tokens_available.set(value=overview.get("availableTokens") or 0)
+            metrics.tokens_limit.set(value=overview.get("totalTokens") or 0)
+    if watch.release is not None:
+        for kind, count in watch.release.released.items():
+            metrics.licenses_released.set_total((kind,), count)
+        if watch.release.last_report.get("dryRun"):
+            for kind in watch.release.released:
+                metrics.release_candidates.set(kind, value=sum(
+                    1 for candidate in watch.release.last_report["wouldRelease"] if candidate["kind"] == kind))
+    info = watch.version.info if watch.version is not None else {}
+    if info:
+        metrics.sense_version.set(*(str(info.get(key) or "") for key in (
+            "version", "releaseLabel", "productName", "deploymentType")), value=1)
+    for monitor in watch.monitors:
+        metrics.watch_runs.set_total((monitor.name, "ok"), monitor.runs - monitor.failures)
+        metrics.watch_runs.set_total((monitor.name, "failed"), monitor.failures)
+        if monitor.last_success is not None:
+            metrics.watch_success.set(monitor.name, value=monitor.last_success)

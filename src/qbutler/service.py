@@ -115,6 +115,8 @@ class Service:
         self.watch = Watch(config, qrs=self.qrs, alerts=self.alerts, mqtt=self.mqtt,
                            audit=self.audit.record if self.audit is not None else None)
         self.components.append(self.watch)
+        if self.influx is not None:
+            self.influx.follow(self.watch)
         # App metadata snapshots on a cron schedule (`qbutler app snapshot` runs them by hand).
         self.appdump: AppSnapshotJob | None = None
         if butler.appSnapshots.enable:

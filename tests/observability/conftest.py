@@ -12,7 +12,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parents[1] / "alerts"))
 sys.path.insert(0, str(Path(__file__).parent))
 
-from alertkit import receiver, site, udp_port  # noqa: F401 (fixtures)
+from alertkit import control, receiver, site, udp_port  # noqa: F401 (fixtures)
 
 from support.databases import InfluxServer, PostgresServer
 

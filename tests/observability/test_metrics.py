@@ -10,6 +10,7 @@ import subprocess
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alertkit import FINANCE_TASK, task_id
@@ -21,6 +22,7 @@ from support.waiting import until
 
 SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{.*\})? (\S+)$')
 SALES = "3c9e2f5a-6d1b-4c8e-9a0f-2b7d4e6f8a1c"  # "Reload Sales Dashboard", succeeds
+NODE = "sensesim-node1"
 
 
 def parse(text: str) -> dict[str, float]:
@@ -34,18 +36,39 @@ def parse(text: str) -> dict[str, float]:
     return samples
 
 
-async def test_counters_after_rest_calls_a_failing_task_a_retried_alert_and_a_schedule(
-        site, udp_port, receiver, tmp_path: Path):
+def site_watch(site: Any) -> dict[str, Any]:
+    """Every site-watch monitor on against `site`; service changes alert nowhere (the scenario
+    counts alert deliveries of task events only)."""
+    hourly = {"enable": True, "frequency": "every 1 hours"}
+    return {
+        "serviceMonitor": {"enable": True, "frequency": "every 1 seconds", "alertDestination": {
+            name: {"enable": False} for name in ("influxDb", "newRelic", "email", "mqtt", "teams", "slack",
+                                                 "webhook")}},
+        "qlikSenseVersion": {"versionMonitor": {**hourly, "host": "127.0.0.1", "port": site.systeminfo_port}},
+        "qlikSenseLicense": {"serverLicenseMonitor": hourly, "licenseMonitor": hourly, "licenseRelease": {
+            **hourly, "dryRun": True, "licenseType": {"professional": {"enable": True, "releaseThresholdDays": 30},
+                                                      "analyzer": {"enable": True, "releaseThresholdDays": 30}}}},
+    }
+
+
+async def test_counters_after_rest_calls_a_failing_task_a_retried_alert_a_schedule_and_the_watch(
+        site, control, udp_port, receiver, tmp_path: Path):
+    started = time.time()
     folder = tmp_path / "qbutler"
     folder.mkdir()
     # One occurrence, a few seconds from now (Butler's six-field cron, seconds first).
     due = datetime.fromtimestamp(time.time() + 4, UTC)
     write_schedules(folder / "schedule.yaml", [schedule("s1", f"{due.second} {due.minute} {due.hour} * * *")])
     config = merge(history_config(site, udp_port, receiver),
-                   {"Butler": {"scheduler": {"enable": True, "configfile": "schedule.yaml"}}})
+                   {"Butler": {"scheduler": {"enable": True, "configfile": "schedule.yaml"}, **site_watch(site)}})
     receiver.script("/slack", (503, {}))  # Slack fails once; the retry gets through
     finance = task_id(site, FINANCE_TASK)
     async with running_service(config, folder) as running:
+        watch = running.service.watch
+        await until(lambda: all(m.runs >= 1 for m in watch.monitors), within=15)
+        # Sense's scheduler stops talking to the repository; the service monitor sees it.
+        await control.client.put(f"/services/{NODE}/Scheduler", json={"state": "NoCommunication"})
+        await until(lambda: watch.services.changes == 1, within=10)
         async with running.client() as client:
             for _ in range(3):
                 assert (await client.get("/v4/butlerping")).status_code == 200
@@ -90,6 +113,35 @@ async def test_counters_after_rest_calls_a_failing_task_a_retried_alert_and_a_sc
     assert metrics['qbutler_qrs_requests_total{method="GET",outcome="ok"}'] >= 4
     assert metrics['qbutler_history_rows_written_total{kind="execution"}'] == 2
     assert metrics["process_cpu_seconds_total"] > 0 and metrics["process_resident_memory_bytes"] > 1e6
+
+    # The site watch: service states, licenses, the Sense version, each monitor's runs.
+    scheduler, engine = (f'host="{NODE}",service="QlikSense{name}Service"' for name in ("Scheduler", "Engine"))
+    assert metrics[f"qbutler_sense_service_up{{{scheduler}}}"] == 0
+    assert metrics[f"qbutler_sense_service_up{{{engine}}}"] == 1
+    assert metrics[f'qbutler_sense_service_state{{{scheduler},state="NoCommunication"}}'] == 1
+    assert metrics[f'qbutler_sense_service_state{{{scheduler},state="Running"}}'] == 0
+    assert sum(v for k, v in metrics.items() if k.startswith(f"qbutler_sense_service_state{{{scheduler},")) == 1
+    assert len([k for k in metrics if k.startswith("qbutler_sense_service_up{")]) == 5
+    assert metrics["qbutler_sense_service_changes_total"] == 1
+    assert metrics["qbutler_sense_server_license_expired"] == 0
+    assert metrics["qbutler_sense_server_license_expiry_timestamp_seconds"] == datetime(2030, 12, 31,
+                                                                                       tzinfo=UTC).timestamp()
+    # sensesim's minimal seed: 50 professional seats, anna's and bob's taken; carl's analyzer one quarantined.
+    assert metrics['qbutler_sense_access_licenses_limit{type="professional"}'] == 50
+    assert metrics['qbutler_sense_access_licenses_allocated{type="professional"}'] == 2
+    assert metrics['qbutler_sense_access_licenses_available{type="professional"}'] == 48
+    assert metrics['qbutler_sense_access_licenses_quarantined{type="analyzer"}'] == 1
+    assert metrics['qbutler_sense_access_licenses_available{type="analyzer"}'] == 99
+    # A dry run: both professional allocations are unused for 30 days, nothing is released.
+    assert metrics['qbutler_sense_license_release_candidates{type="professional"}'] == 2
+    assert metrics['qbutler_sense_license_release_candidates{type="analyzer"}'] == 0
+    assert metrics['qbutler_sense_licenses_released_total{type="professional"}'] == 0
+    [version] = [k for k in metrics if k.startswith("qbutler_sense_version_info{")]
+    assert 'version="14.187.4",release_label="May 2024 Patch 3",product_name="Qlik Sense"' in version
+    assert metrics['qbutler_watch_runs_total{monitor="serviceMonitor",outcome="ok"}'] >= 2
+    assert metrics['qbutler_watch_runs_total{monitor="serviceMonitor",outcome="failed"}'] == 0
+    assert metrics['qbutler_watch_runs_total{monitor="versionMonitor",outcome="ok"}'] == 1
+    assert metrics['qbutler_watch_last_success_timestamp_seconds{monitor="licenseMonitor"}'] > started
     # Histogram buckets are cumulative and end in +Inf = count.
     buckets = [v for k, v in metrics.items() if k.startswith('qbutler_http_request_duration_seconds_bucket{method="GET"'
                                                             ',route="/v4/butlerping"')]

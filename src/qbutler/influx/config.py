@@ -43,9 +43,21 @@ class InfluxV3(Section):
     writeTimeout: float = Field(10000, gt=0)
 
 
+class DynamicTags(Section):
+    """`tag.dynamic`: Sense tags of the app / task as `appTag_<name>` / `taskTag_<name>` = "true".
+    Off unless set to true, as in Butler."""
+
+    useAppTags: bool = False
+    useTaskTags: bool = False
+
+
+class EventTags(StaticNameValues):
+    dynamic: DynamicTags = DynamicTags()
+
+
 class InfluxEvent(Section):
     enable: bool = False
-    tag: StaticNameValues = StaticNameValues()
+    tag: EventTags = EventTags()
 
 
 class InfluxReloadFailure(InfluxEvent):

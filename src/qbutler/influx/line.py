@@ -17,12 +17,14 @@ class Point:
     fields: dict[str, str | float | bool | None] = field(default_factory=dict)
 
 
+# Names and tag values escape commas, spaces (and '=') only: InfluxDB keeps any other backslash
+# as it is, so `ACME\bob` stays one backslash (node-influx writes it the same way).
 def _escape_key(text: str) -> str:
-    return text.replace("\\", "\\\\").replace(",", "\\,").replace("=", "\\=").replace(" ", "\\ ")
+    return text.replace(",", "\\,").replace("=", "\\=").replace(" ", "\\ ")
 
 
 def _escape_measurement(text: str) -> str:
-    return text.replace("\\", "\\\\").replace(",", "\\,").replace(" ", "\\ ")
+    return text.replace(",", "\\,").replace(" ", "\\ ")
 
 
 def _field_value(value: str | float | bool) -> str:

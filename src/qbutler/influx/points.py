@@ -24,7 +24,7 @@ NO_LOG = "Script log not available"
 MB = 1024 * 1024
 
 
-def _static(tags: StaticNameValues) -> dict[str, str]:
+def static_tags(tags: StaticNameValues) -> dict[str, str]:
     return {tag.name: tag.value for tag in tags.static}
 
 
@@ -107,7 +107,7 @@ def task_point(settings: InfluxDbConfig, enriched: EnrichedEvent) -> Point | Non
     event = enriched.event
     task_type, outcome = enriched.task_type, event.outcome
     measurement = f"{TASK_TYPES[task_type][0]}_{'failed' if outcome == 'failed' else 'success'}"
-    tags = _static(settings.tag)
+    tags = static_tags(settings.tag)
     tags.update({"host": event.hostName, "user": event.user.replace("\\", "/"), "task_id": event.taskId,
                  "task_name": event.taskName, "log_level": event.logLevel})
     fields: dict[str, Any] = {"log_timestamp": event.logTimeStamp, "execution_id": event.executionId,
@@ -122,11 +122,12 @@ def task_point(settings: InfluxDbConfig, enriched: EnrichedEvent) -> Point | Non
         _reload_part(settings, enriched, execution, tags, fields)
     elif outcome == "success" and execution is not None:
         _execution_part(enriched, execution, tags, fields)
-    # Dynamic task tags: written where Butler's handler and writer agree on the key (§1.6.3).
-    if task_type != 0 and (outcome == "failed" or task_type in (1, 3)):
+    # Dynamic task tags, when `tag.dynamic.useTaskTags` is true: written where Butler's handler
+    # and writer agree on the key (§1.6.3). App tags (reload only) never reach Butler's writer.
+    if section.tag.dynamic.useTaskTags and task_type != 0 and (outcome == "failed" or task_type in (1, 3)):
         tags.update({f"taskTag_{tag.get('name', '')}": "true" for tag in enriched.task.get("tags") or []
                      if tag.get("name")})
-    tags.update(_static(section.tag))
+    tags.update(static_tags(section.tag))
     return Point(measurement, tags, fields)
 
 
@@ -174,7 +175,7 @@ def memory_point(settings: InfluxDbConfig, version: str) -> Point:
     size, heap_total the virtual size, external 0 (docs/compatibility.md); 0 where the platform
     does not tell."""
     resident, virtual = process_memory() or (0.0, 0.0)
-    tags = {**_static(settings.tag), "version": version}
+    tags = {**static_tags(settings.tag), "version": version}
     return Point("butler_memory_usage", tags, {
         "heap_used": round(resident / MB, 2), "heap_total": round(virtual / MB, 2), "external": 0.0,
         "process_memory": round(resident / MB, 2)})

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field
 from pydantic_core import PydanticCustomError
 
-from qbutler.config_types import NullableList, Port, Section
+from qbutler.config_types import NullableList, Port, Section, StaticNameValues
 from qbutler.scheduler.later import ScheduleTextError, parse_frequency
 
 
@@ -41,6 +41,14 @@ class Switch(Section):
 
 class OffSwitch(Section):
     enable: bool = False
+
+
+class InfluxDestination(Section):
+    """`destination.influxDb` of the version and license monitors: a switch and static tags
+    (written after the global `Butler.influxDb.tag.static`)."""
+
+    enable: bool = False
+    tag: StaticNameValues = StaticNameValues()
 
 
 # ----------------------------------------------------------------------------- services
@@ -90,9 +98,10 @@ class ServiceMonitor(Section):
 
 
 class ReportDestination(Section):
-    """qbutler: where a version change or a release run's report goes (Butler only logs them,
-    and writes InfluxDB)."""
+    """Where a version change or a release run goes: InfluxDB as in Butler; MQTT and webhooks are
+    qbutler's (Butler only logs them)."""
 
+    influxDb: InfluxDestination = InfluxDestination()
     mqtt: OffSwitch = OffSwitch()
     webhook: OffSwitch = OffSwitch()
 
@@ -127,6 +136,7 @@ class SendWhat(Section):
 
 
 class ServerLicenseDestination(Section):
+    influxDb: InfluxDestination = InfluxDestination()
     mqtt: SendWhat = SendWhat()
     webhook: SendWhat = SendWhat()
 
@@ -138,9 +148,14 @@ class ServerLicenseMonitor(Section):
     destination: ServerLicenseDestination = ServerLicenseDestination()
 
 
+class LicenseMonitorDestination(Section):
+    influxDb: InfluxDestination = InfluxDestination()
+
+
 class LicenseMonitor(Section):
     enable: bool = False
     frequency: Frequency = "every 6 hours"
+    destination: LicenseMonitorDestination = LicenseMonitorDestination()
 
 
 class NeverReleaseUser(Section):

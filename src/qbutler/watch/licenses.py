@@ -95,7 +95,9 @@ class ServerLicenseMonitor(Monitor):
         body = await self.qrs.get("license")
         status = server_license_status(body, datetime.now(UTC))
         alert = expiry_alert(status, self.settings.alert.thresholdDays)
-        self.status = {**status, "alert": alert, "checked": iso(datetime.now(UTC).timestamp())}
+        _, expiry = parse_expiry(str(body.get("keyDetails") or ""))
+        self.status = {**status, "alert": alert, "checked": iso(datetime.now(UTC).timestamp()),
+                       "expiresAt": expiry.timestamp() if expiry else None}
         if alert:
             log.warning("Server license: %s", alert)
         else:
@@ -189,6 +191,10 @@ class LicenseReleaser(Monitor):
         self.alerts = alerts
         self.audit = audit
         self.last_report: dict[str, Any] = {}
+        # Called with each released allocation's record, right after its DELETE (InfluxDB).
+        self.release_observers: list[Callable[[dict[str, Any]], None]] = []
+        # Allocations released since start-up, by kind (metrics).
+        self.released: dict[str, int] = dict.fromkeys(KINDS, 0)
 
     async def check(self) -> None:
         report = await self.release(datetime.now(UTC))
@@ -251,6 +257,9 @@ class LicenseReleaser(Monitor):
             await self.qrs.request("DELETE", f"{path}/{candidate.licenseId}", expect=(204,))
             record = asdict(candidate)
             report["released"].append(record)
+            self.released[kind] += 1
+            for observer in self.release_observers:
+                observer(record)
             log.warning("Released the %s license of %s\\%s (unused for %d days)", kind, candidate.userDir,
                         candidate.userId, candidate.daysSinceLastUse)
             if self.audit is not None:

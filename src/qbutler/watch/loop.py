@@ -7,6 +7,7 @@ import asyncio
 import logging
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from typing import Any
 
 from qbutler.background import cancel_and_wait
@@ -33,7 +34,10 @@ class Monitor(ABC):
         self.last_failure: float | None = None
         self.last_error = ""
         self.runs = 0
+        self.failures = 0
         self.failures_in_a_row = 0
+        # Called after each successful check, to read the monitor's plain state (InfluxDB).
+        self.observers: list[Callable[[], None]] = []
         self._task: asyncio.Task[None] | None = None
         self._ran = asyncio.Event()
 
@@ -73,9 +77,12 @@ class Monitor(ABC):
             log.info("%s: working again after %d failed run(s)", self.name, self.failures_in_a_row)
         self.failures_in_a_row = 0
         self.last_success = time.time()
+        for observer in self.observers:
+            observer()
         return True
 
     def _failed(self, exc: Exception) -> None:
+        self.failures += 1
         self.failures_in_a_row += 1
         self.last_failure = time.time()
         self.last_error = f"{type(exc).__name__}: {exc}" if not str(exc).startswith("QRS") else str(exc)

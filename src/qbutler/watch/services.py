@@ -51,6 +51,9 @@ class ServiceWatch(Monitor):
     """What both sources share: one announcement per change, remembered across restarts, and
     every service's state on serviceStatusTopic."""
 
+    # Every state a service of this source can be in: Qlik's names, or sc.exe's (metrics).
+    states: tuple[str, ...] = ()
+
     def __init__(self, config: Config, alerts: Alerts, mqtt: MqttClient | None, memory_file: str):
         settings = config.Butler.serviceMonitor
         super().__init__(settings.frequency)
@@ -61,6 +64,8 @@ class ServiceWatch(Monitor):
         self.memory = Memory(Path(config.data_dir) / "watch" / memory_file)
         # Plain state for metrics and the dashboard: "<host>|<serviceName>" -> what was seen last.
         self.services: dict[str, dict[str, Any]] = {}
+        # Every watched service as the last poll saw it (InfluxDB writes one point each per poll).
+        self.polled: list[ServiceChange] = []
         self.changes = 0
 
     @abstractmethod
@@ -69,6 +74,7 @@ class ServiceWatch(Monitor):
 
     async def check(self) -> None:
         statuses = await self.observe()
+        self.polled = statuses
         announced: dict[str, str] = self.memory.data.setdefault("announced", {})
         changes: list[ServiceChange] = []
         first_seen = False
@@ -129,6 +135,7 @@ class ServiceMonitor(ServiceWatch):
     """Sense's services on every node, through QRS."""
 
     name = "serviceMonitor"
+    states = tuple(SERVICE_STATES.values())
 
     def __init__(self, config: Config, qrs: QrsClient, alerts: Alerts, mqtt: MqttClient | None):
         super().__init__(config, alerts, mqtt, "services.json")
@@ -158,6 +165,7 @@ class WindowsServiceMonitor(ServiceWatch):
     """Butler's `monitor[]`: Windows services by host, through sc.exe (on Windows only)."""
 
     name = "windowsServiceMonitor"
+    states = (RUNNING, STOPPED)
 
     def __init__(self, config: Config, alerts: Alerts, mqtt: MqttClient | None, sc: ScExe | None = None):
         super().__init__(config, alerts, mqtt, "windows-services.json")
