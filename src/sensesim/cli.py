@@ -73,6 +73,9 @@ def serve(
         bool, typer.Option(help="collection predicates joined by 'and' must hit one element")
     ] = False,
     engine: Annotated[bool, typer.Option(help="start the engine websocket server")] = True,
+    apps_dir: Annotated[
+        Path | None, typer.Option(help="import folder of QRS app/import (the site's Apps folder)")
+    ] = None,
     log_level: Annotated[str, typer.Option(help="Python log level")] = "INFO",
 ) -> None:
     """Run the site until interrupted."""
@@ -113,6 +116,7 @@ def serve(
     )
     config.qrs.strict_user = strict_user
     config.qrs.same_element_filters = same_element_filters
+    config.qrs.import_folder = apps_dir.resolve() if apps_dir else None
     _run_on_uvloop(_run(Site(config, state=state)))
 
 
