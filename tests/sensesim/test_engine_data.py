@@ -240,8 +240,14 @@ async def test_created_objects_and_master_items_persist_after_do_save(
                                                     "qDim": {"qFieldDefs": ["Region"], "qGrouping": "N"},
                                                     "qMetaDef": {"title": "Region again"}}])
         assert dim["qInfo"] == {"qId": "dimRegion2", "qType": "dimension"}
-        dim_layout = (await rpc("GetLayout", dim["qReturn"]["qHandle"]))["qLayout"]
+        dim_handle = dim["qReturn"]["qHandle"]
+        dim_layout = (await rpc("GetLayout", dim_handle))["qLayout"]
         assert len(dim_layout["qDimInfos"]) == 1
+        created_at = dim_layout["qMeta"]["createdDate"]
+        dim_props = (await rpc("GetProperties", dim_handle))["qProp"]
+        await rpc("SetProperties", dim_handle, [{**dim_props, "qMetaDef": {"title": "Region (edited)"}}])
+        edited = (await rpc("GetLayout", dim_handle))["qLayout"]["qMeta"]
+        assert (edited["title"], edited["createdDate"]) == ("Region (edited)", created_at)
         bookmark = await rpc("CreateBookmark", handle, [{"qInfo": {"qId": "bm-new", "qType": "bookmark"},
                                                         "qMetaDef": {"title": "New bookmark"}}])
         assert bookmark["qReturn"]["qType"] == "GenericBookmark"
@@ -262,6 +268,8 @@ async def test_created_objects_and_master_items_persist_after_do_save(
         assert "Created sheet" in titles and "Overview" not in titles
         ids = {i["qId"] for i in (await rpc("GetAllInfos", handle))["qInfos"]}
         assert {"newsheet1", measure_id, "dimRegion2"} <= ids
+        dim = (await rpc("GetDimension", handle, ["dimRegion2"]))["qReturn"]["qHandle"]
+        assert (await rpc("GetLayout", dim))["qLayout"]["qMeta"]["title"] == "Region (edited)"
         assert "bm-new" not in ids and "7d1f2a3b-sheet-overview" not in ids and cells[0] not in ids
         measure = (await rpc("GetMeasure", handle, [measure_id]))["qReturn"]["qHandle"]
         assert (await rpc("GetMeasure", measure))["qMeasure"]["qDef"] == "Count(OrderID)"
