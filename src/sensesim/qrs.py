@@ -420,15 +420,16 @@ class QrsApp:
 
     def _table(self, coll: Collection, name: str) -> Handler:
         async def handler(ctx: Ctx) -> Response:
-            docs = [coll.full(entity) for entity in coll.docs()]
-            default_type = str(docs[0].get("schemaPath", name)) if docs else name
+            items = coll.docs()
+            default_type = str(coll.full(items[0]).get("schemaPath", name)) if items else name
             try:
                 table = qrs_table.build_table(
-                    docs,
+                    qrs_table.Entities(items, coll.full, coll.condensed),
                     ctx.body,
                     ctx.query,
                     default_type=default_type,
                     related=self._related_docs,
+                    known_types=self.collections.keys(),
                     same_element=self.options.same_element_filters,
                 )
             except qrs_table.TableError as exc:
@@ -438,9 +439,7 @@ class QrsApp:
         return handler
 
     def _related_docs(self, schema_type: str) -> list[dict[str, Any]]:
-        coll = self.collections.get(schema_type.lower())
-        if coll is None:
-            raise qrs_table.TableError(f"count(): unknown entity type {schema_type!r}")
+        coll = self.collections[schema_type.lower()]  # build_table checked the name
         return [coll.full(entity) for entity in coll.docs()]
 
     # ---- fixed documents

@@ -12,13 +12,15 @@ column has a `name` (no spaces), a `columnType` and a `definition`:
   the row's entity (a ReloadTask refers to its App through `app`).
 
 The answer is an ITable `{id, type, columnNames, rows}`.  `?filter=` (same grammar as lists),
-`?sortColumn=` (a column name), `?orderAscending=`, `?skip=` and `?take=` apply in that order.
+`?sortColumn=` (a column name), `?orderAscending=`, `?skip=` and `?take=` apply in that order;
+cells are computed for the rows of the page only.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from . import filters
@@ -134,39 +136,97 @@ def _sort_key(value: Any) -> tuple[int, Any]:
     return (2, str(value).casefold())
 
 
+@dataclass
+class Entities:
+    """The entities of one QRS type and how to render them.
+
+    `full` is the documented full shape every cell, filter and sort reads; `condensed` is the
+    much cheaper bare-list shape, a subset of it, used for sort keys it holds (see build_table).
+    """
+
+    items: Sequence[Any]
+    full: Callable[[Any], dict[str, Any]]
+    condensed: Callable[[Any], dict[str, Any]]
+
+
+@dataclass
+class _Row:
+    entity: Any
+    doc: dict[str, Any] | None = None
+
+    def full(self, entities: Entities) -> dict[str, Any]:
+        if self.doc is None:
+            self.doc = entities.full(self.entity)
+        return self.doc
+
+
+def _sort_value(row: _Row, column: dict[str, Any], entities: Entities, counter: _Counter) -> Any:
+    # A top-level scalar of the condensed shape is the full shape's value: use it and leave the
+    # full rendering to the rows of the page, so a sorted page costs a condensed listing.
+    if row.doc is None and column["columnType"] == "Property" and "." not in column["definition"]:
+        found, value = filters._get(entities.condensed(row.entity), column["definition"].lower())
+        if found and not isinstance(value, dict | list):
+            return value
+    return _cell(row.full(entities), column, counter)
+
+
 def build_table(
-    docs: list[dict[str, Any]],
+    entities: Entities,
     definition: Any,
     query: dict[str, str],
     *,
     default_type: str,
     related: Related,
+    known_types: Collection[str],
     same_element: bool = False,
 ) -> dict[str, Any]:
-    """The ITable for `docs` (full entity JSON) under `definition` and the query parameters."""
+    """The ITable of `entities` under `definition` and the query parameters.
+
+    Full shapes are rendered for every entity only when a filter needs them (or a sort key is not
+    in the condensed shape); otherwise only the rows of the requested page are rendered.
+    """
     if not isinstance(definition, dict):
         raise TableError("Body must be a TableDefinition object {id, type, columns}")
     columns = _check_columns(definition.get("columns"), "table")
+    for column in _function_columns(columns):
+        unknown = [t for t in _count_types(column["definition"]) if t not in known_types]
+        if unknown:
+            raise TableError(f"count(): unknown entity type {unknown[0]!r}")
     names = [c["name"] for c in columns]
-    kept = filters.apply(docs, query.get("filter"), same_element)
-    counter = _Counter(related)
-    rows = [[_cell(doc, column, counter) for column in columns] for doc in kept]
-    sort_column = query.get("sortcolumn")
     ascending_text = query.get("orderascending", "true").lower()
     if ascending_text not in ("true", "false"):
         raise TableError(f"orderAscending must be true or false, not {query.get('orderascending')!r}")
-    if sort_column:
-        lowered = [n.lower() for n in names]
-        if sort_column.lower() not in lowered:
-            raise TableError(f"sortColumn {sort_column!r} is not a column of the table")
-        at = lowered.index(sort_column.lower())
-        rows.sort(key=lambda row: _sort_key(row[at]), reverse=ascending_text == "false")
+    sort_column = query.get("sortcolumn")
+    lowered = [n.lower() for n in names]
+    if sort_column and sort_column.lower() not in lowered:
+        raise TableError(f"sortColumn {sort_column!r} is not a column of the table")
     skip = _non_negative(query, "skip") or 0
     take = _non_negative(query, "take")
-    rows = rows[skip:] if take is None else rows[skip : skip + take]
+    counter = _Counter(related)
+    rows = [_Row(entity) for entity in entities.items]
+    if query.get("filter", "").strip():
+        by_doc = {id(row.full(entities)): row for row in rows}
+        kept = filters.apply([row.full(entities) for row in rows], query["filter"], same_element)
+        rows = [by_doc[id(doc)] for doc in kept]
+    if sort_column:
+        column = columns[lowered.index(sort_column.lower())]
+        rows.sort(key=lambda row: _sort_key(_sort_value(row, column, entities, counter)),
+                  reverse=ascending_text == "false")
+    page = rows[skip:] if take is None else rows[skip : skip + take]
     return {
         "id": str(definition.get("id") or NULL_GUID),
         "type": str(definition.get("type") or default_type),
         "columnNames": names,
-        "rows": rows,
+        "rows": [[_cell(row.full(entities), column, counter) for column in columns] for row in page],
     }
+
+
+def _function_columns(columns: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every count() column, list sub-columns included."""
+    found = []
+    for column in columns:
+        if column["columnType"] == "Function":
+            found.append(column)
+        elif column["columnType"] == "List":
+            found.extend(_function_columns(column["list"]))
+    return found
