@@ -248,6 +248,10 @@ async def test_created_objects_and_master_items_persist_after_do_save(
         await rpc("SetProperties", dim_handle, [{**dim_props, "qMetaDef": {"title": "Region (edited)"}}])
         edited = (await rpc("GetLayout", dim_handle))["qLayout"]["qMeta"]
         assert (edited["title"], edited["createdDate"]) == ("Region (edited)", created_at)
+        variable = (await rpc("GetVariableByName", handle, ["vToday"]))["qReturn"]["qHandle"]
+        var_props = (await rpc("GetProperties", variable))["qProp"]
+        await rpc("SetProperties", variable, [{**var_props, "qComment": "edited through the engine"}])
+        assert (await rpc("GetProperties", variable))["qProp"]["qComment"] == "edited through the engine"
         bookmark = await rpc("CreateBookmark", handle, [{"qInfo": {"qId": "bm-new", "qType": "bookmark"},
                                                         "qMetaDef": {"title": "New bookmark"}}])
         assert bookmark["qReturn"]["qType"] == "GenericBookmark"
