@@ -1,10 +1,12 @@
-"""App life cycle through QRS: copy, publish, unpublish, replace, delete, export, upload.
+"""App life cycle through QRS: copy, publish, unpublish, replace, delete, export, upload, import.
 
 Follows Qlik's QRS pages "App: Copy" (`POST app/{id}/copy?name=`), "App: Publish"
 (`PUT app/{id}/publish?stream=&name=`), "App: Unpublish" (`POST app/{id}/unpublish`),
 "App: Replace" (`PUT app/{id}/replace?app={target}`), "App: Export" (`POST
 app/{id}/export/{token}?skipData=`, the older `GET app/{id}/export` ticket) with the download
-`GET download/app/{id}/{token}/{file}`, and "App: Upload" (`POST app/upload?name=`).
+`GET download/app/{id}/{token}/{file}`, "App: Upload" (`POST app/upload?name=`) and "App: Import
+app" (`POST app/import?name=` with the file name as a JSON string; the file must be in the import
+folder, which `GET app/importfolder` names).
 
 The exported file is not a real QVF: it is sensesim's own container (a magic line and the app's
 engine view as JSON), so an export uploaded again restores sheets, script and data.  Any other
@@ -16,6 +18,7 @@ from __future__ import annotations
 import copy
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 
 import orjson
 
@@ -177,6 +180,34 @@ class AppLifecycle:
     def upload(self, name: str | None, content: bytes, caller: User) -> App:
         if not content:
             raise LifecycleError(400, "the body must be the app file")
+        return self._from_file(name, content, caller)
+
+    def import_file(self, folder: Path | None, body: bytes, name: str | None, exclude_connections: bool,
+                    caller: User) -> App:
+        """A new app from a file of the import folder; `body` is its name as a JSON string."""
+        if folder is None:
+            raise LifecycleError(404, "this site has no import folder (sensesim serve --apps-dir)")
+        try:
+            file_name = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            file_name = None
+        if not isinstance(file_name, str) or not file_name.strip():
+            raise LifecycleError(400, 'the body must be the file name as a JSON string, e.g. "Sales.qvf"')
+        if Path(file_name).name != file_name or "\\" in file_name or file_name in (".", ".."):
+            raise LifecycleError(400, f"{file_name!r} must be a file name in the import folder, not a path")
+        path = folder / file_name
+        if not path.is_file():
+            raise LifecycleError(404, f"{file_name} is not in the import folder")
+        content = path.read_bytes()
+        if not content:
+            raise LifecycleError(400, f"{file_name} is empty")
+        # Without ?name= the app is called after its file, as the repository does.
+        app = self._from_file(name if name is not None else file_name, content, caller)
+        if exclude_connections:
+            app.engine["dataconnections"] = []
+        return app
+
+    def _from_file(self, name: str | None, content: bytes, caller: User) -> App:
         engine = _blank_engine()
         description = ""
         if content.startswith(MAGIC):

@@ -21,7 +21,7 @@ import typer
 
 from .runner import RunnerConfig
 from .server import Site, SiteConfig
-from .state import SeedError, load_seed
+from .state import SeedError, load_seed, parse_iso
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="A simulated Qlik Sense Enterprise site.")
 
@@ -65,17 +65,27 @@ def serve(
     trigger_delay_ms: Annotated[int, typer.Option(help="Triggered -> Started delay")] = 300,
     retry_delay_ms: Annotated[int, typer.Option(help="delay before a retry attempt")] = 1000,
     time_scale: Annotated[float, typer.Option(help="multiply every run delay by this")] = 1.0,
+    clock_start: Annotated[
+        str | None, typer.Option(help="ISO instant the simulated clock starts at (default: now)")
+    ] = None,
     strict_user: Annotated[bool, typer.Option(help="403 on QRS calls without X-Qlik-User")] = False,
     same_element_filters: Annotated[
         bool, typer.Option(help="collection predicates joined by 'and' must hit one element")
     ] = False,
     engine: Annotated[bool, typer.Option(help="start the engine websocket server")] = True,
+    apps_dir: Annotated[
+        Path | None, typer.Option(help="import folder of QRS app/import (the site's Apps folder)")
+    ] = None,
     log_level: Annotated[str, typer.Option(help="Python log level")] = "INFO",
 ) -> None:
     """Run the site until interrupted."""
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if success_marker not in ("single", "double"):
         raise typer.BadParameter("--success-marker must be single or double")
+    try:
+        start = parse_iso(clock_start) if clock_start else None
+    except ValueError:
+        raise typer.BadParameter(f"--clock-start must be an ISO date-time, not {clock_start!r}") from None
     try:
         state = load_seed(seed)
     except SeedError as exc:
@@ -101,10 +111,12 @@ def serve(
             time_scale=time_scale,
             udp_targets=[parse_target(t) for t in udp_target or []],
             success_marker=success_marker,  # type: ignore[arg-type]
+            clock_start=start,
         ),
     )
     config.qrs.strict_user = strict_user
     config.qrs.same_element_filters = same_element_filters
+    config.qrs.import_folder = apps_dir.resolve() if apps_dir else None
     _run_on_uvloop(_run(Site(config, state=state)))
 
 

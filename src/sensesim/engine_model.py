@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypedDict
 
 from sensesim.engine_cube import Cube, CubeError, ListObject
 from sensesim.engine_data import DataModel, model_of
@@ -173,6 +173,15 @@ def resolve_qdata(definition: Any, *documents: dict[str, Any]) -> dict[str, Any]
     return result
 
 
+class Edit(TypedDict, total=False):
+    """A document's change to one entity: its new properties (SetProperties, ApplyPatches, or
+    a Create* call, which also sets createdDate). None in place of an Edit removes the entity."""
+
+    handleType: str  # the Entity.handle_type the props belong to
+    props: dict[str, Any]
+    createdDate: str
+
+
 @dataclass
 class Entity:
     """One persistent app entity (generic object, dimension, measure, bookmark, variable)."""
@@ -211,12 +220,12 @@ class AppModel:
         last_reload_time: str,
         has_data: bool,
         selections: dict[str, set[str]] | None = None,
-        overrides: dict[str, dict[str, Any]] | None = None,
+        edits: dict[str, Edit | None] | None = None,
     ) -> None:
         self.app = app
         self.selections = selections if selections is not None else {}
-        # Unsaved SetProperties/ApplyPatches of the open document, by qId.
-        self.overrides = overrides or {}
+        # Saved and unsaved entity edits of the document, by qId (see Edit).
+        self.edits = edits or {}
         self.site = site
         self.engine: dict[str, Any] = app.engine
         self.script = script
@@ -242,15 +251,45 @@ class AppModel:
         meta["published"] = bool(item.get("published", self.app.published))
         return meta
 
-    def _apply_overrides(self, found: dict[str, Entity]) -> dict[str, Entity]:
-        for qid, props in self.overrides.items():
+    def _apply_edits(self, found: dict[str, Entity], handle_type: str) -> dict[str, Entity]:
+        """The seed's entities of one handle type with the document's edits laid over them."""
+        for qid, edit in self.edits.items():
+            if edit is None:
+                doomed = found.pop(qid, None)
+                # A removed object takes its children along (DestroyObject).
+                pending = list(doomed.children) if doomed else []
+                while pending:
+                    child = pending.pop()
+                    found.pop(child.qid, None)
+                    pending.extend(child.children)
+                continue
+            if edit["handleType"] != handle_type:
+                continue
+            props = copy.deepcopy(edit["props"])
             entity = found.get(qid)
-            if entity is not None:
-                entity.props = copy.deepcopy(props)
-                meta_def = props.get("qMetaDef")
-                if isinstance(meta_def, dict):
-                    entity.meta = {**entity.meta, **copy.deepcopy(meta_def)}
+            if entity is None:
+                found[qid] = self._created(handle_type, qid, props, str(edit.get("createdDate") or ""))
+                continue
+            entity.props = props
+            meta_def = props.get("qMetaDef")
+            if isinstance(meta_def, dict):
+                entity.meta = {**entity.meta, **copy.deepcopy(meta_def)}
+        for entity in found.values():
+            entity.children = [c for c in entity.children if c.qid in found]
         return found
+
+    def _created(self, handle_type: str, qid: str, props: dict[str, Any], created: str) -> Entity:
+        """An entity a client made with CreateObject/CreateDimension/CreateMeasure/CreateBookmark."""
+        meta_def = props.get("qMetaDef") if isinstance(props.get("qMetaDef"), dict) else {}
+        # A new object is its creator's until published, whatever the app's state.
+        meta = self._meta(meta_def, {"createdDate": created, "modifiedDate": created, "published": False})
+        computed: dict[str, Any] = {}
+        if handle_type == "GenericDimension":
+            fields = props.get("qDim", {}).get("qFieldDefs") or []
+            computed["qDimInfos"] = self._dim_infos([str(f) for f in fields])
+        elif handle_type == "GenericBookmark":
+            computed["qBookmark"] = self._bookmark_state()
+        return Entity(handle_type, qid, str(props["qInfo"]["qType"]), props, meta, computed=computed)
 
     @cached_property
     def locale_variables(self) -> dict[str, str]:
@@ -345,7 +384,7 @@ class AppModel:
             props = {k: copy.deepcopy(v) for k, v in extra.items() if k != "id"}
             props.update({"qInfo": {"qId": qid, "qType": "appprops"}, "qMetaDef": {}})
             add(Entity("GenericObject", qid, "appprops", props, self._meta({}, extra)))
-        return self._apply_overrides(found)
+        return self._apply_edits(found, "GenericObject")
 
     # ------------------------------------------------------------------ master items
 
@@ -373,26 +412,29 @@ class AppModel:
                 },
                 "qMetaDef": meta_def,
             }
-            infos = []
-            for name in fields:
-                seeded = self._field(name) or {}
-                info: dict[str, Any] = {
-                    "qApprMaxGlyphCount": len(name),
-                    "qCardinal": int(seeded.get("cardinal", 0)) if self.has_data else 0,
-                    "qTags": [str(t) for t in seeded.get("tags") or []] if self.has_data else [],
-                }
-                if seeded.get("isSemantic"):
-                    info["qIsSemantic"] = True
-                infos.append(info)
             found[qid] = Entity(
                 "GenericDimension",
                 qid,
                 "dimension",
                 props,
                 self._meta(meta_def, dim),
-                computed={"qDimInfos": infos},
+                computed={"qDimInfos": self._dim_infos(fields)},
             )
-        return self._apply_overrides(found)
+        return self._apply_edits(found, "GenericDimension")
+
+    def _dim_infos(self, fields: list[str]) -> list[dict[str, Any]]:
+        infos = []
+        for name in fields:
+            seeded = self._field(name) or {}
+            info: dict[str, Any] = {
+                "qApprMaxGlyphCount": len(name),
+                "qCardinal": int(seeded.get("cardinal", 0)) if self.has_data else 0,
+                "qTags": [str(t) for t in seeded.get("tags") or []] if self.has_data else [],
+            }
+            if seeded.get("isSemantic"):
+                info["qIsSemantic"] = True
+            infos.append(info)
+        return infos
 
     @cached_property
     def measures(self) -> dict[str, Entity]:
@@ -416,13 +458,12 @@ class AppModel:
                 "qMetaDef": meta_def,
             }
             found[qid] = Entity("GenericMeasure", qid, "measure", props, self._meta(meta_def, measure))
-        return self._apply_overrides(found)
+        return self._apply_edits(found, "GenericMeasure")
 
     @cached_property
     def bookmarks(self) -> dict[str, Entity]:
         """Bookmarks and snapshots: both are GenericBookmarks, told apart by qType."""
         found: dict[str, Entity] = {}
-        modified = qlik_serial(self.app.meta.modified)
         for key, qtype in (("bookmarks", "bookmark"), ("snapshots", "snapshot")):
             for item in self._seq(key):
                 qid = self._id(item, qtype, _text(item, "title"))
@@ -434,21 +475,24 @@ class AppModel:
                 }
                 if item.get("sheetId"):
                     props["sheetId"] = str(item["sheetId"])
-                bookmark = {
-                    "qStateData": [{"qStateName": "$", "qFieldItems": []}],
-                    "qUtcModifyTime": modified,
-                    "qVariableItems": [],
-                    "qPatches": [],
-                }
                 found[qid] = Entity(
                     "GenericBookmark",
                     qid,
                     qtype,
                     props,
                     self._meta(meta_def, item),
-                    computed={"qBookmark": bookmark},
+                    computed={"qBookmark": self._bookmark_state()},
                 )
-        return self._apply_overrides(found)
+        return self._apply_edits(found, "GenericBookmark")
+
+    def _bookmark_state(self) -> dict[str, Any]:
+        # Bookmarks do not capture selections in sensesim: every state is empty.
+        return {
+            "qStateData": [{"qStateName": "$", "qFieldItems": []}],
+            "qUtcModifyTime": qlik_serial(self.app.meta.modified),
+            "qVariableItems": [],
+            "qPatches": [],
+        }
 
     @cached_property
     def variables(self) -> dict[str, Entity]:
@@ -478,7 +522,7 @@ class AppModel:
                     "qIsConfig": name in _CONFIG_VARIABLES,
                 }
                 found[qid] = self._variable(qid, name, value, "", flags, {})
-        return self._apply_overrides(found)
+        return self._apply_edits(found, "GenericVariable")
 
     def _variable(
         self, qid: str, name: str, definition: str, comment: str, flags: dict[str, bool], item: dict[str, Any]

@@ -25,7 +25,7 @@ from sensesim.engine_cube import CubeError
 from sensesim.engine_eval import EvalError, Evaluator, evaluate_text
 from sensesim.engine_eval import check as check_expression
 from sensesim.engine_eval import expand as expand_expression
-from sensesim.engine_model import AppModel, Entity, build_layout, resolve_pointer
+from sensesim.engine_model import AppModel, Edit, Entity, build_layout, resolve_pointer
 from sensesim.engine_rpc import (
     APP_ALREADY_OPEN,
     APP_ALREADY_OPEN_IN_DIFFERENT_MODE,
@@ -101,8 +101,9 @@ class DocRuntime:
     pending_reload: tuple[str, str] | None = None  # (reload time, script it ran)
     reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     sessions: set[Session] = field(default_factory=set)
-    # SetProperties/ApplyPatches on saved objects, by qId, until DoSave writes them.
-    pending_props: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Create*/Destroy*/SetProperties/ApplyPatches on persistent entities, by qId, until DoSave
+    # writes them to App.engine["savedEdits"] (None: destroyed).
+    pending_edits: dict[str, Edit | None] = field(default_factory=dict)
 
     @property
     def saved_script(self) -> str:
@@ -122,7 +123,12 @@ class DocRuntime:
 
     @property
     def modified(self) -> bool:
-        return self.pending_script is not None or self.pending_reload is not None or bool(self.pending_props)
+        return self.pending_script is not None or self.pending_reload is not None or bool(self.pending_edits)
+
+    @property
+    def edits(self) -> dict[str, Edit | None]:
+        """Saved edits with the unsaved ones over them."""
+        return {**self.app.engine.get("savedEdits", {}), **self.pending_edits}
 
     def model(
         self, site: SiteInfo, *, has_data: bool, selections: dict[str, set[str]] | None = None
@@ -135,7 +141,7 @@ class DocRuntime:
             last_reload_time=self.last_reload_time,
             has_data=has_data,
             selections=selections,
-            overrides={**self.app.engine.get("savedProps", {}), **self.pending_props},
+            edits=self.edits,
         )
 
 
@@ -460,9 +466,9 @@ class DocObject(EngineObject):
             # Only a save makes the reload visible to the repository (QRS app/full).
             self.session.core.state.app_reloaded(rt.app.id, rt.pending_reload[0])
             rt.pending_reload = None
-        if rt.pending_props:
-            rt.app.engine["savedProps"] = {**rt.app.engine.get("savedProps", {}), **rt.pending_props}
-            rt.pending_props = {}
+        if rt.pending_edits:
+            rt.app.engine["savedEdits"] = rt.edits
+            rt.pending_edits = {}
         return {}
 
     # ---- data: fields, expressions, selections, search
@@ -689,8 +695,7 @@ class DocObject(EngineObject):
             raise EngineError(INVALID_PARAMETERS, "qInfo.qId")
         props = copy.deepcopy(qProp)
         if not qid:
-            # The engine names an object created without an id.
-            qid = uuid.uuid4().hex[:12]
+            qid = _new_object_id()
             props["qInfo"]["qId"] = qid
         clash = any(isinstance(o, SessionObject) and o.qid == qid for o in self.session.handles.values())
         if clash and self.session.core.options.duplicate_session_ids == DUPLICATE_REJECT:
@@ -705,6 +710,90 @@ class DocObject(EngineObject):
         for obj in doomed:
             self.session.forget(obj)
         return Reply(result={"qSuccess": bool(doomed)}, close=[o.handle for o in doomed])
+
+
+    # ---- persistent entities: create and destroy (kept on the document until DoSave)
+
+    def _create(self, handle_type: str, qProp: dict[str, Any], default_type: str | None) -> Reply:
+        info = qProp.get("qInfo", {})
+        if not isinstance(info, dict):
+            raise EngineError(INVALID_PARAMETERS, "qInfo")
+        qtype = info.get("qType") or default_type
+        if not isinstance(qtype, str) or not qtype:
+            raise EngineError(INVALID_PARAMETERS, "qInfo.qType")
+        qid = info.get("qId")
+        if qid is not None and not isinstance(qid, str):
+            raise EngineError(INVALID_PARAMETERS, "qInfo.qId")
+        qid = qid or _new_object_id()
+        model = self.model()
+        if any(model.entity(kind, qid) is not None for kind in GENERIC_CLASSES):
+            # One id names one entity of the document, whatever its kind.
+            raise EngineError(GENERIC_ALREADY_EXISTS, qid)
+        props = copy.deepcopy(qProp)
+        props["qInfo"] = {"qId": qid, "qType": qtype}
+        self.runtime.pending_edits[qid] = Edit(handleType=handle_type, props=props, createdDate=iso(utcnow()))
+        opened = self._open_entity(handle_type, self.model().entity(handle_type, qid))
+        # Lists of app objects on this session may now hold one more item.
+        return Reply(result={"qInfo": {"qId": qid, "qType": qtype}, **opened},
+                     change=[self.handle, *self._object_handles()])
+
+    def _destroy(self, handle_type: str, qId: str) -> Reply:
+        entity = self.model().entity(handle_type, qId)
+        if entity is None:
+            # The Engine API documents a false qSuccess for an object it could not remove.
+            return Reply(result={"qSuccess": False})
+        doomed = {qId}
+        pending = list(entity.children)
+        while pending:
+            child = pending.pop()
+            doomed.add(child.qid)
+            pending.extend(child.children)
+        for qid in doomed:
+            self.runtime.pending_edits[qid] = None
+        closed = [o for o in self.session.handles.values()
+                  if isinstance(o, GenericEntityObject) and o.qid in doomed]
+        for obj in closed:
+            self.session.forget(obj)
+            self.opened.pop((obj.q_type, obj.qid), None)
+        return Reply(result={"qSuccess": True}, close=[o.handle for o in closed],
+                     change=[self.handle, *self._object_handles()])
+
+    @rpc("CreateObject", Param("qProp", dict))
+    def create_object(self, qProp: dict[str, Any]) -> Reply:
+        return self._create("GenericObject", qProp, None)
+
+    @rpc("CreateDimension", Param("qProp", dict))
+    def create_dimension(self, qProp: dict[str, Any]) -> Reply:
+        return self._create("GenericDimension", qProp, "dimension")
+
+    @rpc("CreateMeasure", Param("qProp", dict))
+    def create_measure(self, qProp: dict[str, Any]) -> Reply:
+        return self._create("GenericMeasure", qProp, "measure")
+
+    @rpc("CreateBookmark", Param("qProp", dict))
+    def create_bookmark(self, qProp: dict[str, Any]) -> Reply:
+        return self._create("GenericBookmark", qProp, "bookmark")
+
+    @rpc("DestroyObject", Param("qId", str))
+    def destroy_object(self, qId: str) -> Reply:
+        return self._destroy("GenericObject", qId)
+
+    @rpc("DestroyDimension", Param("qId", str))
+    def destroy_dimension(self, qId: str) -> Reply:
+        return self._destroy("GenericDimension", qId)
+
+    @rpc("DestroyMeasure", Param("qId", str))
+    def destroy_measure(self, qId: str) -> Reply:
+        return self._destroy("GenericMeasure", qId)
+
+    @rpc("DestroyBookmark", Param("qId", str))
+    def destroy_bookmark(self, qId: str) -> Reply:
+        return self._destroy("GenericBookmark", qId)
+
+
+def _new_object_id() -> str:
+    """The id the engine gives an object created without one."""
+    return uuid.uuid4().hex[:12]
 
 
 # --------------------------------------------------------------------------- fields
@@ -884,8 +973,13 @@ class GenericEntityObject(EngineObject):
         if not isinstance(info, dict) or info.get("qId") != self.qid:
             # The engine does not let SetProperties rename or retype an object.
             raise EngineError(INVALID_PARAMETERS, "qInfo")
-        # Kept on the open document until DoSave (DocRuntime.pending_props).
-        self.doc.runtime.pending_props[self.qid] = copy.deepcopy(props)
+        # Kept on the open document until DoSave (DocRuntime.pending_edits).
+        runtime = self.doc.runtime
+        earlier = runtime.edits.get(self.qid)
+        edit = Edit(handleType=self.q_type, props=copy.deepcopy(props))
+        if earlier and "createdDate" in earlier:
+            edit["createdDate"] = earlier["createdDate"]
+        runtime.pending_edits[self.qid] = edit
         handles = [h for h, o in self.session.handles.items() if getattr(o, "qid", None) == self.qid]
         return Reply(result={}, change=handles)
 

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from http import HTTPStatus
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote
 
@@ -58,6 +59,7 @@ TEXT_TYPE = "text/plain; charset=utf-8"
 class QrsOptions:
     strict_user: bool = False  # 403 when X-Qlik-User is missing instead of assuming sa_repository
     same_element_filters: bool = False  # see filters.py: Any() per predicate vs one shared element
+    import_folder: Path | None = None  # where app/import finds files (the site's Apps folder)
 
 
 class HttpError(Exception):
@@ -346,6 +348,8 @@ class QrsApp:
         add("GET", r"/qrs/about/api/default/([^/]+)", self.api_default)
         # App life cycle (app_lifecycle.py).
         add("POST", r"/qrs/app/upload", self.upload_app)
+        add("POST", r"/qrs/app/import", self.import_app)
+        add("GET", r"/qrs/app/importfolder", self.import_folder)
         add("POST", rf"/qrs/app/{guid}/copy", self.copy_app)
         add("PUT", rf"/qrs/app/{guid}/publish", self.publish_app)
         add("POST", rf"/qrs/app/{guid}/unpublish", self.unpublish_app)
@@ -416,15 +420,16 @@ class QrsApp:
 
     def _table(self, coll: Collection, name: str) -> Handler:
         async def handler(ctx: Ctx) -> Response:
-            docs = [coll.full(entity) for entity in coll.docs()]
-            default_type = str(docs[0].get("schemaPath", name)) if docs else name
+            items = coll.docs()
+            default_type = str(coll.full(items[0]).get("schemaPath", name)) if items else name
             try:
                 table = qrs_table.build_table(
-                    docs,
+                    qrs_table.Entities(items, coll.full, coll.condensed),
                     ctx.body,
                     ctx.query,
                     default_type=default_type,
                     related=self._related_docs,
+                    known_types=self.collections.keys(),
                     same_element=self.options.same_element_filters,
                 )
             except qrs_table.TableError as exc:
@@ -434,9 +439,7 @@ class QrsApp:
         return handler
 
     def _related_docs(self, schema_type: str) -> list[dict[str, Any]]:
-        coll = self.collections.get(schema_type.lower())
-        if coll is None:
-            raise qrs_table.TableError(f"count(): unknown entity type {schema_type!r}")
+        coll = self.collections[schema_type.lower()]  # build_table checked the name
         return [coll.full(entity) for entity in coll.docs()]
 
     # ---- fixed documents
@@ -498,6 +501,17 @@ class QrsApp:
     async def upload_app(self, ctx: Ctx) -> Response:
         content = await ctx.request.body()
         return self._full_app(self.lifecycle.upload(ctx.query.get("name"), content, ctx.user), 201)
+
+    async def import_app(self, ctx: Ctx) -> Response:
+        exclude = ctx.query.get("excludeconnections", "false").lower() == "true"
+        app = self.lifecycle.import_file(self.options.import_folder, await ctx.request.body(), ctx.query.get("name"),
+                                         exclude, ctx.user)
+        return self._full_app(app, 201)
+
+    async def import_folder(self, ctx: Ctx) -> Response:
+        if self.options.import_folder is None:
+            raise HttpError(404, "this site has no import folder (sensesim serve --apps-dir)")
+        return json_response(str(self.options.import_folder))
 
     async def copy_app(self, ctx: Ctx) -> Response:
         app = self.lifecycle.copy(_require_guid(ctx.params[0]), ctx.query.get("name"), ctx.user)

@@ -18,6 +18,7 @@ import re
 from datetime import datetime
 from typing import Any
 
+from .schedules import wall_date, wall_now, zone
 from .state import (
     NULL_GUID,
     RULE_TASK_FAIL,
@@ -89,7 +90,7 @@ def _date(value: Any, where: str, default: datetime | None) -> datetime | None:
         when = parse_iso(str(value))
     except ValueError:
         raise QrsBodyError(400, f"{where} is not a date: {value!r}") from None
-    return None if when.year >= 9999 else when
+    return None if when.year >= 9999 else wall_date(when)
 
 
 def new_reload_task(state: State, app_id: str, name: str, user: str, task_id: str | None = None) -> Task:
@@ -297,7 +298,20 @@ class TriggerWriter:
         increment = body.get("incrementDescription", existing.increment_description if existing else "0 0 1 0")
         if not isinstance(increment, str) or not _INCREMENT_RE.match(increment):
             raise QrsBodyError(400, "incrementDescription must be 'minutes hours days weeks'")
-        start = _date(body.get("startDate"), "startDate", existing.start_date if existing else utcnow())
+        time_zone = body.get("timeZone", existing.time_zone if existing else "UTC")
+        dst_mode = body.get("daylightSavingTime", existing.daylight_saving_time if existing else 0)
+        if not isinstance(dst_mode, int) or isinstance(dst_mode, bool) or dst_mode not in range(3):
+            raise QrsBodyError(400, "daylightSavingTime must be 0 (observe), 1 (permanent standard time) "
+                                    "or 2 (permanent daylight saving time)")
+        if not isinstance(time_zone, str):
+            raise QrsBodyError(400, "timeZone must be a string")
+        try:
+            zone(time_zone)
+        except ValueError as exc:
+            raise QrsBodyError(400, str(exc)) from None
+        # Dates are clock readings in the event's time zone (schedules.py); the sim clock's now by default.
+        start = _date(body.get("startDate"), "startDate",
+                      existing.start_date if existing else wall_now(self.triggers.clock.now(), time_zone))
         if start is None:
             raise QrsBodyError(400, "startDate must be before 9999")
         filters = body.get("schemaFilterDescription",
@@ -312,9 +326,8 @@ class TriggerWriter:
             increment_option=option,
             increment_description=increment,
             schema_filter_description=list(filters),
-            time_zone=str(body.get("timeZone", existing.time_zone if existing else "UTC")),
-            daylight_saving_time=int(body.get("daylightSavingTime", existing.daylight_saving_time if existing
-                                              else 0)),
+            time_zone=time_zone,
+            daylight_saving_time=dst_mode,
         )
 
     def composite_event(self, raw: Any, task_id: str | None, user: str) -> CompositeEvent:

@@ -64,6 +64,7 @@ class RunnerConfig:
     udp_targets: list[tuple[str, int]] = field(default_factory=list)
     success_marker: log4net.SuccessMarker = "single"
     udp_level: str = "INFO"
+    clock_start: datetime | None = None  # the simulated clock's first reading (None: real time)
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,7 @@ class Runner:
         self.state = state
         self.config = config or RunnerConfig()
         self.faults = faults if faults is not None else state.faults
-        self.sim_clock = SimClock(clock)
+        self.sim_clock = SimClock(clock, self.config.clock_start)
         self.clock = self.sim_clock.now
         self.triggers = Triggers(state, self.start, self.sim_clock)
         self.overrides: dict[str, Outcome] = {}  # task id -> outcome of its next run
@@ -168,7 +169,7 @@ class Runner:
         self.datagrams.clear()
         self._randoms.clear()
         self.state.reset_runtime()
-        self.sim_clock.offset = timedelta()
+        self.sim_clock.rewind()
         self.triggers.schedule_all()
 
     async def close(self) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from .faults import Faults
+from .schedules import wall_date, zone
 from .services import Services
 
 NULL_DATE = "1753-01-01T00:00:00.000Z"
@@ -884,19 +885,28 @@ class _Builder:
         if len(increment.split()) != 4 or not all(p.isdigit() for p in increment.split()):
             raise SeedError(f"{where}: incrementDescription must be four numbers 'minutes hours days weeks'")
         expiration = entry.get("expirationDate")
+        time_zone = str(entry.get("timeZone", "UTC"))
+        dst_mode = entry.get("daylightSavingTime", 0)
+        if dst_mode not in (0, 1, 2) or isinstance(dst_mode, bool):
+            raise SeedError(f"{where}: daylightSavingTime must be 0, 1 or 2")
+        try:
+            zone(time_zone)
+        except ValueError as exc:
+            raise SeedError(f"{where}: {exc}") from None
         self.state.schema_events[eid] = SchemaEvent(
             id=eid,
             name=name,
             task_id=self.task_ref(entry["task"], where),
             enabled=bool(entry.get("enabled", True)),
-            start_date=parse_iso(str(entry.get("startDate", iso(_seed_date(0))))),
-            expiration_date=parse_iso(str(expiration)) if expiration else None,
+            # Clock readings in the event's time zone (schedules.py).
+            start_date=wall_date(parse_iso(str(entry.get("startDate", iso(_seed_date(0)))))),
+            expiration_date=wall_date(parse_iso(str(expiration))) if expiration else None,
             increment_option=option,
             increment_description=increment,
             schema_filter_description=[str(v) for v in _as_list(entry.get("schemaFilterDescription",
                                                                             ["* * - * * * * *"]))],
-            time_zone=str(entry.get("timeZone", "UTC")),
-            daylight_saving_time=int(entry.get("daylightSavingTime", 0)),
+            time_zone=time_zone,
+            daylight_saving_time=int(dst_mode),
             operational_id=derive_id("operational", eid),
             meta=self.meta(),
         )

@@ -4,8 +4,9 @@ Qlik's scheduler starts a task when one of its triggers fires:
 
 - a SchemaEvent fires at `startDate` and then every increment (`incrementOption` 1 hourly,
   2 daily, 3 weekly, 4 monthly, 5 custom by `incrementDescription` "minutes hours days weeks";
-  0 is once) until `expirationDate`; sensesim fires it when its clock (real time plus whatever
-  the control API advanced it by) reaches `nextExecution`;
+  0 is once) until `expirationDate`, read in its `timeZone` (schedules.py); sensesim fires it
+  when its clock (real time, or a chosen start instant, plus whatever the control API advanced
+  it by) reaches `nextExecution`;
 - a CompositeEvent starts its task once every rule ("task X finished successfully" /
   "task X failed") has been met within the time constraint window.
 
@@ -22,6 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from . import shapes
+from .schedules import next_after
 from .state import (
     EVENT_COMPOSITE,
     EVENT_SCHEMA,
@@ -45,11 +47,19 @@ _TICK_SECONDS = 0.25
 
 
 class SimClock:
-    """Real time plus an offset the control API can move forward (never backward)."""
+    """Real time plus an offset the control API can move forward (never backward).
 
-    def __init__(self, base: Callable[[], datetime] = utcnow) -> None:
+    With `start`, the clock reads `start` when created and runs on from there; `rewind` goes back
+    to that first offset (the control API's reset).
+    """
+
+    def __init__(self, base: Callable[[], datetime] = utcnow, start: datetime | None = None) -> None:
         self.base = base
-        self.offset = timedelta()
+        self._initial = start - base() if start is not None else timedelta()
+        self.offset = self._initial
+
+    def rewind(self) -> None:
+        self.offset = self._initial
 
     def now(self) -> datetime:
         return self.base() + self.offset
@@ -58,47 +68,6 @@ class SimClock:
         if seconds < 0:
             raise ValueError("the clock only moves forward")
         self.offset += timedelta(seconds=seconds)
-
-
-def _add_months(when: datetime, months: int) -> datetime:
-    month = when.month - 1 + months
-    year = when.year + month // 12
-    month = month % 12 + 1
-    day = min(when.day, [31, 29 if year % 4 == 0 and (year % 100 or year % 400 == 0) else 28, 31, 30, 31, 30,
-                         31, 31, 30, 31, 30, 31][month - 1])
-    return when.replace(year=year, month=month, day=day)
-
-
-def increment(event: SchemaEvent) -> timedelta | None:
-    """The repeat interval, or None for a one-off (or a monthly event, handled apart)."""
-    minutes, hours, days, weeks = (int(p) for p in event.increment_description.split())
-    step = timedelta(minutes=minutes, hours=hours, days=days, weeks=weeks)
-    if event.increment_option in (0, 4) or step <= timedelta():
-        return None
-    return step
-
-
-def next_after(event: SchemaEvent, after: datetime) -> datetime | None:
-    """The first firing strictly after `after` (or at start when start lies after it)."""
-    start = event.start_date
-    if start > after:
-        candidate: datetime | None = start
-    elif event.increment_option == 4:
-        months = (after.year - start.year) * 12 + after.month - start.month
-        candidate = _add_months(start, max(months, 0))
-        while candidate <= after:
-            months += 1
-            candidate = _add_months(start, months)
-    else:
-        step = increment(event)
-        if step is None:
-            candidate = None
-        else:
-            count = int((after - start) / step) + 1
-            candidate = start + step * count
-    if candidate is not None and event.expiration_date is not None and candidate > event.expiration_date:
-        return None
-    return candidate
 
 
 def window(event: CompositeEvent) -> timedelta:

@@ -173,6 +173,29 @@ test('SetProperties then DoSave persists for the next session', async () => {
   await other.close();
 });
 
+test('CreateObject, CreateMeasure and DestroyObject, persisted by DoSave', async () => {
+  const sheet = await doc.createObject({ qInfo: { qId: 'enigma-sheet', qType: 'sheet' }, qMetaDef: { title: 'Made by enigma' } });
+  assert.equal(sheet.id, 'enigma-sheet');
+  assert.equal(sheet.genericType, 'sheet');
+  assert.equal((await sheet.getLayout()).qMeta.title, 'Made by enigma');
+  await assert.rejects(doc.createObject({ qInfo: { qId: 'enigma-sheet', qType: 'sheet' } }), (err) => err.code === 3);
+  const measure = await doc.createMeasure({
+    qInfo: { qType: 'measure' }, qMeasure: { qLabel: 'Orders', qDef: 'Count(OrderID)' }, qMetaDef: { title: 'Orders (enigma)' },
+  });
+  assert.equal((await measure.getMeasure()).qDef, 'Count(OrderID)');
+  const scratch = await doc.createObject({ qInfo: { qType: 'scratch' } });
+  assert.equal(await doc.destroyObject(scratch.id), true);
+  assert.equal(await doc.destroyObject(scratch.id), false);
+  await doc.doSave();
+  const other = open();
+  const otherDoc = await (await other.open()).openDoc(APP);
+  const infos = await otherDoc.getAllInfos();
+  const ids = new Set(infos.map((info) => info.qId));
+  assert.ok(ids.has('enigma-sheet') && ids.has(measure.id));
+  assert.ok(!ids.has(scratch.id));
+  await other.close();
+});
+
 test('reload through the engine and a task reload with its script log', async () => {
   assert.equal(await doc.doReload(0, false), true);
   const result = await doc.doReloadEx({ qMode: 0, qPartial: false, qDebug: false });

@@ -47,4 +47,4 @@ async def test_enigma_js_drives_sensesim(tmp_path: Path) -> None:
         output, _ = await asyncio.wait_for(process.communicate(), 120)
     report = output.decode("utf-8", errors="replace")
     assert process.returncode == 0, report
-    assert "ℹ fail 0" in report and "ℹ pass 9" in report, report
+    assert "ℹ fail 0" in report and "ℹ pass 10" in report, report

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 
-from support.sensesim_support import SALES_APP, SALES_TASK, XRFKEY, Qrs
+from sensesim.qrs import QrsOptions
+from sensesim.server import Site
+from support.sensesim_support import FAST, SALES_APP, SALES_TASK, XRFKEY, Qrs, admin_qrs
 
 NULL_GUID = "00000000-0000-0000-0000-000000000000"
 EXPORT_TOKEN = "0f0e0d0c-0b0a-4908-8706-050403020100"
@@ -69,6 +73,52 @@ async def test_export_download_and_upload_round_trip(qrs: Qrs) -> None:
     assert gone.status_code == 404
     empty = await qrs.client.post("/qrs/app/upload", params={"name": "x", "xrfkey": XRFKEY}, content=b"")
     assert empty.status_code == 400
+
+
+async def export_file(qrs: Qrs, app_id: str, token: str) -> bytes:
+    assert (await qrs.post(f"/qrs/app/{app_id}/export/{token}")).status_code == 201
+    download = await qrs.get(f"/qrs/download/app/{app_id}/{token}/app.qvf")
+    assert download.status_code == 200
+    return download.content
+
+
+async def import_app(qrs: Qrs, file_name: Any, **params: str) -> httpx.Response:
+    return await qrs.client.post("/qrs/app/import", params={**params, "xrfkey": XRFKEY},
+                                 content=orjson.dumps(file_name), headers={"Content-Type": "application/json"})
+
+
+async def test_import_from_the_apps_folder(certs_dir: Path, tmp_path: Path) -> None:
+    apps = tmp_path / "Apps"
+    apps.mkdir()
+    async with Site(seed="minimal", certs_dir=certs_dir, qrs=QrsOptions(import_folder=apps), **FAST) as site, \
+            admin_qrs(site, certs_dir) as qrs:
+        assert await qrs.json("/qrs/app/importfolder") == str(apps)
+        (apps / "Sales backup.qvf").write_bytes(await export_file(qrs, SALES_APP, EXPORT_TOKEN))
+        (apps / "plain.qvf").write_bytes(b"not a sensesim export")
+        imported = await import_app(qrs, "Sales backup.qvf", name="Imported Sales", excludeConnections="true")
+        assert imported.status_code == 201, imported.text
+        app = imported.json()
+        assert app["name"] == "Imported Sales" and app["id"] != SALES_APP
+        assert app["description"] == "Sales KPIs per region" and app["published"] is False
+        assert app["fileSize"] == (apps / "Sales backup.qvf").stat().st_size
+        assert (await qrs.json("/qrs/app/count", filter="name eq 'Imported Sales'")) == {"value": 1}
+        # The import kept the script and objects but, asked to, left the data connections out.
+        content = orjson.loads((await export_file(qrs, app["id"], NULL_GUID.replace("0", "1"))).split(b"\n", 1)[1])
+        assert content["engine"]["sheets"] and content["engine"]["dataconnections"] == []
+        plain = await import_app(qrs, "plain.qvf")
+        assert plain.status_code == 201 and plain.json()["name"] == "plain.qvf"
+        for body, status, message in [("missing.qvf", 404, "missing.qvf is not in the import folder"),
+                                      ("../Sales backup.qvf", 400, "not a path"),
+                                      ("..\\x.qvf", 400, "not a path"),
+                                      ({"file": "plain.qvf"}, 400, "JSON string"),
+                                      ("", 400, "JSON string")]:
+            answer = await import_app(qrs, body)
+            assert answer.status_code == status and message in answer.text, (body, answer.text)
+
+
+async def test_import_without_an_import_folder_says_so(qrs: Qrs) -> None:
+    for answer in (await qrs.get("/qrs/app/importfolder"), await import_app(qrs, "Sales.qvf")):
+        assert answer.status_code == 404 and "--apps-dir" in answer.text
 
 
 async def test_about_api_enums_defaults_and_description(qrs: Qrs) -> None:

@@ -41,6 +41,8 @@ def test_serve_prints_ports_and_stops_on_sigterm(tmp_path: Path, udp: UdpListene
         "double",
         "--time-scale",
         "0.01",
+        "--clock-start",
+        "2025-03-28T12:00:00Z",
         "--log-level",
         "WARNING",
     ]
@@ -66,6 +68,8 @@ def test_serve_prints_ports_and_stops_on_sigterm(tmp_path: Path, udp: UdpListene
         udp.sock.setblocking(True)
         assert udp.sock.recv(65535).startswith(b"/scheduler-task-success//;")
         assert httpx.get(f"{info['control']}/health").json()["status"] == "ok"
+        # The simulated clock started at --clock-start and runs on from there.
+        assert httpx.get(f"{info['control']}/clock").json()["now"].startswith("2025-03-28T12:0")
     finally:
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=10)

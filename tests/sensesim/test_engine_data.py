@@ -200,3 +200,85 @@ async def test_virtual_proxy_prefix_on_the_engine_path(engine: EngineServer, cer
     async with session(engine, certs, path=f"/sales/app/{sales_app(state).id}") as rpc:
         handle = await rpc.open(sales_app(state).id)
         assert (await rpc("GetAppLayout", handle))["qLayout"]["qTitle"] == "Sales Dashboard"
+
+
+async def test_created_objects_and_master_items_persist_after_do_save(
+    engine: EngineServer, certs: Path, state: State
+) -> None:
+    app_id = sales_app(state).id
+    sheet_list = {"qInfo": {"qType": "sheetList"}, "qAppObjectListDef": {"qType": "sheet"}}
+
+    async def sheet_titles(rpc: Rpc, handle: int) -> set[str]:
+        listing = (await rpc("CreateSessionObject", handle, [sheet_list]))["qReturn"]["qHandle"]
+        items = (await rpc("GetLayout", listing))["qLayout"]["qAppObjectList"]["qItems"]
+        return {i["qMeta"]["title"] for i in items}
+
+    async with session(engine, certs) as rpc:
+        handle = await rpc.open(app_id)
+        created = await rpc.ask("CreateObject", handle, [{"qInfo": {"qId": "newsheet1", "qType": "sheet"},
+                                                          "qMetaDef": {"title": "Created sheet"}}])
+        result = created["result"]
+        assert result["qInfo"] == {"qId": "newsheet1", "qType": "sheet"}
+        assert result["qReturn"]["qType"] == "GenericObject" and result["qReturn"]["qGenericId"] == "newsheet1"
+        assert handle in created["change"]
+        layout = (await rpc("GetLayout", result["qReturn"]["qHandle"]))["qLayout"]
+        assert layout["qMeta"]["title"] == "Created sheet" and layout["qMeta"]["published"] is False
+        assert "Created sheet" in await sheet_titles(rpc, handle)
+        # An id already used by any entity of the document is refused with LOCERR_GENERIC_ALREADY_EXISTS.
+        for method, qid in (("CreateObject", "newsheet1"), ("CreateMeasure", "newsheet1"),
+                            ("CreateObject", "7d1f2a3b-sheet-overview")):
+            error = await rpc.error(method, handle, [{"qInfo": {"qId": qid, "qType": "sheet"}}])
+            assert (error["code"], error["parameter"]) == (3, qid)
+        assert (await rpc.error("CreateObject", handle, [{"qInfo": {"qId": "x"}}]))["code"] == -32602
+        # No id: the engine names the object.
+        named = (await rpc("CreateMeasure", handle, [{"qInfo": {"qType": "measure"},
+                                                      "qMeasure": {"qLabel": "Orders", "qDef": "Count(OrderID)"},
+                                                      "qMetaDef": {"title": "Order count"}}]))
+        measure_id = named["qInfo"]["qId"]
+        assert measure_id and named["qReturn"]["qType"] == "GenericMeasure"
+        dim = await rpc("CreateDimension", handle, [{"qInfo": {"qId": "dimRegion2"},
+                                                    "qDim": {"qFieldDefs": ["Region"], "qGrouping": "N"},
+                                                    "qMetaDef": {"title": "Region again"}}])
+        assert dim["qInfo"] == {"qId": "dimRegion2", "qType": "dimension"}
+        dim_handle = dim["qReturn"]["qHandle"]
+        dim_layout = (await rpc("GetLayout", dim_handle))["qLayout"]
+        assert len(dim_layout["qDimInfos"]) == 1
+        created_at = dim_layout["qMeta"]["createdDate"]
+        dim_props = (await rpc("GetProperties", dim_handle))["qProp"]
+        await rpc("SetProperties", dim_handle, [{**dim_props, "qMetaDef": {"title": "Region (edited)"}}])
+        edited = (await rpc("GetLayout", dim_handle))["qLayout"]["qMeta"]
+        assert (edited["title"], edited["createdDate"]) == ("Region (edited)", created_at)
+        variable = (await rpc("GetVariableByName", handle, ["vToday"]))["qReturn"]["qHandle"]
+        var_props = (await rpc("GetProperties", variable))["qProp"]
+        await rpc("SetProperties", variable, [{**var_props, "qComment": "edited through the engine"}])
+        assert (await rpc("GetProperties", variable))["qProp"]["qComment"] == "edited through the engine"
+        bookmark = await rpc("CreateBookmark", handle, [{"qInfo": {"qId": "bm-new", "qType": "bookmark"},
+                                                        "qMetaDef": {"title": "New bookmark"}}])
+        assert bookmark["qReturn"]["qType"] == "GenericBookmark"
+        # Destroying the seeded overview sheet takes its cells along and closes its open handle.
+        overview = (await rpc("GetObject", handle, ["7d1f2a3b-sheet-overview"]))["qReturn"]["qHandle"]
+        cells = [c["qId"] for c in (await rpc("GetChildInfos", overview))["qInfos"]]
+        assert cells
+        gone = await rpc.ask("DestroyObject", handle, ["7d1f2a3b-sheet-overview"])
+        assert gone["result"] == {"qSuccess": True} and gone["close"] == [overview]
+        assert (await rpc("GetObject", handle, [cells[0]]))["qReturn"] == {"qType": None, "qHandle": None}
+        assert (await rpc("DestroyObject", handle, ["no-such-object"])) == {"qSuccess": False}
+        assert (await rpc("DestroyDimension", handle, ["newsheet1"])) == {"qSuccess": False}
+        assert (await rpc("DestroyBookmark", handle, ["bm-new"])) == {"qSuccess": True}
+        await rpc("DoSave", handle)
+    async with session(engine, certs) as rpc:
+        handle = await rpc.open(app_id)
+        titles = await sheet_titles(rpc, handle)
+        assert "Created sheet" in titles and "Overview" not in titles
+        ids = {i["qId"] for i in (await rpc("GetAllInfos", handle))["qInfos"]}
+        assert {"newsheet1", measure_id, "dimRegion2"} <= ids
+        dim = (await rpc("GetDimension", handle, ["dimRegion2"]))["qReturn"]["qHandle"]
+        assert (await rpc("GetLayout", dim))["qLayout"]["qMeta"]["title"] == "Region (edited)"
+        assert "bm-new" not in ids and "7d1f2a3b-sheet-overview" not in ids and cells[0] not in ids
+        measure = (await rpc("GetMeasure", handle, [measure_id]))["qReturn"]["qHandle"]
+        assert (await rpc("GetMeasure", measure))["qMeasure"]["qDef"] == "Count(OrderID)"
+        # Destroyed without a save: back after the document is closed.
+        assert (await rpc("DestroyMeasure", handle, [measure_id])) == {"qSuccess": True}
+    async with session(engine, certs) as rpc:
+        handle = await rpc.open(app_id)
+        assert (await rpc("GetMeasure", handle, [measure_id]))["qReturn"]["qType"] == "GenericMeasure"

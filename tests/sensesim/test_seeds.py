@@ -124,6 +124,16 @@ def test_seed_from_file(tmp_path: Path) -> None:
         ({"apps": [{"name": "A", "reload": "maybe"}]}, "reload must be"),
         ({"apps": [{"id": "5e1f8a2c-3b4d-4c6e-8f0a-1b2c3d4e5f60"}]}, "lacks required key"),
         ({"site": {"bogus": 1}}, "unknown keys"),
+        (
+            {"apps": [{"name": "A"}], "reloadTasks": [{"name": "T", "app": "A"}],
+             "schemaEvents": [{"name": "S", "task": "T", "timeZone": "Europe/Atlantis"}]},
+            "not an IANA time zone",
+        ),
+        (
+            {"apps": [{"name": "A"}], "reloadTasks": [{"name": "T", "app": "A"}],
+             "schemaEvents": [{"name": "S", "task": "T", "daylightSavingTime": 5}]},
+            "daylightSavingTime",
+        ),
     ],
 )
 def test_bad_seeds(seed: dict[str, object], message: str) -> None:
