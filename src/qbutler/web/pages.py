@@ -277,7 +277,8 @@ async def alerts(dash: Dashboard, request: Request, session: Session) -> Respons
     return dash.render(request, session, "alerts.html", title="Alerts",
                        pending=[i for i in outbox if i.state != "failed"],
                        failed=[i for i in outbox if i.state == "failed"], by_channel=by_channel,
-                       channels=sorted(dash.service.alerts.router.channels), stats=deliverer.stats())
+                       channels=sorted(dash.service.alerts.router.channels), stats=deliverer.stats(),
+                       destinations=dash.test_alerts.destinations())
 
 
 # ---------------------------------------------------------------------------- config
