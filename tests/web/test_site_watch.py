@@ -56,6 +56,9 @@ def test_services_licenses_and_readiness_from_the_site(page, stack):
         expect(component(page, name).locator(".dot")).to_have_class("dot dot-ok")
     expect(component(page, "Site watch: Sense services")).to_contain_text("every 1 seconds; last check")
     assert accessibility_problems(page) == []
+    page.emulate_media(color_scheme="dark")
+    assert accessibility_problems(page, ["color-contrast"]) == []
+    page.emulate_media(color_scheme="light")
     page.locator("#site").scroll_into_view_if_needed()
     screenshot(page, "overview-site-watch")
 

@@ -64,7 +64,7 @@ class TestAlerts:
 
 def answer(outcome: Outcome) -> str:
     """What the destination answered, without the target the error text often starts with."""
-    return outcome.detail.removeprefix(f"{outcome.target}: ")
+    return outcome.detail.removeprefix(f"{outcome.target}: ").removeprefix(f"{outcome.target} ")
 
 
 def summary(run: TestRun) -> str:
