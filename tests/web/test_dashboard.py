@@ -226,6 +226,12 @@ def test_a_forged_post_is_refused(page, stack):
         headers: {'Content-Type': 'application/x-www-form-urlencoded', 'Accept': 'application/json'},
         body: 'namespace=forged&key=k&value=v'})).status""")
     assert status == 403
+    # A forged test alert: refused, nothing sent.
+    tests = stack.service.dashboard.dashboard.test_alerts
+    last_test = tests.last.get("webhook")
+    test_alert = page.evaluate("""async () => (await fetch('/ui/test-alert/webhook', {method: 'POST',
+        headers: {'Accept': 'application/json'}})).status""")
+    assert test_alert == 403 and tests.last.get("webhook") is last_test
     token = page.locator("body").get_attribute("data-csrf")
     cookies = page.context.cookies()
     response = page.context.request.post(f"{stack.url}/ui/kv", form={"namespace": "forged", "key": "k",
