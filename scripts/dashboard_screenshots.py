@@ -10,19 +10,18 @@ with Debian's chromium.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from support.browser import CHROMIUM, CHROMIUM_ARGS, DESKTOP, PHONE, LoopThread  # noqa: E402
-
 from qbutler.demo import environment as demo  # noqa: E402
 from qbutler.demo.environment import DemoEnvironment, Options  # noqa: E402
+from support.browser import CHROMIUM, CHROMIUM_ARGS, DESKTOP, PHONE, LoopThread  # noqa: E402
 
 
 def main() -> None:
@@ -53,9 +52,9 @@ def photograph(env: DemoEnvironment, out: Path) -> None:
     from playwright.sync_api import sync_playwright
 
     failing_task = env.tasks[demo.FAILING_SCHEDULED_TASK]
-    pages = [("overview", "/"), ("tasks", "/tasks"), ("task", f"/tasks/{failing_task}"), ("schedules", "/schedules"),
-             ("schedule-form", "/schedules/every-30-seconds/edit"), ("kv", "/kv/sales-etl"), ("alerts", "/alerts"),
-             ("config", "/config")]
+    pages = [("overview", "/"), ("overview-site", "/"), ("tasks", "/tasks"), ("task", f"/tasks/{failing_task}"),
+             ("schedules", "/schedules"), ("schedule-form", "/schedules/every-30-seconds/edit"),
+             ("kv", "/kv/sales-etl"), ("alerts", "/alerts"), ("config", "/config")]
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         for scheme, viewport, chosen in (("light", DESKTOP, pages), ("dark", PHONE, pages[:1])):
@@ -64,6 +63,7 @@ def photograph(env: DemoEnvironment, out: Path) -> None:
             for name, path in chosen:
                 page.goto(f"{env.url}/ui{path}")
                 page.wait_for_selector("#live-state[data-state=on]")
+                prepare(page, name)
                 page.wait_for_timeout(300)
                 suffix = "" if scheme == "light" else "-phone-dark"
                 target = out / f"dashboard-{name}{suffix}.png"
@@ -71,6 +71,15 @@ def photograph(env: DemoEnvironment, out: Path) -> None:
                 print("wrote", target.relative_to(ROOT))
             context.close()
         browser.close()
+
+
+def prepare(page: Any, name: str) -> None:
+    """What the admin would do before looking: scroll to the site watch, send a test alert."""
+    if name == "overview-site":
+        page.locator("#site").scroll_into_view_if_needed()
+    elif name == "alerts":
+        page.get_by_role("button", name="Send a test alert to Webhooks").click()
+        page.wait_for_selector("#test-webhook .test-result")
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import datetime
 from pathlib import Path
 
 from alertkit import FINANCE_TASK, site_start, task_id
@@ -63,6 +64,22 @@ async def test_runs_are_stored_with_trigger_deliveries_and_script_log_and_surviv
     async with running_service(config, tmp_path / "qbutler") as running:
         again = (await executions(running))["executions"]
         assert {row["executionId"] for row in again} == {row["executionId"] for row in rows}
+
+
+async def test_a_start_that_waits_for_its_result_keeps_its_trigger(site, udp_port, receiver, tmp_path: Path):
+    # With ?wait=true the run's task event arrives before the wait ends; the start must be known
+    # to the history by then, or the run counts as started by Sense.
+    sales = task_id(site, SALES_TASK)
+    async with running_service(history_config(site, udp_port, receiver), tmp_path / "qbutler") as running:
+        heard_at: list[float] = []
+        running.service.tasks.observers.append(lambda *start: heard_at.append(time.time()))
+        async with running.client() as client:
+            answer = await client.put(f"/v4/reloadtask/{sales}/start", params={"wait": "true"}, json=[])
+            assert answer.status_code == 200 and "FinishedSuccess" in answer.text, answer.text
+        [row] = await wait_for_rows(running, 1)
+        assert (row["taskId"], row["trigger"], row["triggerDetail"]) == (sales, "rest", "127.0.0.1")
+        # The start was announced while the run was going on, not once the wait was over.
+        assert len(heard_at) == 1 and heard_at[0] < datetime.fromisoformat(row["endedAt"]).timestamp()
 
 
 async def test_filters_and_cursor_pagination(site, udp_port, receiver, tmp_path: Path):

@@ -93,6 +93,11 @@ class DashboardStack:
         self.thread.run(self.receiver.start())
         return self.receiver
 
+    def stop_receiver(self) -> None:
+        if self.receiver is not None:
+            self.thread.run(self.receiver.stop())
+            self.receiver = None
+
     def close(self) -> None:
         self.http.close()
         for stop in (self.service.stop() if self.service else None, self.receiver.stop() if self.receiver else None,

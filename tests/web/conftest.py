@@ -14,7 +14,8 @@ from support.dashboard import DashboardStack
 MISSING = browser_missing()
 # Without chromium, Playwright or axe-core the browser modules cannot even be imported: they are left
 # out, and test_browser_available.py reports the reason as a skip.
-collect_ignore = ["test_config_page.py", "test_dashboard.py", "test_login.py"] if MISSING else []
+collect_ignore = ["test_config_page.py", "test_dashboard.py", "test_login.py", "test_site_watch.py",
+                  "test_test_alerts.py"] if MISSING else []
 
 if not MISSING:
     from playwright.sync_api import expect

@@ -52,9 +52,15 @@ def test_start_a_task_and_see_its_result(page, stack):
     notice = page.locator("#notice")
     expect(notice).to_contain_text(f"{SUCCESS_TASK} finished: FinishedSuccess")
     expect(page.locator("#task-summary")).to_contain_text("FinishedSuccess")
-    if getattr(stack.service, "history", None) is not None:
-        # The run, from the reload history.
-        expect(page.locator("#task-runs tbody tr").first).to_contain_text("success")
+    # The run, from the reload history, started by the dashboard (not "rest") and by whom.
+    run = page.locator("#task-runs tbody tr").first
+    expect(run).to_contain_text("success")
+    expect(run.locator("td").nth(3)).to_have_text("dashboard anonymous")
+    history = stack.http.get(f"{stack.url}/qbutler/v1/executions",
+                             params={"task": stack.task_id(SUCCESS_TASK), "trigger": "dashboard"}).json()
+    assert [e["triggerDetail"] for e in history["executions"]] == ["anonymous"]
+    metrics = stack.http.get(f"{stack.url}/metrics").text
+    assert 'qbutler_task_starts_total{trigger="dashboard",outcome="started"} 1' in metrics
 
 
 def test_tasks_page_searches(page, stack):
@@ -183,6 +189,36 @@ def test_retry_a_stuck_alert_once_its_receiver_is_back(page, stack):
     expect(page.locator("#deliveries")).to_contain_text("delivered")
 
 
+def test_send_a_test_alert_to_each_destination(page, stack):
+    stack.stop_receiver()
+    deliverer = stack.service.alerts.deliverer
+    in_outbox = len(deliverer.outbox_items())
+    open_page(page, stack, "/alerts")
+    card = page.locator("#test-alerts")
+    # One button per switched-on destination: the stack sends webhooks only.
+    expect(card.get_by_role("button", name=re.compile("^Send a test alert to "))).to_have_count(1)
+    button = card.get_by_role("button", name="Send a test alert to Webhooks")
+    target = f"POST http://127.0.0.1:{stack.receiver_port}/…"  # the path is often the secret: not shown
+
+    button.click()
+    expect(page.locator("#notice")).to_contain_text(f"Test alert to Webhooks: {target}: ClientConnectorError")
+    result = card.locator("#test-webhook .test-result li")
+    expect(result).to_have_count(1)
+    expect(result.locator(".badge")).to_have_text("failed")
+    expect(result).to_contain_text(target)
+    expect(result.locator(".value")).to_have_text(re.compile(r"^ClientConnectorError: Cannot connect to host"))
+
+    receiver = stack.start_receiver()
+    button.click()
+    expect(page.locator("#notice")).to_contain_text(f"Test alert to Webhooks: {target}: delivered")
+    expect(result.locator(".badge")).to_have_text("delivered")
+    [alert] = receiver.received("webhook")
+    assert "qbutler test alert" in alert.text()
+    # Sent directly, like `qbutler test-alert`: nothing went through the outbox.
+    assert len(deliverer.outbox_items()) == in_outbox
+    assert page.console_errors == []
+
+
 def test_a_forged_post_is_refused(page, stack):
     open_page(page, stack, "/kv")
     # A same-site script without the page's token, and a request from another origin with it.
@@ -190,6 +226,12 @@ def test_a_forged_post_is_refused(page, stack):
         headers: {'Content-Type': 'application/x-www-form-urlencoded', 'Accept': 'application/json'},
         body: 'namespace=forged&key=k&value=v'})).status""")
     assert status == 403
+    # A forged test alert: refused, nothing sent.
+    tests = stack.service.dashboard.dashboard.test_alerts
+    last_test = tests.last.get("webhook")
+    test_alert = page.evaluate("""async () => (await fetch('/ui/test-alert/webhook', {method: 'POST',
+        headers: {'Accept': 'application/json'}})).status""")
+    assert test_alert == 403 and tests.last.get("webhook") is last_test
     token = page.locator("body").get_attribute("data-csrf")
     cookies = page.context.cookies()
     response = page.context.request.post(f"{stack.url}/ui/kv", form={"namespace": "forged", "key": "k",

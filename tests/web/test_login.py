@@ -83,6 +83,10 @@ def test_a_read_only_key_sees_no_actions_and_is_refused_them(page, stack):
     expect(page.locator("#keys")).to_contain_text("1234")
     assert page.locator("main form[method=post]").count() == 0
 
+    page.goto(f"{stack.url}/ui/alerts")
+    expect(page.locator("#test-webhook")).to_contain_text("Webhooks")
+    assert page.locator("main button").count() == 0
+
     page.goto(f"{stack.url}/ui/config")
     expect(page.get_by_role("heading", name="Not allowed")).to_be_visible()
 
@@ -93,14 +97,18 @@ def test_a_read_only_key_sees_no_actions_and_is_refused_them(page, stack):
             headers: {'Accept': 'application/json', 'X-CSRF-Token': token}})).json();
         return [await post('/ui/kv', {namespace: 'loadscript', key: 'rows', value: 'forged'}),
                 await post('/ui/schedules/nightly-sales/delete', {}),
-                await post('/ui/tasks/' + task + '/start', {})];
+                await post('/ui/tasks/' + task + '/start', {}),
+                await post('/ui/test-alert/webhook', {})];
     }""", stack.task_id("Reload Headcount"))
-    assert [r["ok"] for r in refused] == [False, False, False]
+    assert [r["ok"] for r in refused] == [False, False, False, False]
     assert "lacks the 'kv:write' scope" in refused[0]["message"]
+    assert "lacks the 'admin' scope" in refused[3]["message"]
+    assert stack.service.dashboard.dashboard.test_alerts.last == {}  # nothing was sent
     assert stack.thread.run(stack.service.kv.get("loadscript", "rows")).value == "1234"
     assert stack.service.scheduler.find("nightly-sales") is not None
     refusals = [line for line in audit_lines(stack) if line.get("via") == "dashboard" and line["status"] == 403]
-    assert {line["path"] for line in refusals} >= {"/ui/kv", "/ui/schedules/nightly-sales/delete"}
+    assert {line["path"] for line in refusals} >= {"/ui/kv", "/ui/schedules/nightly-sales/delete",
+                                                   "/ui/test-alert/webhook"}
     assert all(line["identity"] == "key:viewer" for line in refusals)
 
 

@@ -67,8 +67,8 @@ def status_name(code: int) -> str:
 
 @dataclass(frozen=True)
 class Trigger:
-    """Who asked for a start: `kind` is rest, mqtt, schedule or app_reload; `detail` says which
-    (client address, topic, schedule, app)."""
+    """Who asked for a start: `kind` is rest, mqtt, schedule, app_reload or dashboard; `detail` says
+    which (client address, topic, schedule, app, the dashboard user)."""
 
     kind: str
     detail: str = ""
@@ -229,12 +229,14 @@ class TaskStarter:
         if trigger is not None:
             self._notify(task_id, "", trigger, None)
 
-    async def _start_and_wait(self, task: MatchedTask, deadline: float) -> None:
-        """Start through start/synchronous (which names the execution), then poll its results."""
+    async def _start_and_wait(self, task: MatchedTask, deadline: float, started: Callable[[], None]) -> None:
+        """Start through start/synchronous (which names the execution), call `started`, then poll
+        the execution's results."""
         try:
             response = await self.qrs.post(f"task/{task.task_id}/start/synchronous", json={}, expect=(200, 201))
         except QrsError as exc:
             raise TaskStartError(f"Starting task {task.task_id} failed: {exc}") from exc
+        started()
         session = str((response.json() or {}).get("value") or NULL_GUID)
         if session == NULL_GUID:
             # Sense did not start it: disabled, already running, or no scheduler available.
@@ -399,20 +401,32 @@ class TaskStarter:
 
         async def start_one(entries: list[MatchedTask]) -> None:
             first = entries[0]
+            announced = False
+
+            def announce() -> None:
+                # As soon as Sense took the start, not after a wait: the history gives a run the
+                # trigger of a start it already knows of, and a short run's task event arrives
+                # before the wait ends.
+                nonlocal announced
+                announced = True
+                self._notify(first.task_id, first.task_name, trigger, None)
+
             try:
                 if wait:
-                    await self._start_and_wait(first, deadline)
+                    await self._start_and_wait(first, deadline, announce)
                 else:
                     await self.start_task(first.task_id)
+                    announce()
             except (TaskStartError, QrsError) as exc:
                 log.error("%s", exc)
                 first.error = str(exc)
+                if not announced:
+                    self._notify(first.task_id, first.task_name, trigger, first.error)
             for other in entries[1:]:
                 other.execution, other.error = first.execution, first.error
 
         await asyncio.gather(*(start_one(entries) for entries in by_id.values()))
         for task_id, entries in by_id.items():
-            self._notify(task_id, entries[0].task_name, trigger, entries[0].error)
             if entries[0].error is None:
                 log.info("Started task %s (%s)", task_id, entries[0].task_name)
                 if self.activity is not None:

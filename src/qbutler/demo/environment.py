@@ -188,6 +188,10 @@ class DemoEnvironment:
                              "headers": {"static": user}, "rejectUnauthorized": True},
             "keyValueStore": {"enable": True, "backend": "sqlite"},
             "scheduler": {"enable": True, "configfile": "schedule.yaml"},
+            # The site watch, for the dashboard's overview (services, licenses, readiness).
+            "serviceMonitor": {"enable": True, "frequency": "every 30 seconds"},
+            "qlikSenseLicense": {"serverLicenseMonitor": {"enable": True, "frequency": "every 6 hours"},
+                                 "licenseMonitor": {"enable": True, "frequency": "every 6 hours"}},
             "udpServerConfig": {"enable": True, "serverHost": "127.0.0.1", "portTaskFailure": udp_port},
             "qlikSenseUrls": {"qmc": "https://sense.acme.example/qmc", "hub": "https://sense.acme.example/hub",
                               "appBaseUrl": "https://sense.acme.example/sense/app"},

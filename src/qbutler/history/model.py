@@ -12,7 +12,7 @@ from typing import Any
 
 OUTCOMES = ("success", "failed", "aborted")
 # Who asked for a run: qbutler's own start paths, or Sense itself (QMC, its scheduler, a chain).
-TRIGGERS = ("rest", "mqtt", "schedule", "app_reload", "sense")
+TRIGGERS = ("rest", "mqtt", "schedule", "app_reload", "dashboard", "sense")
 
 
 @dataclass

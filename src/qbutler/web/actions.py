@@ -9,12 +9,13 @@ from urllib.parse import quote
 from starlette.requests import Request
 from starlette.responses import Response
 
-from qbutler.actions.tasks import KvLimitExceeded, TaskStartError
+from qbutler.actions.tasks import KvLimitExceeded, TaskStartError, Trigger
 from qbutler.kv.store import NamespaceFull, ReservedNamespace, is_internal
 from qbutler.scheduler.manager import ScheduleNotFound
 from qbutler.scheduler.model import STARTUP_STATES, ScheduleError
 from qbutler.scheduler.store import ScheduleFileError
 from qbutler.web.access import Session
+from qbutler.web.test_alerts import LABELS, summary
 
 if TYPE_CHECKING:
     from qbutler.web.app import Dashboard
@@ -34,7 +35,9 @@ async def start_task(dash: Dashboard, request: Request, session: Session, form: 
     task_id = request.path_params["task_id"]
     wait = form.get("wait") == "true"
     try:
-        report = await dash.service.tasks.run(task_id, [], wait=wait)
+        # The history and metrics tell a start from here apart from a REST call, and name who asked.
+        report = await dash.service.tasks.run(task_id, [], wait=wait,
+                                              trigger=Trigger("dashboard", session.principal.name))
     except (TaskStartError, KvLimitExceeded) as exc:
         raise UserError(str(exc)) from None
     started = report.matched()
@@ -169,3 +172,16 @@ async def alert_verb(dash: Dashboard, request: Request, session: Session, form: 
         dash.service.activity.publish("alert.discard", "Alert discarded from the dashboard", record=record_id)
         return "Alert discarded"
     raise UserError(f"Unknown alert action '{verb}'")
+
+
+async def test_alert(dash: Dashboard, request: Request, session: Session, form: dict[str, str]) -> Response:
+    name = request.path_params["channel"]
+    if name not in LABELS:
+        raise UserError(f"Unknown alert destination '{name}'; choose from {', '.join(LABELS)}")
+    if not dash.test_alerts.is_on(name):
+        raise UserError(f"{LABELS[name]} alerts are switched off in the config, so there is nothing to test")
+    run = await dash.test_alerts.send(name)
+    text = f"Test alert to {LABELS[name]}: {summary(run)}"
+    dash.service.activity.publish("test_alert", text, channel=name, delivered=run.delivered)
+    # The action worked even when the destination refused: the answer is the destination's.
+    return dash.done(request, session, run.delivered, text, 200, form.get("next"))

@@ -35,6 +35,7 @@ from qbutler.web.access import ANONYMOUS, COOKIE, Principal, Session, SessionSig
 from qbutler.web.actions import UserError
 from qbutler.web.live import LiveHub
 from qbutler.web.sources import TaskCatalog
+from qbutler.web.test_alerts import TestAlerts, answer
 
 log = logging.getLogger("qbutler.web")
 
@@ -146,11 +147,12 @@ class Dashboard:
 
             self.history = HistoryView(service.history, service.activity)
         self.live = LiveHub(service.activity)
+        self.test_alerts = TestAlerts(config)
         self.started = started or time.time()
         self.templates = Environment(loader=PackageLoader("qbutler.web", "templates"),
                                      autoescape=select_autoescape(default=True), trim_blocks=True, lstrip_blocks=True)
         self.templates.globals.update(static_version=_static_version(), prefix=PREFIX)
-        self.templates.filters.update(pages.FILTERS)
+        self.templates.filters.update(pages.FILTERS, answer=answer)
         self.app = Starlette(routes=self._routes())
 
     # ------------------------------------------------------------------ lifecycle (a service component)
@@ -191,6 +193,7 @@ class Dashboard:
             Route("/kv/{namespace}/delete", act(actions.delete_key, "kv:write"), methods=["POST"]),
             Route("/alerts", page(pages.alerts)),
             Route("/alerts/{record_id}/{verb:str}", act(actions.alert_verb, "admin"), methods=["POST"]),
+            Route("/test-alert/{channel}", act(actions.test_alert, "admin"), methods=["POST"]),
             Route("/config", page(pages.config, "admin")),
             Mount("/static", app=StaticFiles(directory=STATIC)),
         ]

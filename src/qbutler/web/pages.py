@@ -74,6 +74,39 @@ FILTERS = {"iso": _iso, "when": _when, "ago": _ago, "duration": _duration}
 
 READINESS_NAMES = {"rest": "REST API", "udp": "UDP task events", "kv": "Key-value store", "qrs": "Repository Service",
                    "engine": "Engine", "outbox": "Alert outbox", "mqtt": "MQTT broker", "scheduler": "Scheduler"}
+# The site watch's monitors (`watch.<name>` in the readiness report).
+WATCH_NAMES = {"serviceMonitor": "Sense services", "windowsServiceMonitor": "Windows services",
+               "serverLicenseMonitor": "Server license", "licenseMonitor": "Access licenses",
+               "licenseRelease": "License release", "versionMonitor": "Sense version", "heartbeat": "Heartbeat",
+               "uptimeMonitor": "Uptime log"}
+
+
+def component_name(name: str) -> str:
+    if name.startswith("watch."):
+        monitor = name.removeprefix("watch.")
+        return f"Site watch: {WATCH_NAMES.get(monitor, monitor)}"
+    return READINESS_NAMES.get(name, name)
+
+
+def component_detail(name: str, result: dict[str, Any]) -> str:
+    """A readiness component's details in words (the report's field names are for machines)."""
+    if result.get("error"):
+        return str(result["error"])
+    if name.startswith("watch."):
+        failures = result.get("failuresInARow") or 0
+        if failures:
+            return f"{failures} failed check{'s' if failures != 1 else ''} in a row: {result.get('lastError')}"
+        last = result.get("lastSuccess")
+        return f"{result.get('frequency')}; last check {_ago(parse_iso(last)) if last else 'not yet'}"
+    if name == "outbox":
+        depth = result.get("depth", 0)
+        oldest = f", oldest from {_ago(time.time() - result.get('oldestPendingSeconds', 0))}" if depth else ""
+        return f"{depth} waiting to be delivered{oldest}"
+    if "port" in result:
+        return f"port {result['port']}"
+    if "broker" in result:
+        return f"broker {result['broker']}"
+    return "ok" if result.get("status") == "ok" else "unhealthy"
 
 
 async def health_components(service: Any) -> list[dict[str, Any]]:
@@ -81,8 +114,7 @@ async def health_components(service: Any) -> list[dict[str, Any]]:
     readiness = getattr(service, "readiness", None)
     if readiness is not None:
         _, report = await readiness.check()
-        return [{"name": READINESS_NAMES.get(name, name.replace("watch.", "Watch: ")), "ok": result["status"] == "ok",
-                 "detail": ", ".join(f"{key} {value}" for key, value in result.items() if key != "status")}
+        return [{"name": component_name(name), "ok": result["status"] == "ok", "detail": component_detail(name, result)}
                 for name, result in report["components"].items()]
     return basic_health(service)
 
@@ -277,7 +309,8 @@ async def alerts(dash: Dashboard, request: Request, session: Session) -> Respons
     return dash.render(request, session, "alerts.html", title="Alerts",
                        pending=[i for i in outbox if i.state != "failed"],
                        failed=[i for i in outbox if i.state == "failed"], by_channel=by_channel,
-                       channels=sorted(dash.service.alerts.router.channels), stats=deliverer.stats())
+                       channels=sorted(dash.service.alerts.router.channels), stats=deliverer.stats(),
+                       destinations=dash.test_alerts.destinations())
 
 
 # ---------------------------------------------------------------------------- config
