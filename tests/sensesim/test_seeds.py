@@ -124,6 +124,15 @@ def test_seed_from_file(tmp_path: Path) -> None:
         ({"apps": [{"name": "A", "reload": "maybe"}]}, "reload must be"),
         ({"apps": [{"id": "5e1f8a2c-3b4d-4c6e-8f0a-1b2c3d4e5f60"}]}, "lacks required key"),
         ({"site": {"bogus": 1}}, "unknown keys"),
+        ({"licenses": {"token": {"total": 1}}}, r"licenses: unknown keys \['token'\]"),
+        ({"licenses": {"tokens": {"userAccess": {"allocatedTokens": 1}}}}, "tokens must be a mapping with total"),
+        (
+            {"licenses": {"tokens": {"total": 10, "userAccess": {"allocatedTokens": 8},
+                                     "loginAccess": {"allocatedTokens": 5}}}},
+            "allocate 13 tokens, more than total 10",
+        ),
+        ({"licenses": {"analyzerCapacity": {"usedMinutes": -1}}}, "analyzerCapacity.usedMinutes must be a number >= 0"),
+        ({"licenses": {"analyzerCapacity": {"minutes": 60}}}, r"analyzerCapacity: unknown keys \['minutes'\]"),
     ],
 )
 def test_bad_seeds(seed: dict[str, object], message: str) -> None:
