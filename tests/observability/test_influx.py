@@ -17,11 +17,13 @@ from influxkit import (
     COMMON_TAGS,
     EXECUTION_FIELDS,
     EXECUTION_TAGS,
+    all_ran,
     field_types,
     influx_settings,
     influxql,
     rows_of,
     tag_keys,
+    watch_config,
 )
 
 from qbutler import __version__
@@ -31,6 +33,9 @@ from support.waiting import until
 
 SALES_TASK = "Reload Sales Dashboard"
 ETL_TASK = "Run ETL batch"
+# Version, write path, query and token of the v2 and v3 wire (influx_settings).
+WIRES = ((2, "/api/v2/write", "org=acme&bucket=butler&precision=ns", "v2-token"),
+         (3, "/api/v2/write", "bucket=butlerdb&precision=ns", "v3-token"))
 
 async def test_butler_measurements_read_back_from_influxdb_1(site, udp_port, receiver, influxdb, tmp_path: Path):
     config = merge(history_config(site, udp_port, receiver), {"Butler": {"influxDb": influx_settings(influxdb.port)}})
@@ -128,8 +133,7 @@ async def test_the_script_log_is_fetched_for_influxdb_when_no_alert_channel_want
 
 async def test_v2_and_v3_wire_and_a_retried_write(site, udp_port, receiver, tmp_path: Path):
     assert receiver.listener is not None
-    for version, path, query, token in ((2, "/api/v2/write", "org=acme&bucket=butler&precision=ns", "v2-token"),
-                                        (3, "/api/v2/write", "bucket=butlerdb&precision=ns", "v3-token")):
+    for version, path, query, token in WIRES:
         receiver.requests.clear()
         receiver.script(path, (503, {}))  # the first write fails; the batch is sent again
         config = merge(history_config(site, udp_port, receiver), {"Butler": {
@@ -150,3 +154,49 @@ async def test_v2_and_v3_wire_and_a_retried_write(site, udp_port, receiver, tmp_
         # v2/v3: fields in Butler's insertion order (v1 sorts them), numbers as floats, no timestamp.
         assert fields.startswith('log_timestamp="') and re.search(r"task_scriptLogTailCount=5\.0", fields)
         assert not re.search(r"=\d+i\b", fields) and line.endswith('"')
+
+
+async def test_v2_and_v3_wire_of_the_site_watch_points(site, control, receiver, tmp_path: Path):
+    assert receiver.listener is not None
+    for version, path, query, token in WIRES:
+        receiver.requests.clear()
+        await control.reset()  # bob's allocation is back for the license release
+        config = watch_config(site, receiver.listener.port, version)
+        async with running_service(config, tmp_path / f"q{version}") as running:
+            await all_ran(running.service)
+            await until(lambda: running.service.watch.services.runs >= 2, within=10)
+        writes = receiver.at(path)
+        assert writes and {(w.method, w.query, w.headers["authorization"]) for w in writes} == {
+            ("POST", query, f"Token {token}")}
+        lines: dict[str, list[str]] = {}
+        for write in writes:
+            for line in write.body.decode().split("\n"):
+                lines.setdefault(line.split(",", 1)[0], []).append(line)
+        assert set(lines) == {"win_service_state", "qlik_sense_version", "qlik_sense_server_license",
+                              "qlik_sense_license", "qlik_sense_license_release"}
+        # Tags sorted; fields in Butler's order (v1 would sort them), numbers as floats, strings
+        # quoted, no timestamp; QRS knows no start type (-1, empty text).
+        assert ("win_service_state,butler_instance=prod-1,display_name=Qlik\\ Sense\\ Scheduler\\ Service,"
+                "friendly_name=Scheduler,host=sensesim-node1,service_name=QlikSenseSchedulerService "
+                'state_num=4.0,state_text="RUNNING",startup_mode_num=-1.0,startup_mode_text=""'
+                ) in lines["win_service_state"]
+        assert lines["qlik_sense_version"] == [
+            'qlik_sense_version,butler_instance=prod-1,feature=watch content_hash="2ea8a6c4f3b1d9e7a5c3b1f9d7e5a3c1",'
+            'sense_id="qliksenseserver:14.187.4",version="14.187.4",deployment_type="QlikSenseServer",'
+            'release_label="May 2024 Patch 3",deprecated_product_version="4.0.X",product_name="Qlik Sense",'
+            'copyright_year_range="1993-2024"']
+        [server] = lines["qlik_sense_server_license"]
+        assert re.fullmatch(r'qlik_sense_server_license,butler_instance=prod-1,feature=watch license_expired=false,'
+                            r'expiry_date="2030-12-31",days_until_expiry=\d+\.0', server), server
+        # One point per enabled access type (sensesim's minimal site: analyzer and professional).
+        usage = {re.search(r"license_type=(\w+) ", line).group(1): line for line in lines["qlik_sense_license"]}
+        assert len(usage) == len(lines["qlik_sense_license"]) and set(usage) == {"analyzer", "professional"}
+        assert usage["analyzer"] == ("qlik_sense_license,butler_instance=prod-1,feature=watch,license_type=analyzer "
+                                     "allocated=0.0,available=99.0,excess=0.0,quarantined=1.0,total=100.0,used=0.0")
+        # The release may run before or after the usage read: bob's allocation is there or gone.
+        assert re.fullmatch(r"qlik_sense_license,butler_instance=prod-1,feature=watch,license_type=professional "
+                            r"allocated=(1|2)\.0,available=(49|48)\.0,excess=0\.0,quarantined=0\.0,total=50\.0,"
+                            r"used=(1|2)\.0", usage["professional"]), usage["professional"]
+        [released] = lines["qlik_sense_license_release"]
+        assert re.fullmatch(r"qlik_sense_license_release,butler_instance=prod-1,feature=watch,"
+                            r"license_type=professional,user=ACME\\bob days_since_last_use=\d+\.0", released), released
