@@ -9,7 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from .state import (
+    CAPACITY_COUNTS,
     NULL_GUID,
+    TOKEN_BLOCKS,
     App,
     CustomPropertyDefinition,
     CustomPropertyValue,
@@ -400,33 +402,20 @@ def _access_block(state: State, kind: str, total: int) -> dict[str, Any]:
 
 
 def access_type_overview(state: State) -> dict[str, Any]:
-    site = state.site
+    """Professional and analyzer access always; token licensing and analyzer capacity as seeded
+    (disabled, with Qlik's default token costs, when not)."""
+    site, tokens, capacity = state.site, state.tokens, state.analyzer_capacity
     return {
-        "tokensEnabled": False,
-        "totalTokens": 0,
-        "availableTokens": 0,
+        "tokensEnabled": tokens is not None,
+        "totalTokens": tokens.total if tokens else 0,
+        "availableTokens": tokens.available if tokens else 0,
         "professionalAccess": _access_block(state, "professional", site.professional_total),
         "analyzerAccess": _access_block(state, "analyzer", site.analyzer_total),
-        "analyzerTimeAccess": {
-            "enabled": False,
-            "allocatedMinutes": 0,
-            "unavailableMinutes": 0,
-            "usedMinutes": 0,
-        },
-        "loginAccess": {
-            "enabled": False,
-            "allocatedTokens": 0,
-            "tokenCost": 0,
-            "unavailableTokens": 0,
-            "usedTokens": 0,
-        },
-        "userAccess": {
-            "enabled": False,
-            "allocatedTokens": 0,
-            "quarantinedTokens": 0,
-            "tokenCost": 0,
-            "usedTokens": 0,
-        },
+        "analyzerTimeAccess": {"enabled": capacity is not None, **(capacity or CAPACITY_COUNTS)},
+        "loginAccess": {"enabled": tokens is not None,
+                        **(tokens.login_access if tokens else TOKEN_BLOCKS["loginAccess"])},
+        "userAccess": {"enabled": tokens is not None,
+                       **(tokens.user_access if tokens else TOKEN_BLOCKS["userAccess"])},
         "schemaPath": "License.AccessTypeOverview",
     }
 

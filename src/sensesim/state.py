@@ -367,6 +367,29 @@ class LicenseAccess:
     meta: Meta
 
 
+# Token licensing and analyzer capacity (seed `licenses.tokens`, `licenses.analyzerCapacity`): the
+# accesstypeoverview blocks of those names, with Qlik's default token costs.
+TOKEN_BLOCKS: dict[str, dict[str, float]] = {
+    "userAccess": {"allocatedTokens": 0, "usedTokens": 0, "quarantinedTokens": 0, "tokenCost": 1.0},
+    "loginAccess": {"allocatedTokens": 0, "usedTokens": 0, "unavailableTokens": 0, "tokenCost": 0.1},
+}
+CAPACITY_COUNTS: dict[str, float] = {"allocatedMinutes": 0, "usedMinutes": 0, "unavailableMinutes": 0}
+
+
+@dataclass
+class TokenLicense:
+    """A token license: the tokens the key holds and what user access and login access use."""
+
+    total: float
+    user_access: dict[str, float]
+    login_access: dict[str, float]
+
+    @property
+    def available(self) -> float:
+        """Tokens allocated to neither access type (QRS `availableTokens`)."""
+        return self.total - self.user_access["allocatedTokens"] - self.login_access["allocatedTokens"]
+
+
 @dataclass
 class SiteInfo:
     hostname: str = "sensesim-node1"
@@ -417,6 +440,9 @@ class State:
         self.script_logs: dict[str, ScriptLog] = {}  # by fileReferenceID
         self.temp_contents: dict[str, TempContent] = {}
         self.licenses: dict[str, LicenseAccess] = {}
+        # Off unless the seed has them; read only (shapes.access_type_overview).
+        self.tokens: TokenLicense | None = None
+        self.analyzer_capacity: dict[str, float] | None = None
         self.schema_events: dict[str, SchemaEvent] = {}
         self.composite_events: dict[str, CompositeEvent] = {}
         # Nodes and the state of their services (QRS ServiceStatus), see services.py.
@@ -946,6 +972,15 @@ class _Builder:
         )
 
     def licenses(self, raw: dict[str, Any]) -> None:
+        unknown = set(raw) - {"professional", "analyzer", "tokens", "analyzerCapacity"}
+        if unknown:
+            raise SeedError(f"licenses: unknown keys {sorted(unknown)}; known: professional, analyzer, tokens, "
+                            "analyzerCapacity")
+        if raw.get("tokens") is not None:
+            self.state.tokens = _token_license(raw["tokens"])
+        if raw.get("analyzerCapacity") is not None:
+            self.state.analyzer_capacity = _counts(raw["analyzerCapacity"], CAPACITY_COUNTS,
+                                                   "licenses.analyzerCapacity")
         for kind in ("professional", "analyzer"):
             for index, entry in enumerate(_as_list(raw.get(kind))):
                 user = self.user_ref(str(entry["user"]), f"licenses.{kind}[{index}]")
@@ -963,6 +998,38 @@ class _Builder:
                     meta=self.meta(),
                 )
                 self.state.licenses[access.id] = access
+
+
+def _amount(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise SeedError(f"{where} must be a number >= 0, got {value!r}")
+    return value
+
+
+def _counts(raw: Any, defaults: dict[str, float], where: str) -> dict[str, float]:
+    """An overview block from the seed: numbers >= 0 over `defaults`, no other keys."""
+    if not isinstance(raw, dict):
+        raise SeedError(f"{where} must be a mapping of {', '.join(defaults)}")
+    unknown = set(raw) - set(defaults)
+    if unknown:
+        raise SeedError(f"{where}: unknown keys {sorted(unknown)}; known: {', '.join(defaults)}")
+    return {key: _amount(raw.get(key, default), f"{where}.{key}") for key, default in defaults.items()}
+
+
+def _token_license(raw: Any) -> TokenLicense:
+    where = "licenses.tokens"
+    if not isinstance(raw, dict) or "total" not in raw:
+        raise SeedError(f"{where} must be a mapping with total and optionally {', '.join(TOKEN_BLOCKS)}")
+    unknown = set(raw) - {"total", *TOKEN_BLOCKS}
+    if unknown:
+        raise SeedError(f"{where}: unknown keys {sorted(unknown)}; known: total, {', '.join(TOKEN_BLOCKS)}")
+    blocks = {name: _counts(raw.get(name) or {}, defaults, f"{where}.{name}")
+              for name, defaults in TOKEN_BLOCKS.items()}
+    tokens = TokenLicense(_amount(raw["total"], f"{where}.total"), blocks["userAccess"], blocks["loginAccess"])
+    if tokens.available < 0:
+        raise SeedError(f"{where}: userAccess and loginAccess allocate "
+                        f"{tokens.total - tokens.available:g} tokens, more than total {tokens.total:g}")
+    return tokens
 
 
 SCENARIO_WORDS = ("success", "fail", "abort")

@@ -3,7 +3,10 @@ InfluxDB 1.x with InfluxQL; the v2 and v3 wire checked against a recording HTTP 
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import re
+from datetime import datetime
 from pathlib import Path
 
 import orjson
@@ -14,24 +17,28 @@ from influxkit import (
     COMMON_TAGS,
     EXECUTION_FIELDS,
     EXECUTION_TAGS,
+    all_ran,
     field_types,
     influx_settings,
     influxql,
     rows_of,
     tag_keys,
+    watch_config,
 )
 
-from support.qbutler import merge, running_service
+from qbutler import __version__
+from support.qbutler import base_config, merge, running_service
 from support.sense import sense_config
 from support.waiting import until
 
 SALES_TASK = "Reload Sales Dashboard"
 ETL_TASK = "Run ETL batch"
+# Version, write path, query and token of the v2 and v3 wire (influx_settings).
+WIRES = ((2, "/api/v2/write", "org=acme&bucket=butler&precision=ns", "v2-token"),
+         (3, "/api/v2/write", "bucket=butlerdb&precision=ns", "v3-token"))
 
 async def test_butler_measurements_read_back_from_influxdb_1(site, udp_port, receiver, influxdb, tmp_path: Path):
-    config = merge(history_config(site, udp_port, receiver), {"Butler": {
-        "influxDb": influx_settings(influxdb.port),
-        "uptimeMonitor": {"enable": True, "frequency": "every 1 hours", "storeInInfluxdb": {"enable": True}}}})
+    config = merge(history_config(site, udp_port, receiver), {"Butler": {"influxDb": influx_settings(influxdb.port)}})
     async with running_service(config, tmp_path / "qbutler") as running:
         finance = await site_start(site, FINANCE_TASK)
         sales = await site_start(site, SALES_TASK)
@@ -39,7 +46,7 @@ async def test_butler_measurements_read_back_from_influxdb_1(site, udp_port, rec
         influx = running.service.influx
         assert influx is not None
         await until(lambda: running.service.alerts.listener.processed >= 3, within=20)
-        await until(lambda: influx.counts["written"] >= 4, within=20)
+        await until(lambda: influx.counts["written"] >= 3, within=20)
         await influx.wait_idle()
 
     policies = await influxql(influxdb, 'SHOW RETENTION POLICIES ON "butler"')
@@ -77,13 +84,38 @@ async def test_butler_measurements_read_back_from_influxdb_1(site, udp_port, rec
     assert await field_types(influxdb, "external_program_task_failed") == COMMON_FIELDS
     assert external["task_id"] == etl
 
-    [memory] = await rows_of(influxdb, "butler_memory_usage")
-    assert await field_types(influxdb, "butler_memory_usage") == {
-        "heap_used": "float", "heap_total": "float", "external": "float", "process_memory": "float"}
-    assert memory["version"] and memory["butler_instance"] == "prod-1" and memory["process_memory"] > 1
     # Aborted runs and measurements not switched on write nothing.
     assert await influxql(influxdb, 'SHOW MEASUREMENTS') == [{"name": "measurements", "columns": ["name"], "values": [
-        ["butler_memory_usage"], ["external_program_task_failed"], ["reload_task_failed"], ["reload_task_success"]]}]
+        ["external_program_task_failed"], ["reload_task_failed"], ["reload_task_success"]]}]
+
+
+async def test_memory_is_written_at_each_tick_of_the_uptime_monitor(influxdb, receiver, tmp_path: Path):
+    # A cron schedule (every 2 seconds) is read by the uptime monitor like any frequency; New Relic
+    # refuses the first tick's gauges, which fails that run but not its InfluxDB point.
+    receiver.script("/metric/v1", (500, {}))
+    config = base_config(
+        influxDb=influx_settings(influxdb.port),
+        uptimeMonitor={"enable": True, "frequency": "*/2 * * * * *", "storeInInfluxdb": {"enable": True},
+                       "storeNewRelic": {"enable": True, "destinationAccount": ["Prod"],
+                                         "url": receiver.url("/metric/v1")}},
+        thirdPartyToolsCredentials={"newRelic": [{"accountName": "Prod", "insertApiKey": "key", "accountId": 1}]})
+    async with running_service(config, tmp_path / "qbutler") as running:
+        monitor = running.service.watch.uptime
+        while monitor.runs < 4:
+            await asyncio.wait_for(monitor.wait_run(), 10)
+        assert monitor.failures == 1
+    # Stopped: the watch before InfluxDB, so every tick's point is flushed.
+    rows = await rows_of(influxdb, "butler_memory_usage")
+    assert len(rows) == monitor.iteration >= 4  # one point per tick, none at start-up
+    assert await field_types(influxdb, "butler_memory_usage") == {
+        "heap_used": "float", "heap_total": "float", "external": "float", "process_memory": "float"}
+    assert await tag_keys(influxdb, "butler_memory_usage") == {"butler_instance", "version"}
+    assert all(row["version"] == __version__ and row["butler_instance"] == "prod-1" and row["process_memory"] > 1
+               for row in rows)
+    # InfluxDB stamps each point as it arrives: two seconds apart, as the schedule ticks.
+    times = [datetime.fromisoformat(row["time"]).timestamp() for row in rows]
+    gaps = sorted(later - earlier for earlier, later in itertools.pairwise(times))
+    assert gaps[0] >= 1.0 and 1.5 <= gaps[len(gaps) // 2] <= 2.5, gaps
 
 
 async def test_the_script_log_is_fetched_for_influxdb_when_no_alert_channel_wanted_it(
@@ -101,8 +133,7 @@ async def test_the_script_log_is_fetched_for_influxdb_when_no_alert_channel_want
 
 async def test_v2_and_v3_wire_and_a_retried_write(site, udp_port, receiver, tmp_path: Path):
     assert receiver.listener is not None
-    for version, path, query, token in ((2, "/api/v2/write", "org=acme&bucket=butler&precision=ns", "v2-token"),
-                                        (3, "/api/v2/write", "bucket=butlerdb&precision=ns", "v3-token")):
+    for version, path, query, token in WIRES:
         receiver.requests.clear()
         receiver.script(path, (503, {}))  # the first write fails; the batch is sent again
         config = merge(history_config(site, udp_port, receiver), {"Butler": {
@@ -123,3 +154,49 @@ async def test_v2_and_v3_wire_and_a_retried_write(site, udp_port, receiver, tmp_
         # v2/v3: fields in Butler's insertion order (v1 sorts them), numbers as floats, no timestamp.
         assert fields.startswith('log_timestamp="') and re.search(r"task_scriptLogTailCount=5\.0", fields)
         assert not re.search(r"=\d+i\b", fields) and line.endswith('"')
+
+
+async def test_v2_and_v3_wire_of_the_site_watch_points(site, control, receiver, tmp_path: Path):
+    assert receiver.listener is not None
+    for version, path, query, token in WIRES:
+        receiver.requests.clear()
+        await control.reset()  # bob's allocation is back for the license release
+        config = watch_config(site, receiver.listener.port, version)
+        async with running_service(config, tmp_path / f"q{version}") as running:
+            await all_ran(running.service)
+            await until(lambda: running.service.watch.services.runs >= 2, within=10)
+        writes = receiver.at(path)
+        assert writes and {(w.method, w.query, w.headers["authorization"]) for w in writes} == {
+            ("POST", query, f"Token {token}")}
+        lines: dict[str, list[str]] = {}
+        for write in writes:
+            for line in write.body.decode().split("\n"):
+                lines.setdefault(line.split(",", 1)[0], []).append(line)
+        assert set(lines) == {"win_service_state", "qlik_sense_version", "qlik_sense_server_license",
+                              "qlik_sense_license", "qlik_sense_license_release"}
+        # Tags sorted; fields in Butler's order (v1 would sort them), numbers as floats, strings
+        # quoted, no timestamp; QRS knows no start type (-1, empty text).
+        assert ("win_service_state,butler_instance=prod-1,display_name=Qlik\\ Sense\\ Scheduler\\ Service,"
+                "friendly_name=Scheduler,host=sensesim-node1,service_name=QlikSenseSchedulerService "
+                'state_num=4.0,state_text="RUNNING",startup_mode_num=-1.0,startup_mode_text=""'
+                ) in lines["win_service_state"]
+        assert lines["qlik_sense_version"] == [
+            'qlik_sense_version,butler_instance=prod-1,feature=watch content_hash="2ea8a6c4f3b1d9e7a5c3b1f9d7e5a3c1",'
+            'sense_id="qliksenseserver:14.187.4",version="14.187.4",deployment_type="QlikSenseServer",'
+            'release_label="May 2024 Patch 3",deprecated_product_version="4.0.X",product_name="Qlik Sense",'
+            'copyright_year_range="1993-2024"']
+        [server] = lines["qlik_sense_server_license"]
+        assert re.fullmatch(r'qlik_sense_server_license,butler_instance=prod-1,feature=watch license_expired=false,'
+                            r'expiry_date="2030-12-31",days_until_expiry=\d+\.0', server), server
+        # One point per enabled access type (sensesim's minimal site: analyzer and professional).
+        usage = {re.search(r"license_type=(\w+) ", line).group(1): line for line in lines["qlik_sense_license"]}
+        assert len(usage) == len(lines["qlik_sense_license"]) and set(usage) == {"analyzer", "professional"}
+        assert usage["analyzer"] == ("qlik_sense_license,butler_instance=prod-1,feature=watch,license_type=analyzer "
+                                     "allocated=0.0,available=99.0,excess=0.0,quarantined=1.0,total=100.0,used=0.0")
+        # The release may run before or after the usage read: bob's allocation is there or gone.
+        assert re.fullmatch(r"qlik_sense_license,butler_instance=prod-1,feature=watch,license_type=professional "
+                            r"allocated=(1|2)\.0,available=(49|48)\.0,excess=0\.0,quarantined=0\.0,total=50\.0,"
+                            r"used=(1|2)\.0", usage["professional"]), usage["professional"]
+        [released] = lines["qlik_sense_license_release"]
+        assert re.fullmatch(r"qlik_sense_license_release,butler_instance=prod-1,feature=watch,"
+                            r"license_type=professional,user=ACME\\bob days_since_last_use=\d+\.0", released), released

@@ -9,54 +9,24 @@ import itertools
 import math
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-from influxkit import field_types, influx_settings, influxql, rows_of, tag_keys
+from influxkit import all_ran, field_types, influx_settings, influxql, rows_of, tag_keys, watch_config
 
 from qbutler.watch import service as watch_service
 from qbutler.watch import services
 from qbutler.watch.windows import ScExe
 from support.qbutler import base_config, running_service
-from support.sense import Control, sense_config
+from support.sense import Control
 from support.waiting import until
 
 NODE = "sensesim-node1"
 SCHEDULER = "QlikSenseSchedulerService"
 # The Sense services watched by default, by their Windows names.
 WATCHED = {f"QlikSense{name}Service" for name in ("Repository", "Proxy", "Scheduler", "Engine", "Printing")}
-FEATURE_TAG = [{"name": "feature", "value": "watch"}]
 # sensesim's minimal seed: bob's professional allocation was last used then (anna's is kept by rule).
 BOB_LAST_USED = datetime(2023, 11, 1, 8, 30, tzinfo=UTC)
 SEATS = {"allocated": "float", "available": "float", "excess": "float", "quarantined": "float", "total": "float",
          "used": "float"}
-
-
-def watch_config(site: Any, influx_port: int, *, destinations: bool = True) -> dict[str, Any]:
-    """Every monitor of the watch on, writing to InfluxDB when `destinations` (Butler's switches)."""
-    influx = {"enable": destinations, "tag": {"static": FEATURE_TAG}}
-    return sense_config(
-        site,
-        influxDb=influx_settings(influx_port),
-        serviceMonitor={"enable": True, "frequency": "every 1 seconds",
-                        "alertDestination": {"influxDb": {"enable": destinations}}},
-        qlikSenseVersion={"versionMonitor": {
-            "enable": True, "frequency": "every 1 hours", "host": "127.0.0.1", "port": site.systeminfo_port,
-            "rejectUnauthorized": True, "destination": {"influxDb": influx}}},
-        qlikSenseLicense={
-            "serverLicenseMonitor": {"enable": True, "frequency": "every 1 hours",
-                                     "destination": {"influxDb": influx}},
-            "licenseMonitor": {"enable": True, "frequency": "every 1 hours", "destination": {"influxDb": influx}},
-            "licenseRelease": {"enable": True, "dryRun": False, "frequency": "every 1 hours",
-                               "neverRelease": {"user": [{"userDir": "ACME", "userId": "anna"}]},
-                               "licenseType": {"professional": {"enable": True, "releaseThresholdDays": 30}},
-                               "destination": {"influxDb": influx}}})
-
-
-async def all_ran(service: Any) -> None:
-    watch = service.watch
-    monitors = (watch.server_license, watch.access_licenses, watch.release, watch.version)
-    await until(lambda: all(m.runs >= 1 for m in monitors), within=15)
-    assert all(m.failures == 0 for m in monitors), [m.last_error for m in monitors]
 
 
 async def test_service_states_version_and_licenses_read_back(site, control: Control, influxdb, tmp_path: Path):

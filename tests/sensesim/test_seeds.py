@@ -134,6 +134,15 @@ def test_seed_from_file(tmp_path: Path) -> None:
              "schemaEvents": [{"name": "S", "task": "T", "daylightSavingTime": 5}]},
             "daylightSavingTime",
         ),
+        ({"licenses": {"token": {"total": 1}}}, r"licenses: unknown keys \['token'\]"),
+        ({"licenses": {"tokens": {"userAccess": {"allocatedTokens": 1}}}}, "tokens must be a mapping with total"),
+        (
+            {"licenses": {"tokens": {"total": 10, "userAccess": {"allocatedTokens": 8},
+                                     "loginAccess": {"allocatedTokens": 5}}}},
+            "allocate 13 tokens, more than total 10",
+        ),
+        ({"licenses": {"analyzerCapacity": {"usedMinutes": -1}}}, "analyzerCapacity.usedMinutes must be a number >= 0"),
+        ({"licenses": {"analyzerCapacity": {"minutes": 60}}}, r"analyzerCapacity: unknown keys \['minutes'\]"),
     ],
 )
 def test_bad_seeds(seed: dict[str, object], message: str) -> None:

@@ -1,5 +1,6 @@
 """InfluxDB output as a service component: a point per task event Butler would write one for, and
-the site watch's measurements after each run of a monitor whose `influxDb` switch is on."""
+the site watch's measurements after each run of a monitor whose `influxDb` switch is on, and
+qbutler's memory at each tick of the uptime monitor (`uptimeMonitor.storeInInfluxdb`)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import TYPE_CHECKING
 from qbutler.config import Config
 from qbutler.events.enrich import EnrichedEvent
 from qbutler.influx.line import Point
-from qbutler.influx.points import task_point, wants_script_log
+from qbutler.influx.points import memory_point, task_point, wants_script_log
 from qbutler.influx.watch_points import (
     access_license_points,
     release_point,
@@ -28,8 +29,9 @@ if TYPE_CHECKING:
 
 class Influx(InfluxWriter):
     def __init__(self, config: Config, version: str):
-        super().__init__(config.Butler.influxDb, config.Butler.uptimeMonitor, version)
+        super().__init__(config.Butler.influxDb)
         self.butler = config.Butler
+        self.version = version
 
     def wants_script_log(self, enriched: EnrichedEvent) -> bool:
         return wants_script_log(self.settings, enriched)
@@ -41,8 +43,10 @@ class Influx(InfluxWriter):
 
     def follow(self, watch: Watch) -> None:
         """Write what the watch's monitors observe after each of their runs, each behind its
-        Butler switch."""
+        Butler switch, and qbutler's memory at each tick of the uptime monitor."""
         butler, tags = self.butler, self.settings.tag
+        if watch.uptime is not None and butler.uptimeMonitor.storeInInfluxdb.enable:
+            watch.uptime.tick_observers.append(lambda: self.put(memory_point(self.settings, self.version)))
         if butler.serviceMonitor.alertDestination.influxDb.enable:
             for services in (watch.services, watch.windows_services):
                 if services is not None:

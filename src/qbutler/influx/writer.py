@@ -16,11 +16,9 @@ from typing import Any
 
 import aiohttp
 
-from qbutler.background import cancel_and_wait
 from qbutler.batching import BatchQueue
-from qbutler.influx.config import InfluxDbConfig, UptimeMonitorConfig
+from qbutler.influx.config import InfluxDbConfig
 from qbutler.influx.line import Point, encode
-from qbutler.influx.points import memory_point
 
 log = logging.getLogger("qbutler.influx")
 
@@ -33,28 +31,15 @@ class WriteRefused(Exception):
         self.retryable = retryable
 
 
-def every_seconds(text: str) -> float | None:
-    """`every N second(s)|minute(s)|hour(s)` (later.js text) as seconds; None for other forms."""
-    parts = text.strip().lower().split()
-    if len(parts) != 3 or parts[0] != "every" or not parts[1].isdigit() or int(parts[1]) <= 0:
-        return None
-    unit = parts[2].rstrip("s")
-    scale = {"sec": 1, "second": 1, "min": 60, "minute": 60, "hour": 3600}.get(unit)
-    return None if scale is None else int(parts[1]) * scale
-
-
 class InfluxWriter:
-    def __init__(self, settings: InfluxDbConfig, uptime: UptimeMonitorConfig | None = None, version: str = ""):
+    def __init__(self, settings: InfluxDbConfig):
         self.settings = settings
-        self.uptime = uptime
-        self.version = version
         self.base = f"http://{settings.hostIP}:{settings.hostPort}"
         self.points: BatchQueue[Point] = BatchQueue("qbutler-influx-writer", settings.queueSize, settings.batchSize,
                                                     self._write, log, "InfluxDB point(s)")
         # written and retried here; dropped counts live in `points.dropped` (by reason).
         self._counts: Counter[str] = Counter()
         self._session: aiohttp.ClientSession | None = None
-        self._memory: asyncio.Task[None] | None = None
 
     @property
     def counts(self) -> Counter[str]:
@@ -92,12 +77,8 @@ class InfluxWriter:
             log.info("InfluxDB v%d: qbutler will not auto-create v%d resources.", self.settings.version,
                      self.settings.version)
         self.points.start()
-        interval = self._memory_interval()
-        if interval is not None:
-            self._memory = asyncio.create_task(self._memory_loop(interval), name="qbutler-influx-memory")
 
     async def stop(self) -> None:
-        await cancel_and_wait(self._memory)
         await self.points.stop(FLUSH_SECONDS)
         if self._session is not None:
             await self._session.close()
@@ -183,21 +164,3 @@ class InfluxWriter:
                 return
             text = (await answer.text())[:300]
             raise WriteRefused(f"HTTP {answer.status}: {text}", answer.status >= 500 or answer.status == 429)
-
-    # ---------------------------------------------------------------- qbutler's own memory
-
-    def _memory_interval(self) -> float | None:
-        uptime = self.uptime
-        if uptime is None or not (uptime.enable and uptime.storeInInfluxdb.enable):
-            return None
-        seconds = every_seconds(uptime.frequency)
-        if seconds is None:
-            log.warning("Butler.uptimeMonitor.frequency %r: qbutler reads 'every N seconds|minutes|hours'; "
-                        "writing memory usage every 15 minutes", uptime.frequency)
-            seconds = 900.0
-        return seconds
-
-    async def _memory_loop(self, interval: float) -> None:
-        while True:
-            self.put(memory_point(self.settings, self.version))
-            await asyncio.sleep(interval)

@@ -1,6 +1,7 @@
 """The uptime monitor (`Butler.uptimeMonitor`): at each tick (none at start-up, as in Butler) one
-log line at `logLevel` with the iteration, the uptime and the process's memory, and with
-`storeNewRelic` the same figures as New Relic gauges (uptime_newrelic.py)."""
+log line at `logLevel` with the iteration, the uptime and the process's memory, then what follows
+the tick (the InfluxDB `butler_memory_usage` point), and with `storeNewRelic` the same figures as
+New Relic gauges (uptime_newrelic.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import logging
 import resource
 import sys
 import time
+from collections.abc import Callable
 
 from qbutler.alerts.channels.base import DeliveryError
 from qbutler.alerts.http import HttpSender
@@ -57,6 +59,9 @@ class UptimeMonitor(Monitor):
         self.level = LEVELS.get(str(settings.logLevel).lower(), VERBOSE)
         self.iteration = 0
         self.since = time.monotonic()
+        # Called at each tick before New Relic is posted to, so a New Relic failure (which fails
+        # the run) does not cost them their tick; Butler writes InfluxDB first too.
+        self.tick_observers: list[Callable[[], None]] = []
         self.newrelic: UptimeMetrics | None = None
         if settings.storeNewRelic.enable:
             self.newrelic = UptimeMetrics(config, http, interval_ms=self._butler_interval_ms())
@@ -75,5 +80,7 @@ class UptimeMonitor(Monitor):
         log.log(self.level, "-" * 60)
         log.log(self.level, "Iteration # %s, Uptime: %s, Memory allocated to process: %s MB (peak %s MB).",
                 f"{self.iteration:,}", duration_text(uptime), megabytes(now), megabytes(peak))
+        for observer in self.tick_observers:
+            observer()
         if self.newrelic is not None:
             await self.newrelic.post(uptime_ms=round(uptime * 1000), process_memory_bytes=now)
