@@ -70,7 +70,7 @@ python="${2:-python3}"
 "$target/venv/bin/python" -m pip install -q --no-index --find-links "$here/wheels" qbutler
 "$target/venv/bin/qbutler" --version
 echo "Installed in $target/venv. Next: qbutler config example > qbutler.yaml, qbutler doctor -c qbutler.yaml,"
-echo "then run it under systemd (docs/qbutler.service)."
+echo "then run it under systemd (the unit is in docs/installation.md, 'Linux (systemd)')."
 SH
   chmod +x "$out/install.sh"
 fi

@@ -12,14 +12,14 @@ import typer
 from qbutler.cli_support import load_or_exit
 from qbutler.winservice import NAME, recovery_command
 
-service_app = typer.Typer(help="Run qbutler as a Windows service (Linux: see docs/qbutler.service).",
+service_app = typer.Typer(help="Run qbutler as a Windows service (Linux: the systemd unit in docs/installation.md).",
                           no_args_is_help=True)
 
 
 def _windows_only() -> None:
     if sys.platform != "win32":
         typer.echo("qbutler service: Windows services exist only on Windows; on Linux run qbutler under systemd "
-                   "(docs/qbutler.service, docs/installation.md)", err=True)
+                   "(the unit is in docs/installation.md, 'Linux (systemd)')", err=True)
         raise typer.Exit(2)
 
 
