@@ -124,3 +124,16 @@ def test_an_invalid_config_stops_before_any_check(tmp_path, text):
     result = runner.invoke(app, ["doctor", "-c", str(file)])
     assert result.exit_code == 1
     assert "still the template's placeholder" in result.output
+
+
+async def test_the_slack_message_endpoints_webhook_is_checked_without_slack_alerts(tmp_path):
+    # /v4/slackpostmessage posts to restMessage.webhookURL whether or not Slack alerts are on.
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/services/T0/B0/x"
+    butler = {"restServerEndpointsEnable": {"slackPostMessage": True},
+              "slackNotification": {"restMessage": {"webhookURL": url}}}
+    results = await doctor(tmp_path, butler)
+    check = results["alert URL slackNotification.restMessage"]
+    assert check.status == "fail" and check.detail.startswith(f"http://127.0.0.1:{port}/…: cannot connect")
+    off = await doctor(tmp_path, {"slackNotification": {"restMessage": {"webhookURL": url}}})
+    assert off["alert URLs"].status == "skip"

@@ -40,6 +40,9 @@ scriptLog.storeOnDisk.qsCloud
 
 # Sections whose `enable` has no effect, so leaving it out changes nothing.
 ENABLE_WITHOUT_EFFECT = frozenset({"Butler.keyValueStore"})
+# Keys that work whatever their section's `enable` says: `PUT /v4/slackpostmessage` posts through
+# `restMessage` with Slack alerts off, so a section holding only those is not "off".
+WORK_WITHOUT_ENABLE = {"Butler.slackNotification": frozenset({"restMessage"})}
 
 
 @dataclass(frozen=True)
@@ -69,8 +72,13 @@ def _walk(model: BaseModel, raw: Mapping[Any, Any], path: str, switched_off: boo
     fields = type(model).model_fields
     if "enable" in fields and "enable" not in raw and fields["enable"].default is False \
             and path not in ENABLE_WITHOUT_EFFECT:
-        yield Finding("warning", path, "this section has no 'enable' key, so it is off "
-                                       "(add 'enable: true' to use it)")
+        working = WORK_WITHOUT_ENABLE.get(path, frozenset())
+        if not working:
+            yield Finding("warning", path, "this section has no 'enable' key, so it is off "
+                                           "(add 'enable: true' to use it)")
+        elif set(raw) - working:
+            yield Finding("warning", path, "this section has no 'enable' key, so all but "
+                                           f"{', '.join(sorted(working))} is off (add 'enable: true' to use it)")
     off = switched_off or getattr(model, "enable", True) is False
     for key, value in raw.items():
         where = f"{path}.{key}"

@@ -261,7 +261,7 @@ async def check_engine(config: Config, limit: float) -> Result:
 
 
 def _chat_urls(config: Config) -> list[tuple[str, str]]:
-    """(config key, URL) of every enabled Slack, Teams and webhook destination."""
+    """(config key, URL) of every Slack, Teams and webhook destination in use."""
     butler = config.Butler
     found: list[tuple[str, str]] = []
     for section_name in ("slackNotification", "teamsNotification"):
@@ -272,7 +272,8 @@ def _chat_urls(config: Config) -> list[tuple[str, str]]:
             event = getattr(section, event_name)
             if event.enable and event.webhookURL:
                 found.append((f"{section_name}.{event_name}", event.webhookURL))
-    if butler.slackNotification.enable and butler.slackNotification.restMessage.webhookURL:
+    # /v4/slackpostmessage posts to restMessage's webhook whether or not Slack alerts are on.
+    if butler.restServerEndpointsEnable.slackPostMessage and butler.slackNotification.restMessage.webhookURL:
         found.append(("slackNotification.restMessage", butler.slackNotification.restMessage.webhookURL))
     if butler.webhookNotification.enable:
         for event_name in ("reloadTaskFailure", "reloadTaskAborted"):
