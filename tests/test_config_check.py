@@ -29,12 +29,22 @@ def problem_lines(output: str) -> list[str]:
     return [line[4:] for line in output.splitlines() if line.startswith("  - ")]
 
 
+EMPTY = ("{file}: the file is empty (or holds only comments); a config file starts with the root key 'Butler:' "
+         "(see `qbutler config example`)")
+
+
+def placeholder(key: str, value: str) -> str:
+    return f"{key}: still the template's placeholder '{value}'; replace it with the real value"
+
+
+def unknown_key(key: str, meant: str) -> str:
+    return (f"{key}: unknown key; did you mean '{meant}'? As written it is ignored, and the setting it was meant "
+            "for keeps its default")
+
+
 BROKEN = [
-    pytest.param("", 1, "{file}: the file is empty (or holds only comments); a config file starts with the "
-                        "root key 'Butler:' (see `qbutler config example`)", id="empty"),
-    pytest.param("# only a comment\n", 1, "{file}: the file is empty (or holds only comments); a config file "
-                                          "starts with the root key 'Butler:' (see `qbutler config example`)",
-                 id="comments-only"),
+    pytest.param("", 1, EMPTY, id="empty"),
+    pytest.param("# only a comment\n", 1, EMPTY, id="comments-only"),
     pytest.param("butler:\n  logLevel: info\n", 1,
                  "{file}: the root key is written 'butler'; it must be 'Butler' (capital B, the rest lower case)",
                  id="wrong-case-root"),
@@ -51,24 +61,20 @@ BROKEN = [
                  "{file}:2:1: not valid YAML: found character '\\t' that cannot start any token (while "
                  "scanning for the next token); YAML indents with spaces, never tabs", id="tab"),
     pytest.param("Butler:\n  cert:\n    clientCert: <path/to/cert/client.pem>\n", 1,
-                 "Butler.cert.clientCert: still the template's placeholder '<path/to/cert/client.pem>'; "
-                 "replace it with the real value", id="placeholder"),
+                 placeholder("Butler.cert.clientCert", "<path/to/cert/client.pem>"), id="placeholder"),
     pytest.param("Butler:\n  configDirectories:\n    qvdPath: <Path to folder under which QVDs are stored>\n", 1,
-                 "Butler.configDirectories.qvdPath: still the template's placeholder '<Path to folder under "
-                 "which QVDs are stored>'; replace it with the real value", id="placeholder-qvd"),
+                 placeholder("Butler.configDirectories.qvdPath", "<Path to folder under which QVDs are stored>"),
+                 id="placeholder-qvd"),
     pytest.param("Butler:\n  emailNotification:\n    enable: true\n    reloadTaskFailure:\n      enable: true\n"
                  "      recipients:\n        - <Email address 1>\n", 1,
-                 "Butler.emailNotification.reloadTaskFailure.recipients[0]: still the template's placeholder "
-                 "'<Email address 1>'; replace it with the real value", id="placeholder-in-list"),
+                 placeholder("Butler.emailNotification.reloadTaskFailure.recipients[0]", "<Email address 1>"),
+                 id="placeholder-in-list"),
     pytest.param("Butler:\n  emailNotifcation:\n    enable: true\n", 0,
-                 "Butler.emailNotifcation: unknown key; did you mean 'emailNotification'? As written it is "
-                 "ignored, and the setting it was meant for keeps its default", id="typo-section"),
+                 unknown_key("Butler.emailNotifcation", "emailNotification"), id="typo-section"),
     pytest.param("Butler:\n  restServerConfig:\n    enable: true\n    serverPrt: 8081\n", 0,
-                 "Butler.restServerConfig.serverPrt: unknown key; did you mean 'serverPort'? As written it is "
-                 "ignored, and the setting it was meant for keeps its default", id="typo-key"),
+                 unknown_key("Butler.restServerConfig.serverPrt", "serverPort"), id="typo-key"),
     pytest.param("Butler:\n  restServerConfig:\n    enable: true\n    serverport: 8081\n", 0,
-                 "Butler.restServerConfig.serverport: unknown key; did you mean 'serverPort'? As written it is "
-                 "ignored, and the setting it was meant for keeps its default", id="typo-case"),
+                 unknown_key("Butler.restServerConfig.serverport", "serverPort"), id="typo-case"),
     pytest.param("Butler:\n  mqttConfig:\n    brokerHost: broker.example.com\n", 0,
                  "Butler.mqttConfig: this section has no 'enable' key, so it is off (add 'enable: true' to "
                  "use it)", id="enable-missing"),

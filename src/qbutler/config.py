@@ -44,7 +44,15 @@ from qbutler.auth.config import ApiAccessConfig
 from qbutler.config_check import errors as check_errors
 from qbutler.config_check import review
 from qbutler.config_messages import root_problem, yaml_error
-from qbutler.config_types import NameValue, NullableList, Port, Section, StaticNameValues, restore_boolean_words
+from qbutler.config_types import (
+    LowerCase,
+    NameValue,
+    NullableList,
+    Port,
+    Section,
+    StaticNameValues,
+    restore_boolean_words,
+)
 from qbutler.history.config import HistoryConfig, MetricsConfig
 from qbutler.influx.config import InfluxDbConfig, UptimeMonitorConfig
 from qbutler.scheduler.cron import CronError, CronExpression
@@ -438,7 +446,7 @@ class SchedulerConfig(Section):
     maxConcurrentStarts: int = Field(20, ge=1)
 
 
-LogLevel = Literal["silly", "debug", "verbose", "info", "warn", "error"]
+LogLevel = Annotated[Literal["silly", "debug", "verbose", "info", "warn", "error"], LowerCase]
 
 
 class ButlerConfig(Section):
@@ -481,11 +489,6 @@ class ButlerConfig(Section):
     dockerHealthCheck: DockerHealthCheck = DockerHealthCheck()
     influxDb: InfluxDbConfig = InfluxDbConfig()
     uptimeMonitor: UptimeMonitorConfig = UptimeMonitorConfig()
-
-    @field_validator("logLevel", mode="before")
-    @classmethod
-    def _lower_log_level(cls, value: Any) -> Any:
-        return value.lower() if isinstance(value, str) else value
 
 
 class Config(BaseModel):

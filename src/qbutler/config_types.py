@@ -17,6 +17,11 @@ def _null_to_list(value: Any) -> Any:
     return [] if value is None else value
 
 
+def _lower_case(value: Any) -> Any:
+    # Butler's words are matched case-insensitively (`messageType: Formatted`, `logLevel: INFO`).
+    return value.lower() if isinstance(value, str) else value
+
+
 def _port(value: Any) -> int:
     try:
         number = int(value) if not isinstance(value, bool) else None
@@ -36,12 +41,19 @@ def _port_or_zero(value: Any) -> int:
 
 Port = Annotated[int, BeforeValidator(_port_or_zero)]
 NullableList = BeforeValidator(_null_to_list)
+LowerCase = BeforeValidator(_lower_case)
 
 
 class Section(BaseModel):
     """Base of every config section: unknown keys are kept (and reported) rather than refused."""
 
     model_config = ConfigDict(extra="allow", validate_default=True)
+
+
+class Switch(Section):
+    """A sub-section that is only an on/off switch, on unless written `enable: false`."""
+
+    enable: bool = True
 
 
 class NameValue(Section):

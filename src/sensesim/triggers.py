@@ -185,21 +185,23 @@ def _task_refs(state: State, task_id: str) -> dict[str, Any]:
     return refs
 
 
-def _operational(op_id: str, last: datetime | None, next_run: datetime | None, count: int) -> dict[str, Any]:
-    return {"id": op_id, "lastTrigger": iso(last), "nextExecution": iso(next_run), "timesTriggered": count,
-            "privileges": None}
-
-
-def condensed_schema_event(event: SchemaEvent, state: State) -> dict[str, Any]:
+def _condensed_event(event: SchemaEvent | CompositeEvent, event_type: int,
+                     next_run: datetime | None) -> dict[str, Any]:
+    """The condensed shape both event kinds share; only a schema event has a next execution."""
     return {
         "id": event.id,
         "name": event.name,
         "enabled": event.enabled,
-        "eventType": EVENT_SCHEMA,
-        "operational": _operational(event.operational_id, event.last_trigger, event.next_execution,
-                                    event.times_triggered),
+        "eventType": event_type,
+        "operational": {"id": event.operational_id, "lastTrigger": iso(event.last_trigger),
+                        "nextExecution": iso(next_run), "timesTriggered": event.times_triggered,
+                        "privileges": None},
         "privileges": None,
     }
+
+
+def condensed_schema_event(event: SchemaEvent, state: State) -> dict[str, Any]:
+    return _condensed_event(event, EVENT_SCHEMA, event.next_execution)
 
 
 def full_schema_event(event: SchemaEvent, state: State) -> dict[str, Any]:
@@ -231,14 +233,7 @@ def _rule(rule: CompositeRule, state: State) -> dict[str, Any]:
 
 
 def condensed_composite_event(event: CompositeEvent, state: State) -> dict[str, Any]:
-    return {
-        "id": event.id,
-        "name": event.name,
-        "enabled": event.enabled,
-        "eventType": EVENT_COMPOSITE,
-        "operational": _operational(event.operational_id, event.last_trigger, None, event.times_triggered),
-        "privileges": None,
-    }
+    return _condensed_event(event, EVENT_COMPOSITE, None)
 
 
 def full_composite_event(event: CompositeEvent, state: State) -> dict[str, Any]:

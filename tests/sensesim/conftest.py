@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -28,8 +29,15 @@ def udp() -> Iterator[UdpListener]:
 
 
 @pytest.fixture
-async def site(certs_dir: Path, udp: UdpListener) -> AsyncIterator[Site]:
-    async with Site(seed="minimal", certs_dir=certs_dir, udp_targets=[("127.0.0.1", udp.port)], **FAST) as s:
+def site_options() -> dict[str, Any]:
+    """More `Site` options for the `site` fixture; a test module overrides this to change them."""
+    return {}
+
+
+@pytest.fixture
+async def site(certs_dir: Path, udp: UdpListener, site_options: dict[str, Any]) -> AsyncIterator[Site]:
+    async with Site(seed="minimal", certs_dir=certs_dir, udp_targets=[("127.0.0.1", udp.port)], **FAST,
+                    **site_options) as s:
         yield s
 
 

@@ -15,20 +15,13 @@ import orjson
 import pytest
 from websockets.exceptions import InvalidMessage, InvalidStatus
 
-from sensesim.certs import ensure_certs, server_ssl_context
+from sensesim.certs import server_ssl_context
 from sensesim.engine import EngineOptions, EngineServer, start_engine
 from sensesim.state import State, build_state, load_seed
 from support.engine_client import Rpc, session
 from support.sensesim_support import running_engine
 
 SALES = "5e1f8a2c-3b4d-4c6e-8f0a-1b2c3d4e5f60"  # the rich app of the minimal seed
-
-
-@pytest.fixture(scope="module")
-def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("engine-certs")
-    ensure_certs(path)
-    return path
 
 
 @pytest.fixture
@@ -42,8 +35,8 @@ def options() -> EngineOptions:
 
 
 @pytest.fixture
-async def engine(state: State, certs: Path, options: EngineOptions) -> AsyncIterator[EngineServer]:
-    async with running_engine(state, certs, options) as server:
+async def engine(state: State, certs_dir: Path, options: EngineOptions) -> AsyncIterator[EngineServer]:
+    async with running_engine(state, certs_dir, options) as server:
         yield server
 
 
@@ -54,32 +47,32 @@ def app_id(state: State, name: str) -> str:
 # --------------------------------------------------------------------------- handshake
 
 
-async def test_without_client_certificate_the_handshake_fails(engine: EngineServer, certs: Path) -> None:
+async def test_without_client_certificate_the_handshake_fails(engine: EngineServer, certs_dir: Path) -> None:
     # TLS 1.2 fails inside the handshake; with TLS 1.3 the client learns it when the server
     # drops the connection instead of answering the upgrade.  Either way: no HTTP, no session.
     with pytest.raises((ssl.SSLError, OSError, InvalidMessage)):
-        async with session(engine, certs, with_cert=False):
+        async with session(engine, certs_dir, with_cert=False):
             pass
     assert not engine.state.calls
 
 
-async def test_without_x_qlik_user_the_upgrade_is_refused_with_401(engine: EngineServer, certs: Path) -> None:
+async def test_without_x_qlik_user_the_upgrade_is_refused_with_401(engine: EngineServer, certs_dir: Path) -> None:
     with pytest.raises(InvalidStatus) as caught:
-        async with session(engine, certs, user=None):
+        async with session(engine, certs_dir, user=None):
             pass
     assert caught.value.response.status_code == 401
 
 
-async def test_x_qlik_user_without_user_id_is_refused(engine: EngineServer, certs: Path) -> None:
+async def test_x_qlik_user_without_user_id_is_refused(engine: EngineServer, certs_dir: Path) -> None:
     with pytest.raises(InvalidStatus) as caught:
-        async with session(engine, certs, user="UserDirectory=INTERNAL"):
+        async with session(engine, certs_dir, user="UserDirectory=INTERNAL"):
             pass
     assert caught.value.response.status_code == 401
 
 
-async def test_unknown_path_is_404(engine: EngineServer, certs: Path) -> None:
+async def test_unknown_path_is_404(engine: EngineServer, certs_dir: Path) -> None:
     with pytest.raises(InvalidStatus) as caught:
-        async with session(engine, certs, path="/qrs/about"):
+        async with session(engine, certs_dir, path="/qrs/about"):
             pass
     assert caught.value.response.status_code == 404
 
@@ -88,9 +81,9 @@ async def test_unknown_path_is_404(engine: EngineServer, certs: Path) -> None:
     "path", ["/", "/app/", "/app/engineData", f"/app/{SALES}", f"/app/{SALES}/identity/x"]
 )
 async def test_every_documented_path_connects_and_on_connected_comes_first(
-    engine: EngineServer, certs: Path, path: str
+    engine: EngineServer, certs_dir: Path, path: str
 ) -> None:
-    async with session(engine, certs, path=path) as rpc:
+    async with session(engine, certs_dir, path=path) as rpc:
         assert rpc.first_frame == {
             "jsonrpc": "2.0",
             "method": "OnConnected",
@@ -99,16 +92,16 @@ async def test_every_documented_path_connects_and_on_connected_comes_first(
         assert (await rpc("EngineVersion")) == {"qVersion": {"qComponentVersion": "12.612.0"}}
 
 
-async def test_url_encoded_user_header_is_accepted(engine: EngineServer, certs: Path) -> None:
-    async with session(engine, certs, user="UserId=sa%5Fapi;UserDirectory=INTERNAL") as rpc:
+async def test_url_encoded_user_header_is_accepted(engine: EngineServer, certs_dir: Path) -> None:
+    async with session(engine, certs_dir, user="UserId=sa%5Fapi;UserDirectory=INTERNAL") as rpc:
         assert (await rpc("GetAuthenticatedUser"))["qReturn"] == "UserDirectory=INTERNAL; UserId=sa_api"
 
 
 # --------------------------------------------------------------------------- envelope
 
 
-async def test_handles_are_numbered_per_connection(engine: EngineServer, certs: Path) -> None:
-    async with session(engine, certs) as one, session(engine, certs) as two:
+async def test_handles_are_numbered_per_connection(engine: EngineServer, certs_dir: Path) -> None:
+    async with session(engine, certs_dir) as one, session(engine, certs_dir) as two:
         opened = await one("OpenDoc", -1, [SALES])
         assert opened["qReturn"] == {"qType": "Doc", "qHandle": 1, "qGenericId": SALES}
         listed = await one("CreateSessionObject", 1, [{"qInfo": {"qId": "sheetList", "qType": "sheetList"}}])
@@ -138,8 +131,8 @@ async def test_handles_are_numbered_per_connection(engine: EngineServer, certs: 
         assert (await one("GetActiveDoc"))["qReturn"]["qHandle"] == 1
 
 
-async def test_positional_and_named_params_are_equivalent(engine: EngineServer, certs: Path) -> None:
-    async with session(engine, certs) as rpc:
+async def test_positional_and_named_params_are_equivalent(engine: EngineServer, certs_dir: Path) -> None:
+    async with session(engine, certs_dir) as rpc:
         opened = await rpc("OpenDoc", -1, {"qDocName": SALES, "qNoData": True})
         doc = opened["qReturn"]["qHandle"]
         positional = await rpc("GetObject", doc, ["s2"])
@@ -151,9 +144,9 @@ async def test_positional_and_named_params_are_equivalent(engine: EngineServer, 
 
 
 async def test_void_methods_answer_an_empty_result_and_changes_are_listed(
-    engine: EngineServer, certs: Path
+    engine: EngineServer, certs_dir: Path
 ) -> None:
-    async with session(engine, certs, path=f"/app/{SALES}") as rpc:
+    async with session(engine, certs_dir, path=f"/app/{SALES}") as rpc:
         opened = await rpc.ask("OpenDoc", -1, [SALES, "", "", "", False])
         assert opened["change"] == [1]
         answer = await rpc.ask("SetScript", 1, ["LOAD 1 as x AutoGenerate 1;"])
@@ -162,8 +155,8 @@ async def test_void_methods_answer_an_empty_result_and_changes_are_listed(
         assert saved == {"jsonrpc": "2.0", "id": saved["id"], "result": {}}
 
 
-async def test_delta_requests_get_plain_answers_by_default(engine: EngineServer, certs: Path) -> None:
-    async with session(engine, certs) as rpc:
+async def test_delta_requests_get_plain_answers_by_default(engine: EngineServer, certs_dir: Path) -> None:
+    async with session(engine, certs_dir) as rpc:
         answer = await rpc.ask("EngineVersion", -1, [], delta=True)
         assert answer == {
             "jsonrpc": "2.0",
@@ -173,8 +166,8 @@ async def test_delta_requests_get_plain_answers_by_default(engine: EngineServer,
 
 
 @pytest.mark.parametrize("options", [EngineOptions(delta_patches=True)])
-async def test_delta_patches_option_answers_root_replacements(engine: EngineServer, certs: Path) -> None:
-    async with session(engine, certs) as rpc:
+async def test_delta_patches_option_answers_root_replacements(engine: EngineServer, certs_dir: Path) -> None:
+    async with session(engine, certs_dir) as rpc:
         answer = await rpc.ask("EngineVersion", -1, [], delta=True)
         assert answer["delta"] is True
         assert answer["result"] == {
@@ -185,8 +178,8 @@ async def test_delta_patches_option_answers_root_replacements(engine: EngineServ
         assert "delta" not in plain and plain["result"]["qVersion"] == {"qComponentVersion": "12.612.0"}
 
 
-async def test_every_call_is_recorded(engine: EngineServer, certs: Path, state: State) -> None:
-    async with session(engine, certs) as rpc:
+async def test_every_call_is_recorded(engine: EngineServer, certs_dir: Path, state: State) -> None:
+    async with session(engine, certs_dir) as rpc:
         await rpc.open(SALES, no_data=True)
         await rpc("GetScript", 1)
     calls = [c for c in state.calls if c.service == "engine"]
@@ -198,8 +191,8 @@ async def test_every_call_is_recorded(engine: EngineServer, certs: Path, state: 
 # --------------------------------------------------------------------------- errors (§2.6)
 
 
-async def test_unknown_app_is_1003(engine: EngineServer, certs: Path) -> None:
-    async with session(engine, certs) as rpc:
+async def test_unknown_app_is_1003(engine: EngineServer, certs_dir: Path) -> None:
+    async with session(engine, certs_dir) as rpc:
         missing = "00000000-1111-2222-3333-444444444444"
         assert await rpc.error("OpenDoc", -1, [missing]) == {
             "code": 1003,
@@ -209,9 +202,9 @@ async def test_unknown_app_is_1003(engine: EngineServer, certs: Path) -> None:
 
 
 async def test_second_open_on_a_connection_is_1002_and_other_mode_1009(
-    engine: EngineServer, certs: Path, state: State
+    engine: EngineServer, certs_dir: Path, state: State
 ) -> None:
-    async with session(engine, certs) as rpc:
+    async with session(engine, certs_dir) as rpc:
         await rpc.open(SALES)
         again = await rpc.error("OpenDoc", -1, [SALES])
         assert again == {"code": 1002, "parameter": "Sales Dashboard", "message": "App already open"}
@@ -221,8 +214,8 @@ async def test_second_open_on_a_connection_is_1002_and_other_mode_1009(
         assert (await rpc("GetActiveDoc"))["qReturn"]["qHandle"] == 1
 
 
-async def test_unknown_method_is_32601(engine: EngineServer, certs: Path) -> None:
-    async with session(engine, certs) as rpc:
+async def test_unknown_method_is_32601(engine: EngineServer, certs_dir: Path) -> None:
+    async with session(engine, certs_dir) as rpc:
         assert (await rpc.error("NoSuchMethod"))["code"] == -32601
         # A Doc method on the Global handle does not exist either.
         assert (await rpc.error("GetScript", -1))["code"] == -32601
@@ -230,8 +223,8 @@ async def test_unknown_method_is_32601(engine: EngineServer, certs: Path) -> Non
         assert (await rpc.error("EngineVersion", 1))["code"] == -32601
 
 
-async def test_bad_params_and_handles_are_32602(engine: EngineServer, certs: Path) -> None:
-    async with session(engine, certs) as rpc:
+async def test_bad_params_and_handles_are_32602(engine: EngineServer, certs_dir: Path) -> None:
+    async with session(engine, certs_dir) as rpc:
         assert (await rpc.error("GetScript", 7))["parameter"] == "Invalid handle"
         assert (await rpc.error("OpenDoc", -1, []))["code"] == -32602  # qDocName is required
         assert (await rpc.error("OpenDoc", -1, [42]))["code"] == -32602  # wrong type
@@ -242,8 +235,8 @@ async def test_bad_params_and_handles_are_32602(engine: EngineServer, certs: Pat
         assert (await rpc.error("CreateSessionObject", 1, [{"qInfo": {"qId": "x"}}]))["code"] == -32602
 
 
-async def test_malformed_frames(engine: EngineServer, certs: Path) -> None:
-    async with session(engine, certs) as rpc:
+async def test_malformed_frames(engine: EngineServer, certs_dir: Path) -> None:
+    async with session(engine, certs_dir) as rpc:
         await rpc.ws.send("{not json")
         parse = orjson.loads(await rpc.ws.recv())
         assert parse["id"] is None and parse["error"]["code"] == -32700
@@ -252,8 +245,8 @@ async def test_malformed_frames(engine: EngineServer, certs: Path) -> None:
         assert invalid["id"] == 99 and invalid["error"]["code"] == -32600
 
 
-async def test_missing_objects_answer_a_null_handle(engine: EngineServer, certs: Path) -> None:
-    async with session(engine, certs) as rpc:
+async def test_missing_objects_answer_a_null_handle(engine: EngineServer, certs_dir: Path) -> None:
+    async with session(engine, certs_dir) as rpc:
         await rpc.open(SALES)
         for method in ("GetObject", "GetDimension", "GetMeasure", "GetBookmark"):
             assert (await rpc(method, 1, ["nope"])) == {"qReturn": {"qType": None, "qHandle": None}}
@@ -264,16 +257,16 @@ async def test_missing_objects_answer_a_null_handle(engine: EngineServer, certs:
         assert (await rpc.error("GetConnection", 1, ["nope"]))["code"] == 2
 
 
-async def test_get_active_doc_without_a_document(engine: EngineServer, certs: Path) -> None:
-    async with session(engine, certs) as rpc:
+async def test_get_active_doc_without_a_document(engine: EngineServer, certs_dir: Path) -> None:
+    async with session(engine, certs_dir) as rpc:
         assert (await rpc.error("GetActiveDoc"))["code"] == 1007
 
 
 @pytest.mark.parametrize("options", [EngineOptions(deny_unknown_users=True)])
-async def test_unknown_user_is_denied_when_configured(engine: EngineServer, certs: Path) -> None:
-    async with session(engine, certs, user="UserDirectory=ACME; UserId=nobody") as rpc:
+async def test_unknown_user_is_denied_when_configured(engine: EngineServer, certs_dir: Path) -> None:
+    async with session(engine, certs_dir, user="UserDirectory=ACME; UserId=nobody") as rpc:
         assert (await rpc.error("OpenDoc", -1, [SALES]))["code"] == 5
-    async with session(engine, certs, user="UserDirectory=ACME; UserId=anna") as rpc:
+    async with session(engine, certs_dir, user="UserDirectory=ACME; UserId=anna") as rpc:
         assert await rpc.open(SALES) == 1
 
 
@@ -281,12 +274,12 @@ async def test_unknown_user_is_denied_when_configured(engine: EngineServer, cert
 
 
 async def test_reload_success_becomes_visible_to_qrs_only_after_dosave(
-    engine: EngineServer, certs: Path, state: State
+    engine: EngineServer, certs_dir: Path, state: State
 ) -> None:
     app = state.apps[SALES]
     before = app.lastReloadTime
     results_before = len(state.execution_results)
-    async with session(engine, certs, path=f"/app/{SALES}") as rpc:
+    async with session(engine, certs_dir, path=f"/app/{SALES}") as rpc:
         assert (await rpc("EngineVersion"))["qVersion"]["qComponentVersion"] == "12.612.0"
         await rpc.open(SALES)
         sheets = await rpc("CreateSessionObject", 1, [{"qInfo": {"qType": "sheetList"}}])
@@ -304,24 +297,24 @@ async def test_reload_success_becomes_visible_to_qrs_only_after_dosave(
 
 
 async def test_reload_without_save_is_lost_when_the_session_ends(
-    engine: EngineServer, certs: Path, state: State
+    engine: EngineServer, certs_dir: Path, state: State
 ) -> None:
     before = state.apps[SALES].lastReloadTime
-    async with session(engine, certs) as rpc:
+    async with session(engine, certs_dir) as rpc:
         await rpc.open(SALES)
         assert (await rpc("DoReload", 1))["qReturn"] is True
-    async with session(engine, certs) as rpc:
+    async with session(engine, certs_dir) as rpc:
         await rpc.open(SALES)
         assert (await rpc("GetAppProperties", 1))["qProp"]["qLastReloadTime"] == before
     assert state.apps[SALES].lastReloadTime == before
 
 
 async def test_reload_failure_is_a_false_result_not_an_error(
-    engine: EngineServer, certs: Path, state: State
+    engine: EngineServer, certs_dir: Path, state: State
 ) -> None:
     broken = app_id(state, "Broken App")
     before = state.apps[broken].lastReloadTime
-    async with session(engine, certs, path=f"/app/{broken}") as rpc:
+    async with session(engine, certs_dir, path=f"/app/{broken}") as rpc:
         await rpc.open(broken)
         reload = await rpc.ask("DoReload", 1, [0, False])
         assert reload["result"] == {"qReturn": False} and "change" not in reload
@@ -333,22 +326,22 @@ async def test_reload_failure_is_a_false_result_not_an_error(
     assert state.apps[broken].lastReloadTime == before
 
 
-async def test_reload_mode_2_ignores_script_errors(engine: EngineServer, certs: Path, state: State) -> None:
+async def test_reload_mode_2_ignores_script_errors(engine: EngineServer, certs_dir: Path, state: State) -> None:
     broken = app_id(state, "Broken App")
-    async with session(engine, certs) as rpc:
+    async with session(engine, certs_dir) as rpc:
         await rpc.open(broken)
         assert (await rpc("DoReload", 1, [2]))["qReturn"] is True
 
 
-async def test_reload_ex_success(engine: EngineServer, certs: Path) -> None:
-    async with session(engine, certs) as rpc:
+async def test_reload_ex_success(engine: EngineServer, certs_dir: Path) -> None:
+    async with session(engine, certs_dir) as rpc:
         await rpc.open(SALES)
         assert (await rpc("DoReloadEx", 1))["qResult"]["qSuccess"] is True
 
 
 @pytest.mark.parametrize("options", [EngineOptions(reload_seconds=0.3)])
-async def test_a_slow_reload_does_not_block_other_calls(engine: EngineServer, certs: Path) -> None:
-    async with session(engine, certs) as rpc:
+async def test_a_slow_reload_does_not_block_other_calls(engine: EngineServer, certs_dir: Path) -> None:
+    async with session(engine, certs_dir) as rpc:
         await rpc.open(SALES)
         reload_id = await rpc.send("DoReload", 1, [0])
         script = await rpc("GetScript", 1)
@@ -356,22 +349,22 @@ async def test_a_slow_reload_does_not_block_other_calls(engine: EngineServer, ce
         assert (await rpc.receive(reload_id))["result"] == {"qReturn": True}
 
 
-async def test_script_round_trip_and_persistence(engine: EngineServer, certs: Path, state: State) -> None:
+async def test_script_round_trip_and_persistence(engine: EngineServer, certs_dir: Path, state: State) -> None:
     seeded = state.apps[SALES].engine["script"]
     new_script = "///$tab Main\r\nSET ThousandSep=' ';\r\nLOAD 1 as x AutoGenerate 1;\r\n"
-    async with session(engine, certs) as rpc:
+    async with session(engine, certs_dir) as rpc:
         await rpc.open(SALES)
         assert (await rpc("GetScript", 1)) == {"qScript": seeded}
         await rpc("SetScript", 1, [new_script])
         assert (await rpc("GetScript", 1)) == {"qScript": new_script}
     # Not saved: the next session gets the stored script back.
-    async with session(engine, certs) as rpc:
+    async with session(engine, certs_dir) as rpc:
         await rpc.open(SALES)
         assert (await rpc("GetScript", 1))["qScript"] == seeded
         await rpc("SetScript", 1, {"qScript": new_script})
         await rpc("DoSave", 1)
     assert state.apps[SALES].engine["script"] == new_script
-    async with session(engine, certs) as rpc:
+    async with session(engine, certs_dir) as rpc:
         await rpc.open(SALES)
         assert (await rpc("GetScript", 1))["qScript"] == new_script
 
@@ -379,10 +372,10 @@ async def test_script_round_trip_and_persistence(engine: EngineServer, certs: Pa
 # --------------------------------------------------------------------------- sessions
 
 
-async def test_concurrent_connections_share_the_document(engine: EngineServer, certs: Path) -> None:
+async def test_concurrent_connections_share_the_document(engine: EngineServer, certs_dir: Path) -> None:
     async with (
-        session(engine, certs) as one,
-        session(engine, certs, user="UserDirectory=ACME; UserId=anna") as two,
+        session(engine, certs_dir) as one,
+        session(engine, certs_dir, user="UserDirectory=ACME; UserId=anna") as two,
     ):
         await one.open(SALES)
         await two.open(SALES)
@@ -395,22 +388,22 @@ async def test_concurrent_connections_share_the_document(engine: EngineServer, c
 
 
 @pytest.mark.parametrize("options", [EngineOptions(share_sessions=True)])
-async def test_shared_sessions_attach_and_refuse_a_second_open(engine: EngineServer, certs: Path) -> None:
-    async with session(engine, certs, path=f"/app/{SALES}") as one:
+async def test_shared_sessions_attach_and_refuse_a_second_open(engine: EngineServer, certs_dir: Path) -> None:
+    async with session(engine, certs_dir, path=f"/app/{SALES}") as one:
         await one.open(SALES)
-        async with session(engine, certs, path=f"/app/{SALES}") as two:
+        async with session(engine, certs_dir, path=f"/app/{SALES}") as two:
             assert two.first_frame["params"] == {"qSessionState": "SESSION_ATTACHED"}
             assert (await two.error("OpenDoc", -1, [SALES]))["code"] == 1002
             assert (await two("GetActiveDoc"))["qReturn"]["qHandle"] == 1
             assert "Sales" in (await two("GetScript", 1))["qScript"]
     # Once every websocket closed the session is gone.
-    async with session(engine, certs, path=f"/app/{SALES}") as three:
+    async with session(engine, certs_dir, path=f"/app/{SALES}") as three:
         assert three.first_frame["params"] == {"qSessionState": "SESSION_CREATED"}
         assert await three.open(SALES) == 1
 
 
-async def test_doc_list(engine: EngineServer, certs: Path, state: State) -> None:
-    async with session(engine, certs, path="/") as rpc:
+async def test_doc_list(engine: EngineServer, certs_dir: Path, state: State) -> None:
+    async with session(engine, certs_dir, path="/") as rpc:
         docs = (await rpc("GetDocList"))["qDocList"]
     assert {d["qDocId"]: d["qDocName"] for d in docs} == {a.id: a.name for a in state.apps.values()}
     sales = next(d for d in docs if d["qDocId"] == SALES)
@@ -438,8 +431,8 @@ async def list_items(rpc: Rpc, kind: str, qid: str, definition: dict[str, Any]) 
     return list(layout[kind.removesuffix("Def")]["qItems"])
 
 
-async def test_app_object_lists_and_property_trees(engine: EngineServer, certs: Path) -> None:
-    async with session(engine, certs) as rpc:
+async def test_app_object_lists_and_property_trees(engine: EngineServer, certs_dir: Path) -> None:
+    async with session(engine, certs_dir) as rpc:
         await rpc.open(SALES, no_data=True)
         found: dict[str, list[str]] = {}
         for kind in ("sheet", "story", "masterobject", "appprops"):
@@ -484,8 +477,8 @@ async def test_app_object_lists_and_property_trees(engine: EngineServer, certs: 
         assert props["visualization"] == "barchart" and props["qMetaDef"]["title"] == "Sales by Region"
 
 
-async def test_dimension_and_measure_lists(engine: EngineServer, certs: Path) -> None:
-    async with session(engine, certs) as rpc:
+async def test_dimension_and_measure_lists(engine: EngineServer, certs_dir: Path) -> None:
+    async with session(engine, certs_dir) as rpc:
         await rpc.open(SALES, no_data=True)
         dims = await layout_of(
             rpc,
@@ -527,8 +520,8 @@ async def test_dimension_and_measure_lists(engine: EngineServer, certs: Path) ->
         }
 
 
-async def test_bookmark_and_snapshot_lists_share_an_id(engine: EngineServer, certs: Path) -> None:
-    async with session(engine, certs) as rpc:
+async def test_bookmark_and_snapshot_lists_share_an_id(engine: EngineServer, certs_dir: Path) -> None:
+    async with session(engine, certs_dir) as rpc:
         await rpc.open(SALES, no_data=True)
         # Butler creates both lists concurrently with the same qId (butler-subsystems §7).
         requests = [
@@ -562,16 +555,16 @@ async def test_bookmark_and_snapshot_lists_share_an_id(engine: EngineServer, cer
 
 
 @pytest.mark.parametrize("options", [EngineOptions(duplicate_session_ids="reject")])
-async def test_duplicate_session_ids_can_be_rejected(engine: EngineServer, certs: Path) -> None:
-    async with session(engine, certs) as rpc:
+async def test_duplicate_session_ids_can_be_rejected(engine: EngineServer, certs_dir: Path) -> None:
+    async with session(engine, certs_dir) as rpc:
         await rpc.open(SALES)
         props = list_def("qBookmarkListDef", "BookmarkList", {"qType": "bookmark"})
         await rpc("CreateSessionObject", 1, [props])
         assert (await rpc.error("CreateSessionObject", 1, [props]))["code"] == 3
 
 
-async def test_variable_list_and_variables(engine: EngineServer, certs: Path) -> None:
-    async with session(engine, certs) as rpc:
+async def test_variable_list_and_variables(engine: EngineServer, certs_dir: Path) -> None:
+    async with session(engine, certs_dir) as rpc:
         await rpc.open(SALES, no_data=True)
         full = {
             "qType": "variable",
@@ -605,17 +598,17 @@ async def test_variable_list_and_variables(engine: EngineServer, certs: Path) ->
         assert by_name_handle["qReturn"]["qHandle"] == var["qReturn"]["qHandle"]
 
 
-async def test_field_and_media_lists(engine: EngineServer, certs: Path) -> None:
+async def test_field_and_media_lists(engine: EngineServer, certs_dir: Path) -> None:
     field_def = {"qShowSystem": True, "qShowHidden": True, "qShowSrcTables": True, "qShowSemantic": True}
     media_url = f"/appcontent/{SALES}/logo.png"
-    async with session(engine, certs) as rpc:
+    async with session(engine, certs_dir) as rpc:
         await rpc.open(SALES)
         fields = await list_items(rpc, "qFieldListDef", "FieldList", field_def)
         assert [f["qName"] for f in fields] == ["Region", "Amount", "OrderDate"]
         assert all("qSrcTables" in f and "qTags" in f for f in fields)
         media = await list_items(rpc, "qMediaListDef", "mediaList", {})
         assert media == [{"qUrlDef": media_url, "qUrl": media_url}]
-    async with session(engine, certs) as rpc:
+    async with session(engine, certs_dir) as rpc:
         # Opened without data there is no data model, hence no fields.
         await rpc.open(SALES, no_data=True)
         fields = await list_items(rpc, "qFieldListDef", "FieldList", field_def)
@@ -623,9 +616,9 @@ async def test_field_and_media_lists(engine: EngineServer, certs: Path) -> None:
 
 
 async def test_connections_lineage_properties_and_infos(
-    engine: EngineServer, certs: Path, state: State
+    engine: EngineServer, certs_dir: Path, state: State
 ) -> None:
-    async with session(engine, certs) as rpc:
+    async with session(engine, certs_dir) as rpc:
         await rpc.open(SALES, no_data=True)
         connections = (await rpc("GetConnections", 1))["qConnections"]
         assert [(c["qId"], c["qName"], c["qType"]) for c in connections] == [
@@ -651,8 +644,8 @@ async def test_connections_lineage_properties_and_infos(
         assert layout["qLocaleInfo"]["qThousandSep"] == ","
 
 
-async def test_session_objects_can_be_destroyed(engine: EngineServer, certs: Path) -> None:
-    async with session(engine, certs) as rpc:
+async def test_session_objects_can_be_destroyed(engine: EngineServer, certs_dir: Path) -> None:
+    async with session(engine, certs_dir) as rpc:
         await rpc.open(SALES)
         created = await rpc(
             "CreateSessionObject", 1, [{"qInfo": {"qId": "tmp", "qType": "mine"}, "custom": 1}]
@@ -669,7 +662,7 @@ async def test_session_objects_can_be_destroyed(engine: EngineServer, certs: Pat
         assert (await rpc.error("GetLayout", handle))["code"] == -32602
 
 
-async def test_tables_and_keys_from_seeded_source_tables(certs: Path) -> None:
+async def test_tables_and_keys_from_seeded_source_tables(certs_dir: Path) -> None:
     state = build_state(
         {
             "apps": [
@@ -685,9 +678,9 @@ async def test_tables_and_keys_from_seeded_source_tables(certs: Path) -> None:
             ]
         }
     )
-    server = await start_engine(state, server_ssl_context(certs), "127.0.0.1", 0)
+    server = await start_engine(state, server_ssl_context(certs_dir), "127.0.0.1", 0)
     try:
-        async with session(server, certs) as rpc:
+        async with session(server, certs_dir) as rpc:
             await rpc.open(SALES)
             size = {"qcx": 1000, "qcy": 1000}
             result = await rpc("GetTablesAndKeys", 1, [size, size, 30, False, False])
@@ -708,9 +701,9 @@ async def test_tables_and_keys_from_seeded_source_tables(certs: Path) -> None:
         await server.close()
 
 
-async def test_butler_dump_sequence_with_concurrent_requests(engine: EngineServer, certs: Path) -> None:
+async def test_butler_dump_sequence_with_concurrent_requests(engine: EngineServer, certs_dir: Path) -> None:
     """The §7 dump as Butler runs it: everything after OpenDoc in flight at once."""
-    async with session(engine, certs, path="/app/engineData") as rpc:
+    async with session(engine, certs_dir, path="/app/engineData") as rpc:
         await rpc.open(SALES, no_data=True)
 
         async def gather(*calls: tuple[str, int, Any]) -> list[dict[str, Any]]:

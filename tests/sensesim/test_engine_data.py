@@ -13,18 +13,10 @@ from typing import Any
 
 import pytest
 
-from sensesim.certs import ensure_certs
 from sensesim.engine import EngineServer
 from sensesim.state import State, load_seed
 from support.engine_client import Rpc, session
 from support.sensesim_support import running_engine
-
-
-@pytest.fixture(scope="module")
-def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("engine-data-certs")
-    ensure_certs(path)
-    return path
 
 
 @pytest.fixture
@@ -33,8 +25,8 @@ def state() -> State:
 
 
 @pytest.fixture
-async def engine(state: State, certs: Path) -> AsyncIterator[EngineServer]:
-    async with running_engine(state, certs) as server:
+async def engine(state: State, certs_dir: Path) -> AsyncIterator[EngineServer]:
+    async with running_engine(state, certs_dir) as server:
         yield server
 
 
@@ -47,8 +39,8 @@ def orders(state: State) -> list[dict[str, Any]]:
 
 
 @pytest.fixture
-async def doc(engine: EngineServer, certs: Path, state: State) -> AsyncIterator[tuple[Rpc, int]]:
-    async with session(engine, certs) as rpc:
+async def doc(engine: EngineServer, certs_dir: Path, state: State) -> AsyncIterator[tuple[Rpc, int]]:
+    async with session(engine, certs_dir) as rpc:
         yield rpc, await rpc.open(sales_app(state).id)
 
 
@@ -165,10 +157,10 @@ async def test_search_streams_and_media(doc: tuple[Rpc, int], state: State) -> N
 
 
 async def test_set_properties_and_patches_persist_only_after_do_save(
-    engine: EngineServer, certs: Path, state: State
+    engine: EngineServer, certs_dir: Path, state: State
 ) -> None:
     app_id = sales_app(state).id
-    async with session(engine, certs) as rpc:
+    async with session(engine, certs_dir) as rpc:
         handle = await rpc.open(app_id)
         sheet = (await rpc("GetObject", handle, ["7d1f2a3b-sheet-overview"]))["qReturn"]["qHandle"]
         props = (await rpc("GetProperties", sheet))["qProp"]
@@ -179,14 +171,14 @@ async def test_set_properties_and_patches_persist_only_after_do_save(
         assert layout["qMeta"]["title"] == "Renamed" and layout["qMeta"]["description"] == "patched"
         bad = await rpc.error("ApplyPatches", sheet, [[{"qOp": "replace", "qPath": "/qInfo/qId", "qValue": '"x"'}]])
         assert bad["code"] == -32602
-    async with session(engine, certs) as rpc:  # closed without DoSave: the edit is gone
+    async with session(engine, certs_dir) as rpc:  # closed without DoSave: the edit is gone
         handle = await rpc.open(app_id)
         sheet = (await rpc("GetObject", handle, ["7d1f2a3b-sheet-overview"]))["qReturn"]["qHandle"]
         assert (await rpc("GetLayout", sheet))["qLayout"]["qMeta"]["title"] == "Overview"
         props = (await rpc("GetProperties", sheet))["qProp"]
         await rpc("SetProperties", sheet, [{**props, "qMetaDef": {**props["qMetaDef"], "title": "Saved"}}])
         await rpc("DoSave", handle)
-    async with session(engine, certs) as rpc:
+    async with session(engine, certs_dir) as rpc:
         handle = await rpc.open(app_id)
         sheet = (await rpc("GetObject", handle, ["7d1f2a3b-sheet-overview"]))["qReturn"]["qHandle"]
         assert (await rpc("GetLayout", sheet))["qLayout"]["qMeta"]["title"] == "Saved"
@@ -196,14 +188,14 @@ async def test_set_properties_and_patches_persist_only_after_do_save(
         assert "Saved" in {i["qMeta"]["title"] for i in items}
 
 
-async def test_virtual_proxy_prefix_on_the_engine_path(engine: EngineServer, certs: Path, state: State) -> None:
-    async with session(engine, certs, path=f"/sales/app/{sales_app(state).id}") as rpc:
+async def test_virtual_proxy_prefix_on_the_engine_path(engine: EngineServer, certs_dir: Path, state: State) -> None:
+    async with session(engine, certs_dir, path=f"/sales/app/{sales_app(state).id}") as rpc:
         handle = await rpc.open(sales_app(state).id)
         assert (await rpc("GetAppLayout", handle))["qLayout"]["qTitle"] == "Sales Dashboard"
 
 
 async def test_created_objects_and_master_items_persist_after_do_save(
-    engine: EngineServer, certs: Path, state: State
+    engine: EngineServer, certs_dir: Path, state: State
 ) -> None:
     app_id = sales_app(state).id
     sheet_list = {"qInfo": {"qType": "sheetList"}, "qAppObjectListDef": {"qType": "sheet"}}
@@ -213,7 +205,7 @@ async def test_created_objects_and_master_items_persist_after_do_save(
         items = (await rpc("GetLayout", listing))["qLayout"]["qAppObjectList"]["qItems"]
         return {i["qMeta"]["title"] for i in items}
 
-    async with session(engine, certs) as rpc:
+    async with session(engine, certs_dir) as rpc:
         handle = await rpc.open(app_id)
         created = await rpc.ask("CreateObject", handle, [{"qInfo": {"qId": "newsheet1", "qType": "sheet"},
                                                           "qMetaDef": {"title": "Created sheet"}}])
@@ -266,7 +258,7 @@ async def test_created_objects_and_master_items_persist_after_do_save(
         assert (await rpc("DestroyDimension", handle, ["newsheet1"])) == {"qSuccess": False}
         assert (await rpc("DestroyBookmark", handle, ["bm-new"])) == {"qSuccess": True}
         await rpc("DoSave", handle)
-    async with session(engine, certs) as rpc:
+    async with session(engine, certs_dir) as rpc:
         handle = await rpc.open(app_id)
         titles = await sheet_titles(rpc, handle)
         assert "Created sheet" in titles and "Overview" not in titles
@@ -279,6 +271,6 @@ async def test_created_objects_and_master_items_persist_after_do_save(
         assert (await rpc("GetMeasure", measure))["qMeasure"]["qDef"] == "Count(OrderID)"
         # Destroyed without a save: back after the document is closed.
         assert (await rpc("DestroyMeasure", handle, [measure_id])) == {"qSuccess": True}
-    async with session(engine, certs) as rpc:
+    async with session(engine, certs_dir) as rpc:
         handle = await rpc.open(app_id)
         assert (await rpc("GetMeasure", handle, [measure_id]))["qReturn"]["qType"] == "GenericMeasure"

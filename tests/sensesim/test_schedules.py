@@ -7,37 +7,21 @@ and goes back at 01:00 UTC on 26 October 2025.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from sensesim.server import Site
-from support.sensesim_support import FAST, SALES_APP, Qrs, UdpListener, admin_qrs
+from support.sensesim_support import SALES_APP, Qrs, UdpListener
 
 START = datetime(2025, 3, 28, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-async def zoned_site(certs_dir: Path, udp: UdpListener) -> AsyncIterator[Site]:
-    async with Site(seed="minimal", certs_dir=certs_dir, udp_targets=[("127.0.0.1", udp.port)],
-                    clock_start=START, **FAST) as s:
-        yield s
-
-
-@pytest.fixture
-async def qrs(zoned_site: Site, certs_dir: Path) -> AsyncIterator[Qrs]:
-    async with admin_qrs(zoned_site, certs_dir, client_timeout=10) as client:
-        yield client
-
-
-@pytest.fixture
-async def control(zoned_site: Site) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=zoned_site.control_url, timeout=10) as client:
-        yield client
+def site_options() -> dict[str, Any]:
+    # The `site`, `qrs` and `control` fixtures of conftest.py, on a clock that starts at START.
+    return {"clock_start": START}
 
 
 def event(name: str, start: str, *, zone: str = "Europe/Stockholm", dst: int = 0, option: int = 2,

@@ -12,14 +12,9 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 from pydantic_core import PydanticCustomError
 
-from qbutler.config_types import NullableList, Port, Section
+from qbutler.config_types import LowerCase, NullableList, Port, Section, Switch
 
-
-def _lower(value: object) -> object:
-    return value.lower() if isinstance(value, str) else value
-
-
-MessageType = Annotated[Literal["basic", "formatted"], BeforeValidator(_lower)]
+MessageType = Annotated[Literal["basic", "formatted"], LowerCase]
 HttpMethod = Annotated[Literal["GET", "POST", "PUT"], BeforeValidator(lambda v: v.upper() if isinstance(v, str) else v)]
 
 
@@ -230,7 +225,7 @@ class SlackRestMessage(Section):
     webhookURL: str = ""
     # qbutler: `plain` (Butler's plain_text block) or `mrkdwn` (links, formatting, mentions); a
     # request's own `format` wins.
-    format: Annotated[Literal["plain", "mrkdwn"], BeforeValidator(_lower)] = "plain"
+    format: Annotated[Literal["plain", "mrkdwn"], LowerCase] = "plain"
     # qbutler: with a bot token, messages go through Slack's Web API (chat.postMessage) to any
     # channel or person, and alerts can mention people; without one, the webhook as in Butler.
     botToken: Annotated[str, AfterValidator(_bot_token)] = ""
@@ -259,7 +254,7 @@ class TeamsNotification(Section):
 # ----------------------------------------------------------------------------- email
 
 
-Priority = Annotated[Literal["high", "normal", "low"], BeforeValidator(_lower)]
+Priority = Annotated[Literal["high", "normal", "low"], LowerCase]
 
 
 class MailSettings(Section):
@@ -458,10 +453,6 @@ class LegacyAccounts(Section):
     log: Annotated[list[Text], NullableList] = Field(default_factory=list)
 
 
-class On(Section):
-    enable: bool = True
-
-
 class ServiceAttributes(Section):
     """Which facts of the service become `butler_*` attributes (`serviceState`: `butler_serviceStatus`)."""
 
@@ -489,8 +480,8 @@ class NewRelicServiceDestinations(Section):
 
 
 class ServiceStates(Section):
-    running: On = On()
-    stopped: On = On()
+    running: Switch = Switch()
+    stopped: Switch = Switch()
 
 
 class NewRelicServiceMonitor(Section):
@@ -563,8 +554,8 @@ class NewRelicPosts(Section):
 
 
 class UptimeMetricSwitches(Section):
-    butlerMemoryUsage: On = On()
-    butlerUptime: On = On()
+    butlerMemoryUsage: Switch = Switch()
+    butlerUptime: Switch = Switch()
 
 
 class UptimeMetrics(Section):
@@ -572,7 +563,7 @@ class UptimeMetrics(Section):
 
 
 class UptimeDynamicAttributes(Section):
-    butlerVersion: On = On()
+    butlerVersion: Switch = Switch()
 
 
 class UptimeAttributes(StaticAttributes):

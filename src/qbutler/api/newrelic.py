@@ -33,6 +33,16 @@ def _named(attributes: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
     return [a for a in attributes or [] if "name" in a and "value" in a]
 
 
+def _failure(what: str) -> str:
+    return f"Failed posting {what} to New Relic"
+
+
+def _answers(what: str) -> dict[int, str]:
+    """The answers both endpoints document, for an `event` or a `metric`."""
+    return {202: f"New Relic accepted the {what}", 200: "No New Relic account is configured: nothing sent",
+            400: "Invalid request", 500: _failure(what)}
+
+
 async def _post(ctx: Any, settings: Any, url_for: Any, body: Any, accepted: tuple[int, ...], failure: str) -> Response:
     try:
         answer = await post_to_accounts(ctx.alerts.http, ctx.config, list(settings.destinationAccount), url_for,
@@ -59,9 +69,7 @@ async def _post(ctx: Any, settings: Any, url_for: Any, body: Any, accepted: tupl
     body={"type": "object", "required": ["eventType"],
           "properties": {"eventType": {"type": "string", "maxLength": 254}, "timestamp": {"type": "number"},
                          "attributes": _attributes(4096)}},
-    documented={202: "New Relic accepted the event", 200: "No New Relic account is configured: nothing sent",
-                400: "Invalid request",
-                500: "Failed posting event to New Relic"},
+    documented=_answers("event"),
 )
 async def post_event(request: Request, ctx: Any) -> Response:
     body = request.json
@@ -70,7 +78,7 @@ async def post_event(request: Request, ctx: Any) -> Response:
                          list(settings.attribute.static))
     base = settings.url + ("" if settings.url.endswith("/") else "/")
     return await _post(ctx, settings, lambda account: f"{base}v1/accounts/{account.accountId}/events", [event],
-                       (200, 202), "Failed posting event to New Relic")
+                       (200, 202), _failure("event"))
 
 
 @routes.post(
@@ -85,14 +93,11 @@ async def post_event(request: Request, ctx: Any) -> Response:
           "properties": {"name": {"type": "string", "maxLength": 254}, "type": {"type": "string", "enum": ["gauge"]},
                          "value": {"type": "number"}, "timestamp": {"type": "number"},
                          "interval": {"type": "number"}, "attributes": _attributes(None)}},
-    documented={202: "New Relic accepted the metric", 200: "No New Relic account is configured: nothing sent",
-                400: "Invalid request",
-                500: "Failed posting metric to New Relic"},
+    documented=_answers("metric"),
 )
 async def post_metric(request: Request, ctx: Any) -> Response:
     body = request.json
     settings = ctx.config.Butler.restServerEndpointsConfig.newRelic.postNewRelicMetric
     metric = custom_metric(body["name"], body["type"], body["value"], body.get("timestamp"),
                            _named(body.get("attributes")), list(settings.attribute.static))
-    return await _post(ctx, settings, lambda account: settings.url, metric, (202,),
-                       "Failed posting metric to New Relic")
+    return await _post(ctx, settings, lambda account: settings.url, metric, (202,), _failure("metric"))

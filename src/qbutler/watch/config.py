@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field
 from pydantic_core import PydanticCustomError
 
-from qbutler.config_types import NullableList, Port, Section, StaticNameValues
+from qbutler.config_types import LowerCase, NullableList, Port, Section, StaticNameValues, Switch
 from qbutler.scheduler.later import ScheduleTextError, parse_frequency
 
 
@@ -25,18 +25,10 @@ def _frequency(value: Any) -> Any:
     return value
 
 
-def _lower(value: object) -> object:
-    return value.lower() if isinstance(value, str) else value
-
-
 Frequency = Annotated[str, BeforeValidator(_frequency)]
-YesNoIgnore = Annotated[Literal["ignore", "yes", "no"], BeforeValidator(_lower)]
+YesNoIgnore = Annotated[Literal["ignore", "yes", "no"], LowerCase]
 # Qlik's ServiceStatus service types, by the names QRS documents.
 ServiceType = Literal["Repository", "Proxy", "Scheduler", "Engine", "AppMigration", "Printing"]
-
-
-class Switch(Section):
-    enable: bool = True
 
 
 class OffSwitch(Section):
