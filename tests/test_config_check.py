@@ -83,6 +83,16 @@ BROKEN = [
 ]
 
 
+def test_a_slack_section_holding_only_rest_message_is_not_called_off(tmp_path):
+    # PUT /v4/slackpostmessage posts through restMessage whether or not Slack alerts are on.
+    _, only = check(tmp_path, "Butler:\n  slackNotification:\n    restMessage:\n      webhookURL: https://x/y\n")
+    assert only.exit_code == 0 and "warning" not in only.output, only.output
+    _, more = check(tmp_path, "Butler:\n  slackNotification:\n    restMessage:\n      webhookURL: https://x/y\n"
+                              "    reloadTaskFailure:\n      enable: true\n")
+    assert problem_lines(more.output)[0] == ("Butler.slackNotification: this section has no 'enable' key, so all "
+                                             "but restMessage is off (add 'enable: true' to use it)")
+
+
 @pytest.mark.parametrize(("text", "code", "first"), BROKEN)
 def test_broken_configs_get_a_message_that_names_the_mistake(tmp_path, text, code, first):
     file, result = check(tmp_path, text)
