@@ -53,8 +53,9 @@ def test_set_get_keys_namespaces_delete(config_file):
 def test_errors_name_the_problem(config_file):
     absent = kv(config_file, "get", "ns", "k")
     assert absent.exit_code == 1
-    assert "Key 'k' not found in namespace: ns" in absent.output
+    assert "Namespace not found: ns" in absent.output
     kv(config_file, "set", "ns", "k", "v")
+    assert "Key 'x' not found in namespace: ns" in kv(config_file, "get", "ns", "x").output
     assert "Key 'x' not found in namespace: ns" in kv(config_file, "delete", "ns", "x").output
     assert "Namespace not found: nope" in kv(config_file, "delete", "nope").output
     assert "Namespace not found: nope" in kv(config_file, "keys", "nope").output

@@ -108,10 +108,19 @@ def keys(namespace: str, configfile: ConfigOption,
 @kv_app.command("get")
 def get(namespace: str, key: str, configfile: ConfigOption) -> None:
     """Print the value of a key."""
-    entry = _read(configfile, lambda store: store.get(namespace, key))
-    if entry is None:
-        _fail(f"Key '{key}' not found in namespace: {namespace}")
-    typer.echo(entry.value)
+    async def lookup(store: Store) -> Entry | str:
+        entry = await store.get(namespace, key)
+        if entry is not None:
+            return entry
+        # The same two messages as GET /v4/keyvalues/{namespace}?key= gives.
+        if not await store.has_namespace(namespace):
+            return f"Namespace not found: {namespace}"
+        return f"Key '{key}' not found in namespace: {namespace}"
+
+    found = _read(configfile, lookup)
+    if isinstance(found, str):
+        _fail(found)
+    typer.echo(found.value)
 
 
 @kv_app.command("set")
