@@ -70,9 +70,11 @@ python="${2:-python3}"
 "$target/venv/bin/python" -m pip install -q --no-index --find-links "$here/wheels" qbutler
 "$target/venv/bin/qbutler" --version
 echo "Installed in $target/venv. Next: qbutler config example > qbutler.yaml, qbutler doctor -c qbutler.yaml,"
-echo "then run it under systemd (the unit is in docs/installation.md, 'Linux (systemd)')."
+echo "then run it under systemd: qbutler.service in this folder (docs/installation.md, 'Linux (systemd)')."
 SH
   chmod +x "$out/install.sh"
+  # The systemd unit travels with the wheels: an offline server has no checkout to take it from.
+  cp docs/qbutler.service "$out/qbutler.service"
 fi
 python3 -c "import shutil,sys; shutil.make_archive(sys.argv[1], 'zip', sys.argv[1])" "$out"
 echo "$out ($(ls "$out/wheels" | wc -l) wheels) and $out.zip"
