@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from qbutler.runtime import run, stop_on_signals
+from qbutler.runtime import FORCED_EXIT_STATUS, StopDeadline, run, stop_on_signals
 
 
 class LoopWithoutSignalSupport(asyncio.SelectorEventLoop):
@@ -44,3 +44,35 @@ def test_a_signal_stops_a_loop_without_signal_support(sig: signal.Signals):
     with asyncio.Runner(loop_factory=LoopWithoutSignalSupport) as runner:
         assert runner.run(stopped_by(sig))
     assert signal.getsignal(sig) == before  # the handler it replaced is back
+
+
+async def test_the_stop_deadline_logs_what_still_runs_and_exits(caplog: pytest.LogCaptureFixture):
+    exits: list[int] = []
+    exited = threading.Event()
+
+    def exit_process(status: int) -> None:
+        exits.append(status)
+        exited.set()
+
+    async def waits_for_the_broker() -> None:
+        await asyncio.Event().wait()
+
+    stuck = asyncio.create_task(waits_for_the_broker(), name="mqtt-goodbye")
+    deadline = StopDeadline(0.2, exit_process)
+    deadline.arm()
+    await asyncio.to_thread(exited.wait, 5)
+    stuck.cancel()
+    assert exits == [FORCED_EXIT_STATUS]
+    report = caplog.text
+    assert "did not stop within 0.2s" in report
+    assert "task mqtt-goodbye:" in report
+    assert "waits_for_the_broker" in report and "test_runtime.py" in report
+
+
+async def test_a_disarmed_stop_deadline_does_nothing():
+    exits: list[int] = []
+    deadline = StopDeadline(0.1, exits.append)
+    deadline.arm()
+    deadline.disarm()
+    await asyncio.sleep(0.3)
+    assert exits == []

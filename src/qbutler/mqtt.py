@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import random
 import secrets
 import ssl
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from qbutler.actions.tasks import TaskStarter
 from qbutler.activity import ActivityFeed
+from qbutler.background import end_tasks
 from qbutler.config import Config
 
 # aiomqtt (and paho under it) is imported where MQTT is used: a site without MQTT never loads it.
@@ -35,7 +37,9 @@ BUTLER_STATUS_TOPIC = "qliksense/butler/mqtt/status"
 ONLINE, OFFLINE = "online", "offline"
 
 
-# Longest wait for the broker connection to close at shutdown.
+# Longest waits at shutdown: for the broker to take the "offline" goodbye, and for the
+# connection to close.
+GOODBYE_SECONDS = 2.0
 STOP_WAIT_SECONDS = 5.0
 
 
@@ -88,6 +92,22 @@ def broker_tls_context(config: Config) -> ssl.SSLContext | None:
     return context
 
 
+async def publish_acknowledged(client: aiomqtt.Client, topic: str, payload: str | bytes, *, qos: int,
+                               retain: bool = False, seconds: float) -> None:
+    """Publish and wait at most `seconds` for the broker's acknowledgement (MqttError after that).
+
+    The time limit is asyncio.timeout's, not aiomqtt's own: aiomqtt's goes through asyncio.wait_for,
+    which on Python 3.11 swallows a cancel arriving as the acknowledgement does (CPython gh-86296),
+    so a task stopped at that moment, the site watch among them, would carry on."""
+    import aiomqtt
+
+    try:
+        async with asyncio.timeout(seconds):
+            await client.publish(topic, payload, qos=qos, retain=retain, timeout=math.inf)
+    except TimeoutError:
+        raise aiomqtt.MqttError(f"no acknowledgement from the broker within {seconds:g}s") from None
+
+
 def broker_client(config: Config, identifier: str, tls: ssl.SSLContext | None, timeout: float,
                   will: aiomqtt.Will | None = None) -> aiomqtt.Client:
     """A client for the configured broker (address, credentials, keepalive); not yet connected."""
@@ -131,9 +151,9 @@ class MqttClient:
         client = self._client
         if client is not None and self.settings.statusTopic:
             # A clean goodbye: the broker does not send the last will for a normal disconnect.
-            with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
-                await client.publish(self.settings.statusTopic, OFFLINE, qos=self.settings.qos, retain=True,
-                                     timeout=2)
+            with contextlib.suppress(aiomqtt.MqttError):
+                await publish_acknowledged(client, self.settings.statusTopic, OFFLINE, qos=self.settings.qos,
+                                           retain=True, seconds=GOODBYE_SECONDS)
         await self._end_loop()
         for handler in list(self._handlers):
             handler.cancel()
@@ -146,9 +166,7 @@ class MqttClient:
         task, self._loop_task = self._loop_task, None
         if task is None:
             return
-        task.cancel()
-        done, _ = await asyncio.wait({task}, timeout=STOP_WAIT_SECONDS)
-        if not done:
+        if await end_tasks([task], limit=STOP_WAIT_SECONDS):
             log.warning("MQTT: the broker connection did not close within %gs; leaving it", STOP_WAIT_SECONDS)
         elif not task.cancelled() and task.exception() is not None:
             log.warning("MQTT: the connection loop ended with %r", task.exception())
@@ -188,8 +206,8 @@ class MqttClient:
         if client is None:
             return False
         try:
-            await client.publish(message.topic, message.payload, qos=self.settings.qos, retain=message.retain,
-                                 timeout=self.settings.publishTimeoutSeconds)
+            await publish_acknowledged(client, message.topic, message.payload, qos=self.settings.qos,
+                                       retain=message.retain, seconds=self.settings.publishTimeoutSeconds)
         except aiomqtt.MqttError as exc:
             log.warning("MQTT: publishing to %s failed (%s); keeping it for after reconnecting",
                         message.topic, exc)
@@ -254,9 +272,11 @@ class MqttClient:
         settings = self.settings
         text = f"Connected to MQTT broker {settings.brokerHost}:{settings.brokerPort} with client ID {self.client_id}"
         log.info("MQTT: %s", text)
-        await client.publish(BUTLER_STATUS_TOPIC, text, qos=settings.qos)
+        seconds = settings.publishTimeoutSeconds
+        await publish_acknowledged(client, BUTLER_STATUS_TOPIC, text, qos=settings.qos, seconds=seconds)
         if settings.statusTopic:
-            await client.publish(settings.statusTopic, ONLINE, qos=settings.qos, retain=True)
+            await publish_acknowledged(client, settings.statusTopic, ONLINE, qos=settings.qos, retain=True,
+                                       seconds=seconds)
         if self.activity is not None:
             self.activity.publish("mqtt.connected", text)
 

@@ -22,7 +22,7 @@ from qbutler.config_check import review
 from qbutler.history.component import History
 from qbutler.kv import open_store
 from qbutler.metrics import Metrics, watch
-from qbutler.runtime import stop_on_signals
+from qbutler.runtime import StopDeadline, stop_on_signals
 from qbutler.sense.engine import EngineClient
 from qbutler.sense.qrs import QrsClient
 from qbutler.watch.health import Readiness
@@ -210,7 +210,10 @@ class Service:
             undo_signals()
 
     async def run_until(self, stop: asyncio.Event) -> None:
-        """Start, serve until `stop` is set (a signal, or the Windows service manager), then stop."""
+        """Start, serve until `stop` is set (a signal, or the Windows service manager), then stop.
+
+        For the process's own service only: once `stop` is set, the process ends within
+        STOP_DEADLINE_SECONDS, cleanly or, as a last resort, by StopDeadline."""
         await self.start()
         # What start-up built (config, modules, compiled templates) lives until the end; frozen,
         # the garbage collector stops scanning it again on every collection.
@@ -220,6 +223,7 @@ class Service:
         try:
             await stop.wait()
             log.info("Shutting down")
+            StopDeadline().arm()
         finally:
             await warm_up
             await self.stop()

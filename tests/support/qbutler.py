@@ -103,6 +103,8 @@ class QbutlerProcess:
             [sys.executable, "-m", "qbutler", "serve", "-c", str(self.config_file)],
             stdout=log, stderr=subprocess.STDOUT, env=env, cwd=self.folder)
         log.close()
+        if not self.config["Butler"].get("restServerConfig", {}).get("enable"):
+            return  # nothing to wait for: the caller watches what the process does
         deadline = time.monotonic() + timeout
         while True:
             if self.process.poll() is not None:
