@@ -4,6 +4,10 @@ make their callers wait.
 `put` never blocks: when the queue is full the item is dropped, counted by reason and logged (the
 first at once, then once a minute). One task takes whatever is queued, up to `batch_size` items,
 and hands it to `write`; `write` retries or gives up as it sees fit.
+
+After the first item of a batch the task waits `gather` seconds for more: in an alert burst rows
+arrive one at a time, and a transaction (or HTTP request) per row cost the history about 0.15 ms
+of CPU per row against 0.03 ms in batches of 100, a tenth of an alert's whole cost.
 """
 
 from __future__ import annotations
@@ -19,11 +23,14 @@ from qbutler.logs import Throttle
 
 T = TypeVar("T")
 
+GATHER_SECONDS = 0.2
+
 
 class BatchQueue(Generic[T]):
     def __init__(self, name: str, size: int, batch_size: int, write: Callable[[list[T]], Awaitable[None]],
-                 log: logging.Logger, what: str):
+                 log: logging.Logger, what: str, gather: float = GATHER_SECONDS):
         self.name = name
+        self.gather = gather
         self.queue: asyncio.Queue[T] = asyncio.Queue(size)
         self.batch_size = batch_size
         self.write = write
@@ -70,6 +77,8 @@ class BatchQueue(Generic[T]):
     async def _drain(self) -> None:
         while True:
             batch = [await self.queue.get()]
+            if self.gather and self.queue.qsize() < self.batch_size - 1:
+                await asyncio.sleep(self.gather)
             while len(batch) < self.batch_size and not self.queue.empty():
                 batch.append(self.queue.get_nowait())
             await self.write(batch)

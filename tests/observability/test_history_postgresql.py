@@ -97,7 +97,8 @@ async def test_a_stopped_database_answers_503_and_rows_arrive_once_it_is_back(
         await until(lambda: len(receiver.at("/slack")) and len(receiver.at("/hook")), within=20)
         async with running.client() as client:
             unavailable = await client.get("/qbutler/v1/executions")
-        assert running.service.history.recorder.available is False
+        # The failed write comes once the writer has gathered its batch (batching.GATHER_SECONDS).
+        await until(lambda: running.service.history.recorder.available is False, within=5)
         postgres.start()
         rows = await wait_for_rows(running, 1, within=40)
     assert unavailable.status_code == 503 and "unavailable" in unavailable.json()["message"]

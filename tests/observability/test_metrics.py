@@ -80,6 +80,7 @@ async def test_counters_after_rest_calls_a_failing_task_a_retried_alert_a_schedu
             await until(lambda: running.service.alerts.listener.processed >= 2, within=20)
             await until(lambda: len(receiver.at("/slack")) == 1, within=10)
             await running.service.alerts.deliverer.wait_idle()
+            await running.service.history.recorder.wait_idle()
             answer = await client.get("/metrics")
     assert answer.status_code == 200
     assert answer.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"
