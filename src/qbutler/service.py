@@ -20,6 +20,7 @@ from qbutler.auth.keys import MissingKeyVariable
 from qbutler.config import Config, ConfigError
 from qbutler.config_check import review
 from qbutler.history.component import History
+from qbutler.http_client import load_http_client
 from qbutler.kv import open_store
 from qbutler.metrics import Metrics, watch
 from qbutler.runtime import StopDeadline, stop_on_signals
@@ -219,7 +220,7 @@ class Service:
         # the garbage collector stops scanning it again on every collection.
         gc.freeze()
         log.info("qbutler started")
-        warm_up = asyncio.create_task(asyncio.to_thread(import_http_client))
+        warm_up = asyncio.create_task(load_http_client())
         try:
             await stop.wait()
             log.info("Shutting down")
@@ -228,11 +229,3 @@ class Service:
             await warm_up
             await self.stop()
         log.info("qbutler stopped")
-
-
-def import_http_client() -> None:
-    """Import aiohttp (QRS calls and alert deliveries) beside the running service: start-up does not
-    wait for it, and neither does the first task start or alert."""
-    import aiohttp  # noqa: F401
-    import certifi  # noqa: F401
-    import yarl  # noqa: F401

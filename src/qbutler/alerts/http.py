@@ -26,6 +26,7 @@ import orjson
 
 from qbutler import __version__
 from qbutler.alerts.channels.base import DeliveryError
+from qbutler.http_client import load_http_client
 
 if TYPE_CHECKING:
     import aiohttp
@@ -129,6 +130,7 @@ class HttpSender:
                        headers: dict[str, str] | None = None,
                        ssl_context: ssl.SSLContext | None = None) -> HttpAnswer:
         """One request and whatever the receiver answered; DeliveryError only when there is no answer."""
+        await load_http_client()
         import aiohttp
 
         scheme, host = _origin(url)[:2] if isinstance(url, str) else (url.scheme, url.host or "")

@@ -26,6 +26,7 @@ from urllib.parse import quote, urlencode
 import orjson
 
 from qbutler.config import Config
+from qbutler.http_client import load_http_client
 
 if TYPE_CHECKING:
     import aiohttp
@@ -184,6 +185,7 @@ class QrsClient:
     async def _call(self, method: str, path: str, params: dict[str, Any] | None, json: Any,
                     expect: tuple[int, ...]) -> _Answer:
         """One call with its retries; the answer as received."""
+        await load_http_client()
         import aiohttp
 
         path = path.lstrip("/")

@@ -8,6 +8,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from qbutler.config import Config
+from qbutler.http_client import load_http_client
 from qbutler.watch.loop import Monitor
 
 if TYPE_CHECKING:
@@ -35,7 +36,7 @@ class Heartbeat(Monitor):
 
     async def check(self) -> None:
         if self._http is None:
-            # Imported on the first beat, not with the service: start-up does not wait for aiohttp.
+            await load_http_client()
             import aiohttp
 
             self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout))

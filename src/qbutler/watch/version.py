@@ -17,6 +17,7 @@ from qbutler.alerts.channels.base import Message
 from qbutler.alerts.service import Alerts
 from qbutler.alerts.site import webhook_messages
 from qbutler.config import Config
+from qbutler.http_client import load_http_client
 from qbutler.sense.qrs import client_ssl_context
 from qbutler.watch.loop import Monitor
 from qbutler.watch.memory import Memory
@@ -43,7 +44,8 @@ class VersionMonitor(Monitor):
         self.info: dict[str, Any] = dict(self.memory.data.get("info") or {})
 
     async def fetch(self) -> dict[str, Any]:
-        import aiohttp  # on the first poll, so start-up does not wait for it
+        await load_http_client()
+        import aiohttp
 
         context = client_ssl_context(self.config, verify=self.settings.rejectUnauthorized)
         timeout = aiohttp.ClientTimeout(total=10)
