@@ -27,6 +27,9 @@ from influxkit import (
 )
 
 from qbutler import __version__
+from qbutler.config import parse_config
+from qbutler.influx.line import Point, one_per_series
+from qbutler.influx.writer import InfluxWriter
 from support.qbutler import base_config, merge, running_service
 from support.sense import sense_config
 from support.waiting import until
@@ -200,3 +203,35 @@ async def test_v2_and_v3_wire_of_the_site_watch_points(site, control, receiver, 
         [released] = lines["qlik_sense_license_release"]
         assert re.fullmatch(r"qlik_sense_license_release,butler_instance=prod-1,feature=watch,"
                             r"license_type=professional,user=ACME\\bob days_since_last_use=\d+\.0", released), released
+
+
+async def test_points_of_one_series_gathered_into_one_batch_are_all_kept(influxdb, tmp_path: Path):
+    # Points carry no timestamp (as Butler's): two of one series in one request would get the same
+    # server time and the second would replace the first. A burst, or a backlog after an outage,
+    # gathers such points into one batch; every one of them must be stored.
+    config = parse_config({"Butler": {"influxDb": influx_settings(influxdb.port)}}, tmp_path)
+    writer = InfluxWriter(config.Butler.influxDb)
+    await writer.start()
+    try:
+        for state in ("RUNNING", "STOPPED", "RUNNING"):
+            writer.put(Point("win_service_state", {"host": "node-1", "service_name": "QlikSenseSchedulerService"},
+                             {"state_text": state}))
+        writer.put(Point("win_service_state", {"host": "node-1", "service_name": "QlikSenseEngineService"},
+                         {"state_text": "RUNNING"}))
+        await writer.wait_idle()
+    finally:
+        await writer.stop()
+    rows = await rows_of(influxdb, "win_service_state")
+    scheduler = [row["state_text"] for row in rows if row["service_name"] == "QlikSenseSchedulerService"]
+    assert scheduler == ["RUNNING", "STOPPED", "RUNNING"]
+    assert len(rows) == 4
+
+
+def test_a_batch_is_split_so_no_request_holds_a_series_twice():
+    a1, a2, a3 = (Point("m", {"host": "a"}, {"n": n}) for n in (1, 2, 3))
+    b = Point("m", {"host": "b"}, {"n": 1})
+    other = Point("other", {"host": "a"}, {"n": 1})
+    assert one_per_series([a1, b, a2, other, a3]) == [[a1, b, other], [a2], [a3]]
+    # An empty tag value is left out of the line, so it names the same series as no tag at all.
+    assert one_per_series([Point("m", {"x": ""}, {"n": 1}), Point("m", {}, {"n": 2})]) == [
+        [Point("m", {"x": ""}, {"n": 1})], [Point("m", {}, {"n": 2})]]

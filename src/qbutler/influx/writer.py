@@ -18,7 +18,7 @@ import aiohttp
 
 from qbutler.batching import BatchQueue
 from qbutler.influx.config import InfluxDbConfig
-from qbutler.influx.line import Point, encode
+from qbutler.influx.line import Point, encode, one_per_series
 
 log = logging.getLogger("qbutler.influx")
 
@@ -126,8 +126,12 @@ class InfluxWriter:
     # ---------------------------------------------------------------- writing
 
     async def _write(self, batch: list[Point]) -> None:
+        for points in one_per_series(batch):
+            await self._send(points)
+
+    async def _send(self, points: list[Point]) -> None:
         sort_fields = self.settings.version == 1
-        lines = [line for line in (encode(point, sort_fields=sort_fields) for point in batch) if line]
+        lines = [line for line in (encode(point, sort_fields=sort_fields) for point in points) if line]
         if not lines:
             return
         body = "\n".join(lines).encode()
