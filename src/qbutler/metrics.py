@@ -12,6 +12,7 @@ by collectors, so they cost nothing per event.
 from __future__ import annotations
 
 import bisect
+import collections
 import inspect
 import os
 import sys
@@ -448,9 +449,10 @@ def collect_watch(metrics: Metrics, watch: Any) -> None:
         for kind, count in watch.release.released.items():
             metrics.licenses_released.set_total((kind,), count)
         if watch.release.last_report.get("dryRun"):
+            report = watch.release.last_report
+            candidates = collections.Counter(candidate["kind"] for candidate in report["wouldRelease"])
             for kind in watch.release.released:
-                metrics.release_candidates.set(kind, value=sum(
-                    1 for candidate in watch.release.last_report["wouldRelease"] if candidate["kind"] == kind))
+                metrics.release_candidates.set(kind, value=candidates[kind])
     info = watch.version.info if watch.version is not None else {}
     if info:
         metrics.sense_version.set(*(str(info.get(key) or "") for key in (

@@ -58,13 +58,14 @@ def parse_expiry(key_details: str) -> tuple[str, datetime | None]:
     return text, None
 
 
-def server_license_status(body: dict[str, Any], now: datetime) -> dict[str, Any]:
-    """Butler's {licenseExpired, expiryDateStr, daysUntilExpiry} for a /qrs/license answer.
+def server_license_status(body: dict[str, Any], text: str, expiry: datetime | None,
+                          now: datetime) -> dict[str, Any]:
+    """Butler's {licenseExpired, expiryDateStr, daysUntilExpiry} for a /qrs/license answer whose
+    `Valid To` is `text`, read as `expiry` (parse_expiry).
 
     Days count up to the expiry (ceiling) and go negative after it; Butler's absolute value
     made an expired license look as far from expiry as it is past it.
     """
-    text, expiry = parse_expiry(str(body.get("keyDetails") or ""))
     days = math.ceil((expiry - now).total_seconds() / DAY) if expiry else None
     return {"licenseExpired": body.get("isExpired") is True, "expiryDateStr": text, "daysUntilExpiry": days}
 
@@ -93,10 +94,11 @@ class ServerLicenseMonitor(Monitor):
 
     async def check(self) -> None:
         body = await self.qrs.get("license")
-        status = server_license_status(body, datetime.now(UTC))
+        text, expiry = parse_expiry(str(body.get("keyDetails") or ""))
+        now = datetime.now(UTC)
+        status = server_license_status(body, text, expiry, now)
         alert = expiry_alert(status, self.settings.alert.thresholdDays)
-        _, expiry = parse_expiry(str(body.get("keyDetails") or ""))
-        self.status = {**status, "alert": alert, "checked": iso(datetime.now(UTC).timestamp()),
+        self.status = {**status, "alert": alert, "checked": iso(now.timestamp()),
                        "expiresAt": expiry.timestamp() if expiry else None}
         if alert:
             log.warning("Server license: %s", alert)
